@@ -1,0 +1,3 @@
+export { BusError, ConfigError, failureClassOf, describeError, FailureClasses } from './failure.js';
+export type { FailureClass } from './failure.js';
+export { classifyHttp } from './http.js';
