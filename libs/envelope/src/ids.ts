@@ -1,0 +1,14 @@
+import { v7 as uuidv7 } from 'uuid';
+
+/**
+ * A new event id: a UUIDv7, so ids sort by creation time, which keeps KV keys and
+ * logs readable in order.
+ */
+export function newEventId(): string {
+  return uuidv7();
+}
+
+/** A new correlation id for a business action that starts here. */
+export function newCorrelationId(): string {
+  return uuidv7();
+}

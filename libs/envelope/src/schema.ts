@@ -1,0 +1,59 @@
+import { DateTime } from 'luxon';
+import { z } from 'zod';
+
+/** A subject token: the envelope's source, type parts and entity type end up in NATS subjects. */
+const token = /^[A-Za-z0-9_-]+$/;
+/** An id that is safe as `Nats-Msg-Id` and as a KV key part (provider ids: evt_…, msg_…, UUIDs). */
+const idPattern = /^[A-Za-z0-9._:=-]+$/;
+
+export const IsoUtc = z.string().refine(
+  (s) => {
+    const dt = DateTime.fromISO(s, { setZone: true });
+    return dt.isValid && dt.offset === 0;
+  },
+  { message: 'must be an ISO-8601 timestamp in UTC, like 2026-01-31T12:00:00.000Z' },
+);
+
+const Id = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .regex(idPattern, 'may hold only letters, digits and . _ : = -');
+
+export const EntityRef = z.object({
+  type: z.string().regex(token, 'must be one subject token: letters, digits, _ or -'),
+  id: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters'),
+});
+
+/**
+ * The one envelope every message on the bus carries (DESIGN.md, "The event envelope").
+ * Unknown top-level keys are dropped rather than rejected, so a newer producer does not
+ * break an older consumer.
+ */
+export const Envelope = z.object({
+  /** Unique per event; doubles as `Nats-Msg-Id`, so a retried publish is stored once. */
+  id: Id,
+  /** Dotted event type, e.g. `order.created`; each part becomes a subject token. */
+  type: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dotted subject tokens, like order.created'),
+  /** Where the event came from: a webhook source or a publishing service. */
+  source: z.string().regex(token, 'must be one subject token: letters, digits, _ or -'),
+  entity: EntityRef,
+  /** Monotonic per entity, assigned by the source; ordering and staleness use it. */
+  version: z.number().int('must be an integer').min(1, 'must be >= 1').max(Number.MAX_SAFE_INTEGER),
+  occurredAt: IsoUtc,
+  /** One business action's id, kept across every event and delivery it causes. */
+  correlationId: Id,
+  /** The id of the event or request that caused this one; null for a first cause. */
+  causationId: Id.nullable(),
+  /** Version of `data`'s schema for this `type`. */
+  schemaVersion: z.number().int('must be an integer').min(1, 'must be >= 1'),
+  data: z.record(z.string(), z.unknown()),
+});
+
+export type Envelope<D extends Record<string, unknown> = Record<string, unknown>> = Omit<
+  z.infer<typeof Envelope>,
+  'data'
+> & { data: D };
+export type EntityRef = z.infer<typeof EntityRef>;

@@ -1,0 +1,8 @@
+export { createLogger, logFor, REDACT_PATHS } from './logger.js';
+export type { Logger, LoggerOptions, LogContext } from './logger.js';
+export { createMetrics, LATENCY_BUCKETS_SEC } from './metrics.js';
+export type { BusMetrics } from './metrics.js';
+export { Readiness } from './readiness.js';
+export type { Check } from './readiness.js';
+export { startOpsServer } from './ops-server.js';
+export type { OpsServer, OpsServerOptions } from './ops-server.js';

@@ -1,0 +1,64 @@
+/**
+ * Every stream, subject and bucket name, derived from one prefix so that tests (and
+ * several buses on one NATS account) never see each other's data. No prefix in production.
+ */
+export interface Names {
+  prefix: string;
+  streams: { events: string; deliveries: string; dlq: string; audit: string };
+  kv: {
+    versions: string;
+    tokens: string;
+    leases: string;
+    dedup: string;
+    attempts: string;
+    connectors: string;
+    reconcile: string;
+  };
+  subjects: {
+    /** `events.<source>.<type>` — type may be dotted. */
+    event(source: string, type: string): string;
+    /** `deliveries.<connector>.<entityType>` */
+    delivery(connector: string, entityType: string): string;
+    /** `dlq.<stage>.<connector>` — connector is `-` where a stage has none (ingest). */
+    dlq(stage: string, connector?: string): string;
+    /** `audit.<stage>.<outcome>` */
+    audit(stage: string, outcome: string): string;
+    /** The root wildcards, e.g. `events.>`. */
+    all: { events: string; deliveries: string; dlq: string; audit: string };
+  };
+}
+
+/** Prefixes are alphanumerics starting with a letter (they become stream names and subject tokens). */
+export function checkPrefix(prefix: string): string {
+  if (prefix !== '' && !/^[A-Za-z][A-Za-z0-9]{0,30}$/.test(prefix)) {
+    throw new Error(`BUS_PREFIX must be letters and digits starting with a letter (at most 31), got "${prefix}"`);
+  }
+  return prefix;
+}
+
+export function names(prefix = ''): Names {
+  checkPrefix(prefix);
+  const S = prefix ? `${prefix.toUpperCase()}_` : '';
+  const s = prefix ? `${prefix.toLowerCase()}.` : '';
+  const k = prefix ? `${prefix.toLowerCase()}_` : '';
+  return {
+    prefix,
+    streams: { events: `${S}EVENTS`, deliveries: `${S}DELIVERIES`, dlq: `${S}DLQ`, audit: `${S}AUDIT` },
+    kv: {
+      versions: `${k}bus_versions`,
+      tokens: `${k}bus_tokens`,
+      leases: `${k}bus_leases`,
+      dedup: `${k}bus_dedup`,
+      attempts: `${k}bus_attempts`,
+      connectors: `${k}bus_connectors`,
+      reconcile: `${k}bus_reconcile`,
+    },
+    subjects: {
+      event: (source, type) => `${s}events.${source}.${type}`,
+      delivery: (connector, entityType) => `${s}deliveries.${connector}.${entityType}`,
+      dlq: (stage, connector = '-') => `${s}dlq.${stage}.${connector}`,
+      audit: (stage, outcome) => `${s}audit.${stage}.${outcome}`,
+      all: { events: `${s}events.>`, deliveries: `${s}deliveries.>`, dlq: `${s}dlq.>`, audit: `${s}audit.>` },
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { names, topology } from './index.js';
+
+describe('streams as code', () => {
+  it('defines the four streams of DESIGN.md with one subject root each', () => {
+    const t = topology();
+    assert.deepEqual(t.streams.map((s) => [s.name, s.subjects]), [
+      ['EVENTS', ['events.>']],
+      ['DELIVERIES', ['deliveries.>']],
+      ['DLQ', ['dlq.>']],
+      ['AUDIT', ['audit.>']],
+    ]);
+    assert.equal(t.streams.find((s) => s.name === 'DELIVERIES')?.retention, 'workqueue');
+  });
+
+  it('a prefix isolates every stream, subject and bucket', () => {
+    const t = topology({ prefix: 'tab12' });
+    for (const s of t.streams) assert.match(s.name, /^TAB12_/);
+    for (const s of t.streams) for (const subj of s.subjects) assert.match(subj, /^tab12\./);
+    for (const b of t.kv) assert.match(b.bucket, /^tab12_/);
+    assert.equal(t.names.subjects.event('stripe', 'customer.created'), 'tab12.events.stripe.customer.created');
+  });
+
+  it('replicas come from options and are validated', () => {
+    assert.ok(topology({ replicas: 3 }).streams.every((s) => s.replicas === 3));
+    assert.throws(() => topology({ replicas: 0 }), /BUS_REPLICAS/);
+  });
+
+  it('rejects a prefix that cannot be a stream name', () => {
+    assert.throws(() => names('a.b'), /BUS_PREFIX/);
+  });
+});
