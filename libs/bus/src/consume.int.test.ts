@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { BusError } from '@bus/errors';
+import { createEnvelope, decodeEnvelope, type Envelope } from '@bus/envelope';
+import { workerConsumer } from '@bus/streams';
+import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
+import type { Bus } from './connect.js';
+import type { ConsumeOptions, Consumption, HandlerContext } from './consume.js';
+import { decodeDeadLetter, type DeadLetter } from './dead-letter.js';
+import { deadLetter, done, type Outcome, retryAfter } from './outcome.js';
+import { ensureConsumer } from './topology.js';
+import { testBus } from './test-support.js';
+
+describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
+  let nats: TestNats;
+  let bus: Bus;
+  const running: Consumption[] = [];
+  before(async () => {
+    nats = await startNats();
+    bus = await testBus(nats.url, uniquePrefix());
+  });
+  after(async () => {
+    for (const c of running) await c.stop();
+    await bus?.close();
+    await nats?.stop({ removeStore: true });
+  });
+
+  let n = 0;
+  /** A fresh consumer on its own event type, so tests never see each other's messages. */
+  async function setUp(
+    handler: (env: Envelope, ctx: HandlerContext) => Promise<Outcome>,
+    opts: { maxDeliver?: number; extra?: Partial<ConsumeOptions<Envelope>> } = {},
+  ) {
+    const type = `case${++n}`;
+    const durable = `test-${type}`;
+    await ensureConsumer(bus.jsm, workerConsumer({
+      stream: bus.names.streams.events, durable, description: 'test',
+      filterSubject: bus.names.subjects.event('t', `${type}.>`), maxDeliver: opts.maxDeliver ?? 20,
+    }));
+    const consumption = await bus.consume<Envelope>({
+      stream: bus.names.streams.events, durable, stage: 'test', connector: type,
+      decode: decodeEnvelope, handler, concurrency: 4, ...opts.extra,
+    });
+    running.push(consumption);
+    const publish = async (i: number) => {
+      const env = createEnvelope({ type: `${type}.x`, entity: { type: 'e', id: `e${i}` }, version: 1, data: { i } }, { source: 't' });
+      await bus.publishEnvelope(bus.names.subjects.event('t', env.type), env);
+      return env;
+    };
+    const consumerInfo = () => bus.jsm.consumers.info(bus.names.streams.events, durable);
+    return { publish, consumerInfo, durable, type };
+  }
+
+  async function dlqEntries(connector: string): Promise<DeadLetter[]> {
+    const out: DeadLetter[] = [];
+    const info = await bus.jsm.streams.info(bus.names.streams.dlq);
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      const m = await bus.jsm.streams.getMessage(bus.names.streams.dlq, { seq }).catch(() => null);
+      if (m && m.subject === bus.names.subjects.dlq('test', connector)) out.push(decodeDeadLetter(m.data));
+    }
+    return out;
+  }
+
+  it('done acknowledges: nothing pending, nothing redelivered', async () => {
+    const seen: string[] = [];
+    const t = await setUp(async (env) => {
+      seen.push(env.id);
+      return done();
+    });
+    const sent = await Promise.all([1, 2, 3].map(t.publish));
+    await waitFor(async () => {
+      const info = await t.consumerInfo();
+      return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq > 0 && seen.length === 3;
+    }, { what: 'three messages handled and acknowledged' });
+    assert.deepEqual([...seen].sort(), sent.map((e) => e.id).sort());
+    assert.equal((await t.consumerInfo()).num_redelivered, 0);
+  });
+
+  it('retry after a delay is redelivered no sooner than the delay, with the attempt in its history', async () => {
+    const calls: { at: number; attempt: number; history: number }[] = [];
+    const t = await setUp(async (_env, ctx) => {
+      calls.push({ at: performance.now(), attempt: ctx.attempt, history: ctx.history.length });
+      return ctx.attempt === 1 ? retryAfter(700, 'target busy', { status: 503 }) : done();
+    });
+    await t.publish(1);
+    await waitFor(() => calls.length === 2, { what: 'the redelivery' });
+    assert.ok(calls[1]!.at - calls[0]!.at >= 700, `redelivered after ${calls[1]!.at - calls[0]!.at} ms`);
+    assert.deepEqual(calls.map((c) => [c.attempt, c.history]), [[1, 0], [2, 1]]);
+  });
+
+  it('dead-letter lands in the DLQ with reason, class, history and the original bytes, and is terminated', async () => {
+    const t = await setUp(async (_env, ctx) =>
+      ctx.attempt === 1 ? retryAfter(10, 'timeout', { failureClass: 'transient' }) : deadLetter('business', 'CRM_REJECTED', 'crm said 422: email invalid', { status: 422 }));
+    const env = await t.publish(1);
+    const entries = await waitFor(async () => {
+      const e = await dlqEntries(t.type);
+      return e.length === 1 ? e : undefined;
+    }, { what: 'one DLQ entry' });
+    const entry = entries[0]!;
+    assert.equal(entry.failureClass, 'business');
+    assert.equal(entry.code, 'CRM_REJECTED');
+    assert.equal(entry.reason, 'crm said 422: email invalid');
+    assert.deepEqual(entry.details, { status: 422 });
+    assert.equal(entry.attempts, 2);
+    assert.deepEqual(entry.history.map((h) => [h.attempt, h.failureClass]), [[1, 'transient'], [2, 'business']]);
+    assert.equal(entry.correlationId, env.correlationId);
+    assert.deepEqual(decodeEnvelope(entry.original.data), env);
+    await waitFor(async () => (await t.consumerInfo()).num_ack_pending === 0, { what: 'the message terminated' });
+  });
+
+  it('when max_deliver is reached the handler is told it is the final attempt, and a retry becomes a dead-letter', async () => {
+    const finals: boolean[] = [];
+    const t = await setUp(async (_env, ctx) => {
+      finals.push(ctx.finalAttempt);
+      return retryAfter(20, 'still failing');
+    }, { maxDeliver: 3 });
+    await t.publish(1);
+    const [entry] = await waitFor(async () => {
+      const e = await dlqEntries(t.type);
+      return e.length ? e : undefined;
+    }, { what: 'the exhausted message in the DLQ' });
+    assert.deepEqual(finals, [false, false, true]);
+    assert.equal(entry!.code, 'ATTEMPTS_EXHAUSTED');
+    assert.match(entry!.reason, /max_deliver \(3\).*still failing/);
+    assert.equal(entry!.history.length, 3);
+  });
+
+  it('a thrown transient error is retried; a thrown bug is dead-lettered as permanent', async () => {
+    const attempts: number[] = [];
+    const t = await setUp(async (env, ctx) => {
+      attempts.push(ctx.attempt);
+      if (env.data.i === 1 && ctx.attempt < 3) throw new BusError('TARGET_DOWN', 'transient', 'connection refused');
+      if (env.data.i === 2) throw new TypeError('cannot read x of undefined');
+      return done();
+    }, { extra: { retryDelayMs: () => 10 } });
+    await t.publish(1);
+    await t.publish(2);
+    const [entry] = await waitFor(async () => {
+      const e = await dlqEntries(t.type);
+      return e.length ? e : undefined;
+    }, { what: 'the bug in the DLQ' });
+    assert.equal(entry!.failureClass, 'permanent');
+    assert.match(entry!.reason, /cannot read x/);
+    await waitFor(async () => (await t.consumerInfo()).num_ack_pending === 0 && attempts.length >= 4, { what: 'the transient one retried to success' });
+  });
+
+  it('a message whose DLQ publish fails is kept and retried, never dropped', async () => {
+    const t = await setUp(async () => deadLetter('business', 'BAD', 'bad'), { extra: { deadLetterRetryMs: 200 } });
+    const dlq = await bus.jsm.streams.info(bus.names.streams.dlq);
+    await bus.jsm.streams.delete(bus.names.streams.dlq);
+    await t.publish(1);
+    await waitFor(async () => (await t.consumerInfo()).num_redelivered >= 1, { what: 'a redelivery after the failed dead-letter' });
+    await bus.jsm.streams.add(dlq.config);
+    const entries = await waitFor(async () => {
+      const e = await dlqEntries(t.type);
+      return e.length ? e : undefined;
+    }, { what: 'the DLQ entry once the DLQ is back' });
+    assert.equal(entries.length, 1);
+  });
+
+  it('a body that is not an envelope is dead-lettered as business with the bad fields named', async () => {
+    const t = await setUp(async () => done());
+    await bus.publish(bus.names.subjects.event('t', `${t.type}.x`), new TextEncoder().encode('{"not":"msgpack"}'), { msgId: `junk-${t.type}` });
+    const [entry] = await waitFor(async () => {
+      const e = await dlqEntries(t.type);
+      return e.length ? e : undefined;
+    }, { what: 'the junk in the DLQ' });
+    assert.equal(entry!.failureClass, 'business');
+    assert.equal(entry!.code, 'ENVELOPE_INVALID');
+  });
+
+  it('stop() lets a handler in flight finish and acknowledges it before resolving', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started = false;
+    let finished = false;
+    const t = await setUp(async () => {
+      started = true;
+      await gate;
+      finished = true;
+      return done();
+    });
+    await t.publish(1);
+    await waitFor(() => started, { what: 'the handler to start' });
+    const consumption = running.at(-1)!;
+    const stopped = consumption.stop();
+    release();
+    await stopped;
+    assert.equal(finished, true);
+    await waitFor(async () => (await t.consumerInfo()).num_ack_pending === 0, { what: 'the ack' });
+  });
+});

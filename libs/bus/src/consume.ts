@@ -1,0 +1,236 @@
+import { BusError, describeError } from '@bus/errors';
+import { readHeaderFacts, type HeaderFacts } from '@bus/envelope';
+import { logFor, type BusMetrics, type Logger } from '@bus/observability';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { appendAttempt, type AttemptRecord, type DeadLetter, REPLAYS_HEADER } from './dead-letter.js';
+import { deadLetter, type Outcome, retryAfter } from './outcome.js';
+
+/** What a handler knows about the message besides its decoded value. */
+export interface HandlerContext {
+  subject: string;
+  /** Stream sequence: unique per stored message. */
+  seq: number;
+  /** 1 on first delivery; JetStream's delivery count. */
+  attempt: number;
+  /** True when JetStream will not deliver this message again: retry becomes dead-letter. */
+  finalAttempt: boolean;
+  /** Earlier failed attempts of this message (empty on first delivery). */
+  history: AttemptRecord[];
+  headers: Record<string, string>;
+  facts: HeaderFacts;
+  /** Bound to the message's correlation id, stream, seq and attempt. */
+  log: Logger;
+  /** Resets the ack timer: call it from long handlers so the message is not redelivered meanwhile. */
+  working(): void;
+}
+
+export interface ConsumeOptions<T> {
+  stream: string;
+  /** The durable consumer, created beforehand (applyTopology / ensureConsumer). */
+  durable: string;
+  /** Stage name for DLQ subjects and audit: ingest, transform, deliver… */
+  stage: string;
+  connector?: string;
+  /** Messages handled at once by this process. Default 16. */
+  concurrency?: number;
+  /** Turns bytes into a value; a throw is a business failure (dead-lettered, never retried). */
+  decode: (data: Uint8Array, ctx: HandlerContext) => T;
+  handler: (value: T, ctx: HandlerContext) => Promise<Outcome>;
+  /** Delay before retrying after a thrown transient error. Default exponential from 1 s to 60 s with full jitter. */
+  retryDelayMs?: (attempt: number) => number;
+  /** How long stop() waits for handlers in flight. Default 30 000 ms. */
+  drainTimeoutMs?: number;
+  /** When the DLQ itself cannot be written, the message is retried after this. Default 5 000 ms. */
+  deadLetterRetryMs?: number;
+}
+
+export interface Consumption {
+  /** Stops pulling, lets handlers in flight finish (bounded), and resolves. */
+  stop(): Promise<void>;
+  /** Rejects if consuming failed for good (e.g. the consumer was deleted). */
+  readonly finished: Promise<void>;
+  readonly inFlight: number;
+}
+
+export interface ConsumeDeps {
+  js: JetStreamClient;
+  log: Logger;
+  metrics?: BusMetrics;
+  attempts: () => Promise<KV>;
+  deadLetter: (entry: DeadLetter) => Promise<unknown>;
+}
+
+const defaultRetryDelay = (attempt: number) => Math.random() * Math.min(60_000, 1_000 * 2 ** (attempt - 1));
+
+function headerRecord(m: JsMsg): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!m.headers) return out;
+  for (const [k, v] of m.headers) if (v[0] !== undefined) out[k] = v[0];
+  return out;
+}
+
+/** The outcome of a thrown error: retryable classes retry, everything else is dead-lettered. */
+export function outcomeOfError(err: unknown, attempt: number, retryDelayMs = defaultRetryDelay): Outcome {
+  const { code, failureClass, message } = describeError(err);
+  if (err instanceof BusError && err.retryable) return retryAfter(retryDelayMs(attempt), message, { failureClass, code });
+  return deadLetter(failureClass, code, message);
+}
+
+/**
+ * A durable pull consumer with bounded concurrency. The handler returns an Outcome; this
+ * function alone turns it into ack / nak(delay) / dead-letter + term. A message that
+ * cannot be dead-lettered (the DLQ publish failed) is nak'd, never dropped.
+ */
+export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Promise<Consumption> {
+  const concurrency = opts.concurrency ?? 16;
+  const consumer = await deps.js.consumers.get(opts.stream, opts.durable);
+  const maxDeliver = (await consumer.info()).config.max_deliver ?? -1;
+  const messages = await consumer.consume({ max_messages: concurrency });
+  const base = deps.log.child({ stream: opts.stream, consumer: opts.durable });
+  const label = { consumer: opts.durable };
+  let stopping = false;
+  let inFlight = 0;
+  let slotFree: (() => void) | undefined;
+  let idle: (() => void) | undefined;
+
+  const handle = async (m: JsMsg) => {
+    const started = performance.now();
+    const attempt = m.info.deliveryCount;
+    const headers = headerRecord(m);
+    const facts = readHeaderFacts((n) => headers[n]);
+    const log = logFor(base, { correlationId: facts.correlationId, msgId: facts.msgId, seq: m.seq, attempt });
+    const key = `${opts.durable}.${m.seq}`;
+    let history: AttemptRecord[] = [];
+    if (attempt > 1) {
+      deps.metrics?.redelivered.inc(label);
+      history = await loadHistory(deps, key, log);
+    }
+    const ctx: HandlerContext = {
+      subject: m.subject, seq: m.seq, attempt, finalAttempt: maxDeliver > 0 && attempt >= maxDeliver,
+      history, headers, facts, log, working: () => m.working(),
+    };
+    let outcome: Outcome;
+    try {
+      outcome = await opts.handler(opts.decode(m.data, ctx), ctx);
+    } catch (err) {
+      outcome = outcomeOfError(err, attempt, opts.retryDelayMs);
+    }
+    const durationMs = Math.round(performance.now() - started);
+    deps.metrics?.handlerSeconds.observe(label, durationMs / 1000);
+
+    if (outcome.kind === 'retry' && ctx.finalAttempt) {
+      outcome = deadLetter(outcome.failureClass ?? 'transient', 'ATTEMPTS_EXHAUSTED',
+        `JetStream max_deliver (${maxDeliver}) reached; last attempt: ${outcome.reason}`);
+    }
+    const at = new Date().toISOString();
+    if (outcome.kind === 'done') {
+      m.ack();
+      deps.metrics?.consumed.inc({ ...label, outcome: 'done' });
+      if (history.length) await forgetHistory(deps, key, log);
+      return;
+    }
+    if (outcome.kind === 'retry') {
+      const { delayMs, reason, failureClass = 'transient', status, code } = outcome;
+      history = appendAttempt(history, { attempt, failureClass, status, code, message: reason, delayMs, durationMs, at });
+      await saveHistory(deps, key, history, log);
+      log.warn({ delayMs, failureClass, code, status }, `handling failed; will retry: ${reason}`);
+      m.nak(delayMs);
+      deps.metrics?.consumed.inc({ ...label, outcome: 'retry' });
+      return;
+    }
+    const { failureClass, code, reason, details } = outcome;
+    history = appendAttempt(history, { attempt, failureClass, code, message: reason, durationMs, at });
+    const entry: DeadLetter = {
+      id: `${opts.stream}.${m.seq}`, stage: opts.stage, connector: opts.connector, failureClass, code, reason, details,
+      attempts: attempt, history, deadLetteredAt: at, correlationId: facts.correlationId,
+      original: { stream: opts.stream, seq: m.seq, subject: m.subject, msgId: facts.msgId, headers, data: m.data },
+      replays: Number(headers[REPLAYS_HEADER] ?? 0) || 0,
+    };
+    try {
+      await deps.deadLetter(entry);
+      m.term(reason.slice(0, 200));
+      deps.metrics?.consumed.inc({ ...label, outcome: 'dead_letter' });
+      deps.metrics?.deadLettered.inc({ stage: opts.stage, failure_class: failureClass });
+      log[failureClass === 'permanent' ? 'error' : 'warn']({ failureClass, code }, `dead-lettered: ${reason}`);
+      await forgetHistory(deps, key, log);
+    } catch (err) {
+      // the DLQ is unreachable: keep the message in its stream and try the whole thing again
+      await saveHistory(deps, key, history, log);
+      const delayMs = opts.deadLetterRetryMs ?? 5_000;
+      m.nak(delayMs);
+      deps.metrics?.consumed.inc({ ...label, outcome: 'failed_dead_letter' });
+      log.error({ err, failureClass, code, delayMs }, 'could not dead-letter; the message stays in its stream and is tried again');
+    }
+  };
+
+  const finished = (async () => {
+    for await (const m of messages) {
+      if (stopping) {
+        m.nak(); // handed to another process at once instead of after ack_wait
+        continue;
+      }
+      while (inFlight >= concurrency) await new Promise<void>((r) => (slotFree = r));
+      inFlight++;
+      deps.metrics?.inFlight.inc(label);
+      handle(m)
+        .catch((err) => base.error({ err }, 'message handling crashed; it will be redelivered after ack_wait'))
+        .finally(() => {
+          inFlight--;
+          deps.metrics?.inFlight.dec(label);
+          slotFree?.();
+          slotFree = undefined;
+          if (inFlight === 0) idle?.();
+        });
+    }
+  })();
+
+  return {
+    get inFlight() {
+      return inFlight;
+    },
+    finished,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      await messages.close();
+      await finished.catch(() => undefined);
+      if (inFlight > 0) {
+        const timeoutMs = opts.drainTimeoutMs ?? 30_000;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((r) => (idle = r)),
+          new Promise<void>((r) => (timer = setTimeout(r, timeoutMs))),
+        ]);
+        clearTimeout(timer);
+        if (inFlight > 0) base.warn({ inFlight, timeoutMs }, 'stopped with handlers still running; their messages will be redelivered');
+      }
+    },
+  };
+}
+
+async function loadHistory(deps: ConsumeDeps, key: string, log: Logger): Promise<AttemptRecord[]> {
+  try {
+    const e = await (await deps.attempts()).get(key);
+    return e?.value.length ? (e.json() as AttemptRecord[]) : [];
+  } catch (err) {
+    log.warn({ err }, 'could not read retry history; continuing without it');
+    return [];
+  }
+}
+
+async function saveHistory(deps: ConsumeDeps, key: string, history: AttemptRecord[], log: Logger): Promise<void> {
+  try {
+    await (await deps.attempts()).put(key, JSON.stringify(history));
+  } catch (err) {
+    log.warn({ err }, 'could not save retry history; the retry still happens');
+  }
+}
+
+async function forgetHistory(deps: ConsumeDeps, key: string, log: Logger): Promise<void> {
+  try {
+    await (await deps.attempts()).purge(key);
+  } catch (err) {
+    log.debug({ err }, 'could not purge retry history; it expires with the bucket ttl');
+  }
+}

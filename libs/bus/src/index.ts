@@ -1,0 +1,14 @@
+export { BusEnv, loadBusConfig, parseEnv } from './config.js';
+export type { BusConfig } from './config.js';
+export { connectBus } from './connect.js';
+export type { Bus, ConnectOptions } from './connect.js';
+export { createPublish, classifyPublishError, PublishError } from './publish.js';
+export type { Publish, Published, PublishOptions } from './publish.js';
+export { applyTopology, ensureConsumer } from './topology.js';
+export type { Drift, TopologyReport } from './topology.js';
+export { consume, outcomeOfError } from './consume.js';
+export type { ConsumeOptions, Consumption, HandlerContext } from './consume.js';
+export { done, retryAfter, deadLetter } from './outcome.js';
+export type { Outcome } from './outcome.js';
+export { AttemptRecord, DeadLetter, appendAttempt, decodeDeadLetter, encodeDeadLetter, MAX_HISTORY, REPLAYS_HEADER } from './dead-letter.js';
+export { onShutdown } from './shutdown.js';

@@ -1,0 +1,62 @@
+import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
+import { BusError } from '@bus/errors';
+import { createLogger } from '@bus/observability';
+import { topology } from '@bus/streams';
+
+/** CLI diagnostics go to stderr so stdout stays parseable (`--json`). */
+export const cliLog = createLogger({ service: 'cli', level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr as never });
+
+/**
+ * Runs `fn` with a connected bus and closes it afterwards. A CLI must not wait forever
+ * for NATS: it fails fast with the URL it tried and what to check.
+ */
+export async function withBus<T>(fn: (bus: Bus) => Promise<T>): Promise<T> {
+  const config = loadBusConfig();
+  const connecting = connectBus({ config, name: 'bus-cli', log: cliLog, waitOnFirstConnect: false });
+  const bus = await connecting.catch((cause: Error) => {
+    throw new BusError('CLI_NO_NATS', 'transient',
+      `cannot reach NATS at ${config.NATS_URL} (${cause.message}). Is the bus running (npm start)? Set NATS_URL to its server.`, { cause });
+  });
+  try {
+    return await fn(bus);
+  } finally {
+    await bus.close();
+  }
+}
+
+/** The topology this configuration describes. */
+export function configuredTopology() {
+  const config = loadBusConfig();
+  return topology({ prefix: config.BUS_PREFIX, replicas: config.BUS_REPLICAS });
+}
+
+/** Prints rows as an aligned table. */
+export function printTable(rows: Record<string, string | number>[], out: NodeJS.WritableStream = process.stdout): void {
+  if (rows.length === 0) return;
+  const cols = Object.keys(rows[0]!);
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
+  out.write(`${line(cols)}\n`);
+  for (const r of rows) out.write(`${line(cols.map((c) => String(r[c] ?? '')))}\n`);
+}
+
+/** Human-readable durations for status tables: 950ms, 12s, 4m, 3h, 2d. */
+export function formatAge(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  if (ms < 1_000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${Math.round(ms / 1_000)}s`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m`;
+  if (ms < 86_400_000) return `${Math.round(ms / 3_600_000)}h`;
+  return `${Math.round(ms / 86_400_000)}d`;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}

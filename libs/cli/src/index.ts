@@ -1,0 +1,5 @@
+export { streamsStatus } from './streams.js';
+export type { StreamStatus } from './streams.js';
+export { discoverServices, up } from './up.js';
+export type { ReadyMessage, ServiceEntry } from './up.js';
+export { withBus, printTable, formatAge, formatBytes } from './context.js';

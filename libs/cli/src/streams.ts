@@ -1,0 +1,90 @@
+import type { Bus, TopologyReport } from '@bus/bus';
+import type { Command } from 'commander';
+import { configuredTopology, formatAge, formatBytes, printTable, withBus } from './context.js';
+
+/** Where a consumer's oldest unfinished message is, and how old it is. */
+async function oldestPendingAgeMs(bus: Bus, stream: string, fromSeq: number, lastSeq: number): Promise<number | undefined> {
+  // messages can be gone (work queue acks, limits), so look a few sequences ahead
+  for (let seq = fromSeq; seq <= Math.min(lastSeq, fromSeq + 20); seq++) {
+    const m = await bus.jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (m) return Date.now() - Date.parse(m.timestamp);
+  }
+  return undefined;
+}
+
+export interface StreamStatus {
+  stream: string;
+  messages: number;
+  bytes: number;
+  firstSeq: number;
+  lastSeq: number;
+  consumers: {
+    consumer: string;
+    pending: number;
+    ackPending: number;
+    redelivered: number;
+    oldestPendingAgeMs?: number;
+  }[];
+}
+
+/** Per stream and consumer: messages, bytes, pending, redelivered, oldest pending age. */
+export async function streamsStatus(bus: Bus): Promise<StreamStatus[]> {
+  const out: StreamStatus[] = [];
+  for (const def of configuredTopology().streams) {
+    const info = await bus.jsm.streams.info(def.name).catch(() => undefined);
+    if (!info) {
+      out.push({ stream: `${def.name} (missing: run 'bus streams apply')`, messages: 0, bytes: 0, firstSeq: 0, lastSeq: 0, consumers: [] });
+      continue;
+    }
+    const s: StreamStatus = { stream: def.name, messages: info.state.messages, bytes: info.state.bytes,
+      firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, consumers: [] };
+    for await (const c of bus.jsm.consumers.list(def.name)) {
+      const unfinished = c.num_pending + c.num_ack_pending;
+      const fromSeq = Math.max(c.ack_floor.stream_seq + 1, info.state.first_seq);
+      s.consumers.push({
+        consumer: c.name, pending: c.num_pending, ackPending: c.num_ack_pending, redelivered: c.num_redelivered,
+        oldestPendingAgeMs: unfinished > 0 ? await oldestPendingAgeMs(bus, def.name, fromSeq, info.state.last_seq) : undefined,
+      });
+    }
+    out.push(s);
+  }
+  return out;
+}
+
+function printReport(report: TopologyReport): void {
+  for (const r of report.created) console.log(`created    ${r}`);
+  for (const u of report.updated) console.log(`updated    ${u.resource}: ${u.fields.join(', ')}`);
+  for (const r of report.unchanged) console.log(`unchanged  ${r}`);
+  for (const d of report.drift) console.log(`DRIFT      ${d.resource} ${d.field}: want ${JSON.stringify(d.want)}, have ${JSON.stringify(d.have)} — ${d.reason}`);
+}
+
+export function registerStreams(program: Command): void {
+  const streams = program.command('streams').description('streams, consumers and KV buckets');
+  streams
+    .command('apply')
+    .description('apply the streams/ definitions (idempotent); exits 2 when drift remains')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { json?: boolean }) => {
+      const report = await withBus((bus) => bus.applyTopology(configuredTopology()));
+      if (o.json) console.log(JSON.stringify(report, null, 2));
+      else printReport(report);
+      if (report.drift.length) process.exitCode = 2;
+    });
+  streams
+    .command('status')
+    .description('per stream and consumer: messages, bytes, pending, redelivered, oldest pending age')
+    .option('--json', 'print as JSON')
+    .action(async (o: { json?: boolean }) => {
+      const status = await withBus(streamsStatus);
+      if (o.json) return console.log(JSON.stringify(status, null, 2));
+      printTable(status.map((s) => ({ stream: s.stream, messages: s.messages, bytes: formatBytes(s.bytes), first: s.firstSeq, last: s.lastSeq, consumers: s.consumers.length })));
+      const rows = status.flatMap((s) => s.consumers.map((c) => ({
+        stream: s.stream, consumer: c.consumer, pending: c.pending, 'ack pending': c.ackPending,
+        redelivered: c.redelivered, 'oldest pending': formatAge(c.oldestPendingAgeMs),
+      })));
+      if (rows.length) {
+        console.log('');
+        printTable(rows);
+      }
+    });
+}
