@@ -99,16 +99,21 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     const attempt = m.info.deliveryCount;
     const headers = headerRecord(m);
     const facts = readHeaderFacts((n) => headers[n]);
-    const log = logFor(base, { correlationId: facts.correlationId, msgId: facts.msgId, seq: m.seq, attempt });
+    // a child logger per message costs more than the rest of the bookkeeping: make it on first use
+    let childLog: Logger | undefined;
+    const logOf = () => (childLog ??= logFor(base, { correlationId: facts.correlationId, msgId: facts.msgId, seq: m.seq, attempt }));
     const key = `${opts.durable}.${m.seq}`;
     let history: AttemptRecord[] = [];
     if (attempt > 1) {
       deps.metrics?.redelivered.inc(label);
-      history = await loadHistory(deps, key, log);
+      history = await loadHistory(deps, key, logOf());
     }
     const ctx: HandlerContext = {
       subject: m.subject, seq: m.seq, attempt, finalAttempt: maxDeliver > 0 && attempt >= maxDeliver,
-      history, headers, facts, log, working: () => m.working(),
+      history, headers, facts, working: () => m.working(),
+      get log() {
+        return logOf();
+      },
     };
     let outcome: Outcome;
     try {
@@ -127,14 +132,14 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     if (outcome.kind === 'done') {
       m.ack();
       deps.metrics?.consumed.inc({ ...label, outcome: 'done' });
-      if (history.length) await forgetHistory(deps, key, log);
+      if (history.length) await forgetHistory(deps, key, logOf());
       return;
     }
     if (outcome.kind === 'retry') {
       const { delayMs, reason, failureClass = 'transient', status, code } = outcome;
       history = appendAttempt(history, { attempt, failureClass, status, code, message: reason, delayMs, durationMs, at });
-      await saveHistory(deps, key, history, log);
-      log.warn({ delayMs, failureClass, code, status }, `handling failed; will retry: ${reason}`);
+      await saveHistory(deps, key, history, logOf());
+      logOf().warn({ delayMs, failureClass, code, status }, `handling failed; will retry: ${reason}`);
       m.nak(delayMs);
       deps.metrics?.consumed.inc({ ...label, outcome: 'retry' });
       return;
@@ -152,15 +157,15 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       m.term(reason.slice(0, 200));
       deps.metrics?.consumed.inc({ ...label, outcome: 'dead_letter' });
       deps.metrics?.deadLettered.inc({ stage: opts.stage, failure_class: failureClass });
-      log[failureClass === 'permanent' ? 'error' : 'warn']({ failureClass, code }, `dead-lettered: ${reason}`);
-      await forgetHistory(deps, key, log);
+      logOf()[failureClass === 'permanent' ? 'error' : 'warn']({ failureClass, code }, `dead-lettered: ${reason}`);
+      await forgetHistory(deps, key, logOf());
     } catch (err) {
       // the DLQ is unreachable: keep the message in its stream and try the whole thing again
-      await saveHistory(deps, key, history, log);
+      await saveHistory(deps, key, history, logOf());
       const delayMs = opts.deadLetterRetryMs ?? 5_000;
       m.nak(delayMs);
       deps.metrics?.consumed.inc({ ...label, outcome: 'failed_dead_letter' });
-      log.error({ err, failureClass, code, delayMs }, 'could not dead-letter; the message stays in its stream and is tried again');
+      logOf().error({ err, failureClass, code, delayMs }, 'could not dead-letter; the message stays in its stream and is tried again');
     }
   };
 
