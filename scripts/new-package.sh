@@ -19,7 +19,7 @@ mkdir -p "$dir/src"
   "scripts": {
     "build": "tsc -p tsconfig.json",
     "typecheck": "tsc -p tsconfig.json --noEmit",
-    "lint": "eslint src",
+    "lint": "biome lint src",
     "test": "node --test --enable-source-maps --test-concurrency=1 dist/"
   }
 }

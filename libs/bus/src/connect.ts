@@ -8,6 +8,7 @@ import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type Nat
 import { connect } from '@nats-io/transport-node';
 import type { BusConfig } from './config.js';
 import { consume, type ConsumeOptions, type Consumption } from './consume.js';
+import { type AuditRecord, auditMsgId, encodeAudit } from './audit.js';
 import { type DeadLetter, encodeDeadLetter } from './dead-letter.js';
 import { createPublish, type Publish, type Published } from './publish.js';
 import { applyTopology, type TopologyReport } from './topology.js';
@@ -34,6 +35,11 @@ export interface Bus {
   publish: Publish;
   /** Publishes an envelope with its headers; Nats-Msg-Id = envelope id unless msgId is given. */
   publishEnvelope(subject: string, env: Envelope, opts?: { msgId?: string; headers?: Record<string, string> }): Promise<Published>;
+  /**
+   * Writes one audit record to `audit.<stage>.<outcome>`. Never throws: audit must not
+   * break the work it records; a failure is logged and counted.
+   */
+  audit(record: Omit<AuditRecord, 'at'> & { at?: string }): Promise<void>;
   /** Sends an entry to the DLQ (`dlq.<stage>.<connector>`), deduplicated by its id. */
   deadLetter(entry: DeadLetter): Promise<Published>;
   /** Opens (and caches) a KV bucket created by applyTopology. */
@@ -134,6 +140,17 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
 
   return {
     nc, js, jsm, names: n, config: o.config, publish, kv, deadLetter,
+    async audit(record) {
+      const full: AuditRecord = { ...record, at: record.at ?? new Date().toISOString() };
+      try {
+        await publish(n.subjects.audit(record.stage, record.outcome), encodeAudit(full), {
+          msgId: auditMsgId(full),
+          headers: { 'Bus-Correlation-Id': record.correlationId },
+        });
+      } catch (err) {
+        o.log.warn({ err, correlationId: record.correlationId, stage: record.stage, outcome: record.outcome }, 'audit record not written');
+      }
+    },
     publishEnvelope: (subject, env, opts = {}) =>
       publish(subject, encodeEnvelope(env), { msgId: opts.msgId ?? env.id, headers: { ...envelopeHeaders(env), ...opts.headers } }),
     async applyTopology(topo) {

@@ -154,7 +154,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     };
     try {
       await deps.deadLetter(entry);
-      m.term(reason.slice(0, 200));
+      m.term(); // no reason text: nats-server 2.9 does not understand +TERM with a reason
       deps.metrics?.consumed.inc({ ...label, outcome: 'dead_letter' });
       deps.metrics?.deadLettered.inc({ stage: opts.stage, failure_class: failureClass });
       logOf()[failureClass === 'permanent' ? 'error' : 'warn']({ failureClass, code }, `dead-lettered: ${reason}`);

@@ -12,3 +12,6 @@ export { done, retryAfter, deadLetter } from './outcome.js';
 export type { Outcome } from './outcome.js';
 export { AttemptRecord, DeadLetter, appendAttempt, decodeDeadLetter, encodeDeadLetter, MAX_HISTORY, REPLAYS_HEADER } from './dead-letter.js';
 export { onShutdown } from './shutdown.js';
+export { auditMsgId, decodeAudit, encodeAudit } from './audit.js';
+export type { AuditRecord } from './audit.js';
+export { watchJetStream } from './jetstream-health.js';

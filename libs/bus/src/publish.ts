@@ -40,7 +40,10 @@ export function classifyPublishError(err: unknown, subject: string): PublishErro
     return new PublishError('PUBLISH_TIMEOUT', 'transient',
       `no PubAck for ${subject} in time: JetStream may be down or overloaded, and the message may or may not be stored. Retry with the same Nats-Msg-Id; it dedups.`, { cause });
   }
-  if (err instanceof NoRespondersError || /no responders/i.test(cause.message)) {
+  // v3 reports "nobody answered the JetStream publish" as JetStreamNotEnabled caused by a RequestError
+  const noResponders = err instanceof NoRespondersError || cause.name === 'JetStreamNotEnabled' || cause.cause instanceof NoRespondersError
+    || /no responders/i.test(cause.message) || (cause.cause as Error | undefined)?.name === 'RequestError';
+  if (noResponders) {
     return new PublishError('PUBLISH_NO_STREAM_RESPONDED', 'transient',
       `no JetStream server answered for ${subject}: JetStream is unavailable, or no stream takes this subject. Check 'bus streams status' and the server.`, { cause });
   }

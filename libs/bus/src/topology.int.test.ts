@@ -58,10 +58,14 @@ describe('applyTopology against a real nats-server', () => {
     assert.equal(info.config.retention, 'limits');
   });
 
-  it('reports an update JetStream refuses (R3 on a single server) as drift', async (t) => {
-    if (nats.kind === 'external') return t.skip('NATS_URL may point at a cluster, where R3 is allowed');
-    const topo = topology({ prefix, eventsDuplicateWindowSec: 30, replicas: 3 });
+  it('reports an update JetStream refuses (subjects overlapping another stream) as drift', async () => {
+    const topo = topology({ prefix, eventsDuplicateWindowSec: 30 });
+    const dlq = topo.streams.find((s) => s.name === topo.names.streams.dlq)!;
+    dlq.subjects = [...dlq.subjects, topo.names.subjects.all.events];
     const report = await bus.applyTopology(topo);
-    assert.ok(report.drift.some((d) => d.field === 'num_replicas' && /refused/.test(d.reason)), JSON.stringify(report.drift));
+    const drift = report.drift.filter((d) => d.resource === `stream ${dlq.name}`);
+    assert.deepEqual(drift.map((d) => d.field), ['subjects']);
+    assert.match(drift[0]!.reason, /refused the update: .*overlap/i);
+    assert.deepEqual((await bus.jsm.streams.info(dlq.name)).config.subjects, [topo.names.subjects.all.dlq]);
   });
 });

@@ -1,12 +1,12 @@
 import type { ConsumerDef, KvDef, StreamDef, Topology } from '@bus/streams';
 import {
   AckPolicy,
-  DeliverPolicy,
+  type DeliverPolicy,
   DiscardPolicy,
   type JetStreamManager,
   JetStreamApiError,
-  RetentionPolicy,
-  StorageType,
+  type RetentionPolicy,
+  type StorageType,
   type ConsumerConfig,
   type StreamConfig,
 } from '@nats-io/jetstream';
@@ -119,12 +119,21 @@ async function applyOne(
   const merged = { ...have, ...Object.fromEntries(mutable.map((f) => [f, want[f]])) };
   try {
     await update(merged);
-    report.updated.push({ resource, fields: mutable });
   } catch (err) {
     for (const field of mutable) {
       report.drift.push({ resource, field, want: want[field], have: have[field], reason: `JetStream refused the update: ${reasonOf(err)}` });
     }
+    return;
   }
+  // a server may accept an update and keep its value (replicas on a single server): read back
+  const after = (await read()) ?? {};
+  const kept = mutable.filter((f) => !same(want[f], after[f]));
+  for (const field of kept) {
+    report.drift.push({ resource, field, want: want[field], have: after[field],
+      reason: 'JetStream accepted the update but kept its value (e.g. replicas above the cluster size); fix the definition or the cluster' });
+  }
+  const applied = mutable.filter((f) => !kept.includes(f));
+  if (applied.length) report.updated.push({ resource, fields: applied });
 }
 
 async function notFoundAsUndefined<T>(p: Promise<T>): Promise<T | undefined> {

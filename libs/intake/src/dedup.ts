@@ -1,0 +1,29 @@
+import { createHash } from 'node:crypto';
+import type { KV } from '@nats-io/kv';
+
+/**
+ * Duplicates past the stream's window: the first store of a delivery id is remembered in
+ * the dedup bucket (30 days), and checked before every store. Keys are the id itself when
+ * it is KV-safe, else its SHA-256, so any provider id works.
+ */
+export function dedupKey(source: string, deliveryId: string): string {
+  const id = /^[-/_=.a-zA-Z0-9]{1,200}$/.test(deliveryId) && !deliveryId.startsWith('.') && !deliveryId.endsWith('.')
+    ? deliveryId
+    : `sha256_${createHash('sha256').update(deliveryId).digest('hex')}`;
+  return `ingest.${source}.${id}`;
+}
+
+export interface SeenRecord {
+  eventId: string;
+  seq: number;
+  storedAt: string;
+}
+
+export async function seenBefore(kv: KV, key: string): Promise<SeenRecord | undefined> {
+  const e = await kv.get(key);
+  return e && e.operation === 'PUT' && e.value.length ? (e.json() as SeenRecord) : undefined;
+}
+
+export async function remember(kv: KV, key: string, record: SeenRecord): Promise<void> {
+  await kv.put(key, JSON.stringify(record));
+}

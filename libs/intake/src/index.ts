@@ -1,0 +1,13 @@
+export { defineSource, secretsOf } from './source.js';
+export type { AnySource, ExtractContext, SourceDefinition, Verification } from './source.js';
+export { createIntake } from './intake.js';
+export type { Answer, Intake, IntakeOptions } from './intake.js';
+export { createEventsApi, MAX_BATCH } from './events-api.js';
+export type { EventsApi, EventsApiOptions } from './events-api.js';
+export { createHttpApp } from './http.js';
+export type { HttpOptions } from './http.js';
+export { createIntakeMetrics } from './metrics.js';
+export type { IntakeMetrics } from './metrics.js';
+export { correlationIdOf } from './correlation.js';
+export { dedupKey } from './dedup.js';
+export { problem, PROBLEM_CONTENT_TYPE } from './problem.js';

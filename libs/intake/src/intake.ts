@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import { type Bus, type DeadLetter, PublishError } from '@bus/bus';
+import { createEnvelope, EnvelopeError, type FieldIssue, toFieldIssues } from '@bus/envelope';
+import { describeError } from '@bus/errors';
+import { type Logger, logFor } from '@bus/observability';
+import { correlationIdOf } from './correlation.js';
+import { dedupKey, remember, seenBefore } from './dedup.js';
+import type { IntakeMetrics } from './metrics.js';
+import { problem } from './problem.js';
+import type { AnySource } from './source.js';
+import { type SourceVerifier, verifierFor } from './verify.js';
+
+export type Headers = Record<string, string | string[] | undefined>;
+
+/** What ingest answers; the HTTP layer only copies it out. */
+export interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Record<string, string>;
+}
+
+export interface IntakeOptions {
+  bus: Bus;
+  sources: AnySource[];
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  metrics: IntakeMetrics;
+  /** Seconds a provider is told to wait when the bus cannot store (Retry-After). Default 5. */
+  retryAfterSec?: number;
+}
+
+/** Request headers kept with a quarantined payload: enough to re-extract it, no credentials. */
+function keptHeaders(h: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || k === 'authorization' || k === 'cookie') continue;
+    out[k] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
+
+/**
+ * The ingest pipeline, independent of HTTP: verify → parse → dedup → validate → store →
+ * answer. 2xx only after JetStream acknowledged storing (or the payload was quarantined
+ * in the DLQ, which is stored too).
+ */
+export function createIntake(o: IntakeOptions) {
+  const sources = new Map(o.sources.map((s) => [s.name, s]));
+  const verifiers = new Map<string, SourceVerifier>(o.sources.map((s) => [s.name, verifierFor(s, o.env)]));
+  const retryAfter = String(o.retryAfterSec ?? 5);
+  const dedupBucket = () => o.bus.kv(o.bus.names.kv.dedup);
+
+  const answer = (status: number, correlationId: string, body: Record<string, unknown>, extra: Record<string, string> = {}): Answer => ({
+    status, body, headers: { 'x-correlation-id': correlationId, ...extra },
+  });
+  const unavailable = (correlationId: string, source: string, err: unknown, log: Logger): Answer => {
+    o.metrics.rejected.inc({ source, reason: 'unavailable' });
+    log.warn({ err: describeError(err) }, 'could not store; answered 503 so the provider retries');
+    return answer(503, correlationId,
+      problem(503, 'store-unavailable', 'Event store unavailable', 'The bus could not store this delivery. Nothing was kept; retry after the indicated time.', { correlationId }),
+      { 'retry-after': retryAfter });
+  };
+
+  async function quarantine(source: AnySource, headers: Headers, body: Buffer, deliveryId: string, correlationId: string,
+    issues: FieldIssue[], log: Logger): Promise<Answer> {
+    const key = dedupKey(source.name, deliveryId);
+    const entry: DeadLetter = {
+      id: key, stage: 'ingest', connector: source.name, failureClass: 'business', code: 'INGEST_PAYLOAD_INVALID',
+      reason: `payload from ${source.name} fails its schema: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}. Fix the schema (or the sender), then replay it.`,
+      details: { issues }, attempts: 1, history: [], deadLetteredAt: new Date().toISOString(), correlationId,
+      original: { stream: 'ingest', seq: 0, subject: `ingest.webhooks.${source.name}`, msgId: deliveryId, headers: keptHeaders(headers), data: body },
+      replays: 0,
+    };
+    const stored = await o.bus.deadLetter(entry);
+    o.metrics.quarantined.inc({ source: source.name });
+    log.warn({ issues }, 'authentic payload fails its schema: quarantined in the DLQ');
+    void o.bus.audit({ stage: 'ingest', outcome: 'quarantined', correlationId, source: source.name, reason: entry.reason });
+    return answer(202, correlationId, { status: 'quarantined', correlationId, issues, dlqSeq: stored.seq });
+  }
+
+  /** Everything after authentication; replay of a quarantined payload re-enters here. */
+  async function storeAuthentic(source: AnySource, headers: Headers, body: Buffer, correlationId: string, signedDeliveryId: string | undefined,
+    opts: { checkDedup: boolean }): Promise<Answer> {
+    const log = logFor(o.log, { correlationId, source: source.name });
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body.toString('utf8'));
+    } catch {
+      o.metrics.rejected.inc({ source: source.name, reason: 'not_json' });
+      return answer(400, correlationId, problem(400, 'not-json', 'Body is not JSON', `The body of this ${source.name} delivery is not valid JSON; nothing was stored.`, { correlationId }));
+    }
+    const parsed = source.schema.safeParse(payload);
+    const ctx = { payload: parsed.success ? parsed.data : payload, headers, signedDeliveryId };
+    let deliveryId: string | undefined;
+    try {
+      deliveryId = source.deliveryId(ctx as never) || signedDeliveryId;
+    } catch {
+      deliveryId = signedDeliveryId;
+    }
+    // no id at all: the body's hash still makes an identical retry a duplicate
+    deliveryId ??= `sha256-${createHash('sha256').update(body).digest('hex')}`;
+
+    try {
+      if (opts.checkDedup) {
+        const seen = await seenBefore(await dedupBucket(), dedupKey(source.name, deliveryId));
+        if (seen) {
+          o.metrics.duplicate.inc({ source: source.name, where: 'dedup_bucket' });
+          return answer(200, correlationId, { status: 'duplicate', eventId: seen.eventId, correlationId });
+        }
+      }
+      if (!parsed.success) return await quarantine(source, headers, body, deliveryId, correlationId, toFieldIssues(parsed.error.issues), log);
+
+      let env: ReturnType<typeof createEnvelope>;
+      try {
+        env = createEnvelope({
+          type: source.eventType(ctx as never), entity: source.entity(ctx as never),
+          version: source.version(ctx as never), occurredAt: source.occurredAt(ctx as never), data: parsed.data as Record<string, unknown>,
+        }, { source: source.name, id: `${source.name}:${deliveryId}`, correlationId });
+      } catch (err) {
+        const issues = err instanceof EnvelopeError ? err.issues : [{ path: '(extract)', message: (err as Error).message }];
+        return await quarantine(source, headers, body, deliveryId, correlationId, issues, log);
+      }
+      const stored = await o.bus.publishEnvelope(o.bus.names.subjects.event(source.name, env.type), env);
+      if (stored.duplicate) {
+        o.metrics.duplicate.inc({ source: source.name, where: 'stream' });
+        return answer(200, correlationId, { status: 'duplicate', eventId: env.id, correlationId });
+      }
+      o.metrics.stored.inc({ source: source.name });
+      // after the answer is decided: a lost write here is caught by the stream window and transform's dedup
+      void remember(await dedupBucket(), dedupKey(source.name, deliveryId), { eventId: env.id, seq: stored.seq, storedAt: new Date().toISOString() })
+        .catch((err) => log.warn({ err }, 'dedup record not written; a retry past the stream window may be stored again'));
+      void o.bus.audit({ stage: 'ingest', outcome: 'stored', correlationId, eventId: env.id, source: source.name, entity: env.entity, version: env.version });
+      return answer(202, correlationId, { status: 'stored', eventId: env.id, correlationId, seq: stored.seq });
+    } catch (err) {
+      if (err instanceof PublishError || describeError(err).failureClass === 'transient' || isNatsError(err)) return unavailable(correlationId, source.name, err, log);
+      throw err;
+    }
+  }
+
+  return {
+    sources,
+    /** POST /webhooks/:source */
+    async receive(sourceName: string, headers: Headers, body: Buffer): Promise<Answer> {
+      const started = performance.now();
+      const correlationId = correlationIdOf(headers);
+      const source = sources.get(sourceName);
+      let result: Answer;
+      if (!source) {
+        o.metrics.rejected.inc({ source: '(unknown)', reason: 'unknown_source' });
+        result = answer(404, correlationId, problem(404, 'unknown-source', 'Unknown source', `No source is named "${sourceName}". Known: ${[...sources.keys()].join(', ')}.`, { correlationId }));
+      } else {
+        o.metrics.received.inc({ source: sourceName });
+        const verified = verifiers.get(sourceName)!.verify(headers, body);
+        if (!verified.ok) {
+          o.metrics.rejected.inc({ source: sourceName, reason: verified.reason });
+          logFor(o.log, { correlationId, source: sourceName }).warn({ reason: verified.reason }, `webhook refused: ${verified.detail}`);
+          void o.bus.audit({ stage: 'ingest', outcome: 'rejected', correlationId, source: sourceName, reason: verified.reason });
+          result = answer(401, correlationId, problem(401, verified.reason.replaceAll('_', '-'), 'Signature not verified', verified.detail, { correlationId, reason: verified.reason }));
+        } else {
+          o.metrics.secretUsed.inc({ source: sourceName, index: String(verified.secretIndex) });
+          result = await storeAuthentic(source, headers, body, correlationId, verified.deliveryId, { checkDedup: true });
+        }
+      }
+      o.metrics.seconds.observe({ source: source ? sourceName : '(unknown)', status: String(result.status) }, (performance.now() - started) / 1000);
+      return result;
+    },
+    /** Puts a quarantined payload through the pipeline again (after its schema was fixed); no signature check, no dedup check. */
+    async replayQuarantined(entry: DeadLetter): Promise<Answer> {
+      const name = entry.original.subject.split('.').at(-1) ?? '';
+      const source = sources.get(name);
+      if (!source) throw new Error(`DLQ entry ${entry.id} belongs to source "${name}", which this ingest does not know`);
+      return storeAuthentic(source, entry.original.headers, Buffer.from(entry.original.data), entry.correlationId ?? correlationIdOf({}),
+        entry.original.msgId, { checkDedup: false });
+    },
+  };
+}
+
+function isNatsError(err: unknown): boolean {
+  const name = (err as Error)?.name ?? '';
+  return /Timeout|NoResponders|ClosedConnection|RequestError|JetStream/.test(name);
+}
+
+export type Intake = ReturnType<typeof createIntake>;

@@ -1,0 +1,63 @@
+// The demo sources `npm start` runs (README → Demo). Real deployments declare their own here.
+import { defineSource } from '@bus/intake';
+import { z } from 'zod';
+
+/** Stripe events: `customer.*` become contacts, everything else names its object. */
+export const stripe = defineSource({
+  name: 'stripe',
+  verification: { scheme: 'stripe' },
+  secretsEnv: 'STRIPE_WEBHOOK_SECRET',
+  schema: z.object({
+    id: z.string().min(1),
+    type: z.string().min(1),
+    created: z.number().int(),
+    data: z.object({ object: z.looseObject({ id: z.string().min(1), object: z.string().optional() }) }),
+  }).loose(),
+  deliveryId: ({ payload }) => payload.id,
+  eventType: ({ payload }) => payload.type,
+  entity: ({ payload }) => ({ type: payload.type.startsWith('customer.') ? 'contact' : (payload.data.object.object ?? 'object'), id: payload.data.object.id }),
+  // Stripe has no per-object version; `created` (seconds) orders its events well enough for the demo
+  version: ({ payload }) => payload.created,
+  occurredAt: ({ payload }) => new Date(payload.created * 1000),
+});
+
+/** GitHub: the event name is in X-GitHub-Event, the delivery id in X-GitHub-Delivery. */
+export const github = defineSource({
+  name: 'github',
+  verification: { scheme: 'github' },
+  secretsEnv: 'GITHUB_WEBHOOK_SECRET',
+  schema: z.object({
+    repository: z.looseObject({ id: z.number(), full_name: z.string() }),
+  }).loose(),
+  deliveryId: ({ signedDeliveryId }) => signedDeliveryId,
+  eventType: ({ headers, payload }) => {
+    const name = String(headers['x-github-event'] ?? 'unknown');
+    const action = typeof (payload as { action?: unknown }).action === 'string' ? `.${(payload as { action: string }).action}` : '';
+    return `${name}${action}`;
+  },
+  entity: ({ payload }) => ({ type: 'repository', id: String(payload.repository.id) }),
+  version: () => Date.now(),
+  occurredAt: () => undefined,
+});
+
+/** Standard Webhooks (Svix and others): the organisation's demo `order`/`contact` events. */
+export const standard = defineSource({
+  name: 'standard',
+  verification: { scheme: 'standard-webhooks' },
+  secretsEnv: 'STANDARD_WEBHOOK_SECRET',
+  schema: z.object({
+    type: z.string().regex(/^[a-z_]+\.[a-z_.]+$/),
+    timestamp: z.string().optional(),
+    data: z.looseObject({
+      id: z.string().min(1),
+      version: z.number().int().min(1),
+    }),
+  }),
+  deliveryId: ({ signedDeliveryId }) => signedDeliveryId,
+  eventType: ({ payload }) => payload.type,
+  entity: ({ payload }) => ({ type: payload.type.split('.')[0]!, id: payload.data.id }),
+  version: ({ payload }) => payload.data.version,
+  occurredAt: ({ payload }) => payload.timestamp,
+});
+
+export const demoSources = [stripe, github, standard];
