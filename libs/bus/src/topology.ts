@@ -60,7 +60,7 @@ function consumerFields(d: ConsumerDef): Fields {
   return {
     durable_name: d.durable,
     description: d.description,
-    filter_subject: d.filterSubject ?? '',
+    filter_subject: d.filterSubject, // omitted when unset: an empty filter makes the v3 client build an invalid create subject
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(d.ackWaitSec * 1000),
     max_deliver: d.maxDeliver,

@@ -1,0 +1,35 @@
+import { fileURLToPath } from 'node:url';
+import { type Bus, connectBus, ensureConsumer, loadBusConfig } from '@bus/bus';
+import { createEnvelope } from '@bus/envelope';
+import { createLogger } from '@bus/observability';
+import { topology, workerConsumer } from '@bus/streams';
+import { startProcess } from '@bus/testkit';
+
+export const silent = createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+export async function testBus(url: string, prefix: string): Promise<Bus> {
+  const bus = await connectBus({ config: loadBusConfig({ NATS_URL: url, BUS_PREFIX: prefix, BUS_PUBLISH_TIMEOUT_MS: '1000' }), name: 'test', log: silent });
+  await bus.applyTopology(topology({ prefix }));
+  return bus;
+}
+
+export function numbered(n: number) {
+  return createEnvelope({ type: 'item.created', entity: { type: 'item', id: `i${n}` }, version: 1, data: { n } }, { source: 'test', id: `item-${n}` });
+}
+
+export async function addWorkerConsumer(bus: Bus, durable: string, ackWaitSec: number) {
+  await ensureConsumer(bus.jsm, workerConsumer({ stream: bus.names.streams.events, durable, description: 'fault test', ackWaitSec, maxDeliver: 10 }));
+}
+
+export function startWorker(url: string, prefix: string, durable: string, handleMs: number) {
+  return startProcess({
+    command: process.execPath,
+    args: ['--enable-source-maps', fileURLToPath(new URL('./fixtures/worker.js', import.meta.url))],
+    env: { NATS_URL: url, BUS_PREFIX: prefix, DURABLE: durable, HANDLE_MS: String(handleMs), LOG_LEVEL: 'warn' },
+  });
+}
+
+/** The numbers a worker printed for `word` (got / done). */
+export function numbersIn(output: string, word: 'got' | 'done'): number[] {
+  return [...output.matchAll(new RegExp(`^${word} (\\d+)$`, 'gm'))].map((m) => Number(m[1]));
+}
