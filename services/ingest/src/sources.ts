@@ -27,13 +27,13 @@ export const github = defineSource({
   verification: { scheme: 'github' },
   secretsEnv: 'GITHUB_WEBHOOK_SECRET',
   schema: z.object({
+    action: z.string().optional(),
     repository: z.looseObject({ id: z.number(), full_name: z.string() }),
   }).loose(),
   deliveryId: ({ signedDeliveryId }) => signedDeliveryId,
   eventType: ({ headers, payload }) => {
     const name = String(headers['x-github-event'] ?? 'unknown');
-    const action = typeof (payload as { action?: unknown }).action === 'string' ? `.${(payload as { action: string }).action}` : '';
-    return `${name}${action}`;
+    return payload.action ? `${name}.${payload.action}` : name;
   },
   entity: ({ payload }) => ({ type: 'repository', id: String(payload.repository.id) }),
   version: () => Date.now(),
