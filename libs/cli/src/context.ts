@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
 import { BusError } from '@bus/errors';
 import { createLogger } from '@bus/observability';
@@ -11,7 +13,7 @@ export const cliLog = createLogger({ service: 'cli', level: process.env.LOG_LEVE
  * for NATS: it fails fast with the URL it tried and what to check.
  */
 export async function withBus<T>(fn: (bus: Bus) => Promise<T>): Promise<T> {
-  const config = loadBusConfig();
+  const config = loadBusConfig({ ...process.env, NATS_URL: natsUrl() });
   const connecting = connectBus({ config, name: 'bus-cli', log: cliLog, waitOnFirstConnect: false });
   const bus = await connecting.catch((cause: Error) => {
     throw new BusError('CLI_NO_NATS', 'transient',
@@ -22,6 +24,13 @@ export async function withBus<T>(fn: (bus: Bus) => Promise<T>): Promise<T> {
   } finally {
     await bus.close();
   }
+}
+
+/** NATS_URL, else the server `npm start` runs (it writes .data/nats.url), else the default. */
+export function natsUrl(): string | undefined {
+  if (process.env.NATS_URL) return process.env.NATS_URL;
+  const file = resolve(process.env.BUS_DATA_DIR ?? '.data', 'nats.url');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
 }
 
 /** The topology this configuration describes. */

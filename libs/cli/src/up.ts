@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from '@bus/bus';
@@ -14,6 +14,17 @@ const UpEnv = z.object({
   BUS_NATS_PORT: z.coerce.number().int().min(-1).max(65_535).default(-1),
   BUS_DATA_DIR: z.string().default('.data'),
 });
+
+/**
+ * Secrets the demo services need, used only when the variable is unset, so that
+ * `npm start` runs on a fresh machine. They are printed: never use them for real traffic.
+ */
+export const DEMO_ENV: Record<string, string> = {
+  STRIPE_WEBHOOK_SECRET: 'whsec_demo_stripe_secret',
+  GITHUB_WEBHOOK_SECRET: 'demo-github-secret',
+  STANDARD_WEBHOOK_SECRET: 'whsec_ZGVtby1zdGFuZGFyZC13ZWJob29rcy1zZWNyZXQ=',
+  INGEST_API_TOKENS: 'demo-token',
+};
 
 const root = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 
@@ -78,9 +89,14 @@ export async function up(): Promise<void> {
     await mkdir(storeDir, { recursive: true });
     nats = await spawnNatsServer({ bin, port: env.BUS_NATS_PORT, storeDir, name: 'bus-embedded' });
     natsUrl = nats.url;
+    // lets `npm run bus -- …` in another terminal find this server without NATS_URL
+    await writeFile(resolve(env.BUS_DATA_DIR, 'nats.url'), natsUrl);
     console.log(`✔ ${'nats'.padEnd(10)} ${natsUrl} (embedded, data in ${storeDir})`);
   }
   process.env.NATS_URL = natsUrl;
+  const demo = Object.entries(DEMO_ENV).filter(([k]) => !process.env[k]);
+  for (const [k, v] of demo) process.env[k] = v;
+  if (demo.length) console.log(`! demo secrets in use (set these to use your own): ${demo.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   const report = await withBus((bus) => bus.applyTopology(configuredTopology()));
   console.log(`✔ ${'topology'.padEnd(10)} ${report.created.length} created, ${report.updated.length} updated, ${report.unchanged.length} unchanged, ${report.drift.length} drift`);
 
@@ -98,7 +114,7 @@ export async function up(): Promise<void> {
   const services = discoverServices();
   for (const s of services) run(s);
   if (services.length === 0) console.log('  (no services built yet)');
-  console.log(`\nThe bus is up. Try: npm run bus -- streams status   (NATS_URL=${natsUrl}).  Ctrl-C stops everything.`);
+  console.log(`\nThe bus is up. Try: npm run bus -- streams status  Ctrl-C stops everything.`);
 
   await new Promise<void>((resolveSignal) => {
     process.once('SIGINT', () => resolveSignal());
@@ -110,6 +126,7 @@ export async function up(): Promise<void> {
   if (nats) {
     console.log('stopping nats-server…');
     await nats.stop();
+    await rm(resolve(env.BUS_DATA_DIR, 'nats.url'), { force: true });
   }
   console.log('stopped.');
 }

@@ -62,7 +62,13 @@ export function createEventsApi(o: EventsApiOptions) {
       const results = await Promise.all(parsed.events.map(async (event, index) => {
         try {
           const r = await publishDomainEvent(o.bus, parsed.source, { correlationId, ...event } as never);
-          o.metrics[r.status === 'stored' ? 'stored' : 'duplicate'].inc(r.status === 'stored' ? { source: parsed.source } : { source: parsed.source, where: 'stream' });
+          if (r.status === 'stored') {
+            o.metrics.stored.inc({ source: parsed.source });
+            void o.bus.audit({ stage: 'ingest', outcome: 'stored', correlationId: r.correlationId, eventId: r.eventId, source: parsed.source,
+              entity: r.envelope.entity, version: r.envelope.version });
+          } else {
+            o.metrics.duplicate.inc({ source: parsed.source, where: 'stream' });
+          }
           return { index, status: r.status, eventId: r.eventId, correlationId: r.correlationId };
         } catch (err) {
           if (err instanceof EnvelopeError) return { index, status: 'invalid' as const, issues: err.issues };

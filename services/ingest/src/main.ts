@@ -12,25 +12,33 @@ const Env = z.object({
   INGEST_API_TOKENS: z.string().min(1, 'required: bearer token(s) for POST /events, comma-separated to rotate (README → Configuration)'),
 }).and(BusEnv);
 
-const config = parseEnv(Env);
 const log = createLogger({ service: 'ingest' });
-const metrics = createMetrics('ingest');
-const readiness = new Readiness();
 
-const bus = await connectBus({ config, name: 'ingest', log, metrics, readiness });
-await bus.applyTopology();
-const stopWatch = watchJetStream(bus.jsm, bus.names.streams.events, readiness, log);
-const intakeMetrics = createIntakeMetrics(metrics.registry);
-const intake = createIntake({ bus, sources: demoSources, env: process.env, log, metrics: intakeMetrics });
-const eventsApi = createEventsApi({ bus, tokens: config.INGEST_API_TOKENS.split(',').map((t) => t.trim()).filter(Boolean), log, metrics: intakeMetrics });
-const app = createHttpApp({ intake, eventsApi, registry: metrics.registry, readiness, maxBodyBytes: config.INGEST_MAX_BODY_BYTES });
-await app.listen({ port: config.INGEST_PORT, host: config.INGEST_HOST });
-const url = `http://${config.INGEST_HOST}:${(app.server.address() as { port: number }).port}`;
-log.info({ url, sources: demoSources.map((s) => s.name) }, 'ingest listening');
-process.send?.({ type: 'ready', service: 'ingest', endpoints: { webhooks: `${url}/webhooks/<source>`, events: `${url}/events`, ops: `${url}/readyz` } });
+async function main() {
+  const config = parseEnv(Env);
+  const metrics = createMetrics('ingest');
+  const readiness = new Readiness();
+  const bus = await connectBus({ config, name: 'ingest', log, metrics, readiness });
+  await bus.applyTopology();
+  const stopWatch = watchJetStream(bus.jsm, bus.names.streams.events, readiness, log);
+  const intakeMetrics = createIntakeMetrics(metrics.registry);
+  const intake = createIntake({ bus, sources: demoSources, env: process.env, log, metrics: intakeMetrics });
+  const tokens = config.INGEST_API_TOKENS.split(',').map((t) => t.trim()).filter(Boolean);
+  const eventsApi = createEventsApi({ bus, tokens, log, metrics: intakeMetrics });
+  const app = createHttpApp({ intake, eventsApi, registry: metrics.registry, readiness, maxBodyBytes: config.INGEST_MAX_BODY_BYTES });
+  await app.listen({ port: config.INGEST_PORT, host: config.INGEST_HOST });
+  const url = `http://${config.INGEST_HOST}:${(app.server.address() as { port: number }).port}`;
+  log.info({ url, sources: demoSources.map((s) => s.name) }, 'ingest listening');
+  process.send?.({ type: 'ready', service: 'ingest', endpoints: { webhooks: `${url}/webhooks/<source>`, events: `${url}/events`, health: `${url}/readyz` } });
 
-onShutdown(log, async () => {
-  stopWatch();
-  await app.close(); // stop taking requests; answers in flight complete
-  await bus.close();
+  onShutdown(log, async () => {
+    stopWatch();
+    await app.close(); // stop taking requests; answers in flight complete
+    await bus.close();
+  });
+}
+
+main().catch((err: Error) => {
+  log.fatal({ code: (err as { code?: string }).code }, err.message);
+  process.exit(1);
 });
