@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnNatsServer } from '@bus/nats-server';
+import { ingestBench } from './ingest.js';
 import { jetstreamBench } from './jetstream.js';
 import { medianOf3, printPairs } from './stats.js';
 
@@ -25,6 +26,7 @@ async function main() {
       { what: 'pull consume + decode + ack', ...con },
     ]);
     await b.close();
+    await ingestBench(url, Number(process.env.BENCH_HTTP_SEC ?? 10));
   } finally {
     await server?.stop();
     await rm(storeDir, { recursive: true, force: true });

@@ -4,7 +4,7 @@ import type { BusMetrics, Logger, Readiness } from '@bus/observability';
 import { names as namesFor, topology as defaultTopology, type Names, type Topology } from '@bus/streams';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/nats-core';
+import { credsAuthenticator, headers as natsHeaders, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import type { BusConfig } from './config.js';
 import { consume, type ConsumeOptions, type Consumption } from './consume.js';
@@ -36,10 +36,15 @@ export interface Bus {
   /** Publishes an envelope with its headers; Nats-Msg-Id = envelope id unless msgId is given. */
   publishEnvelope(subject: string, env: Envelope, opts?: { msgId?: string; headers?: Record<string, string> }): Promise<Published>;
   /**
-   * Writes one audit record to `audit.<stage>.<outcome>`. Never throws: audit must not
-   * break the work it records; a failure is logged and counted.
+   * Writes one audit record to `audit.<stage>.<outcome>` without waiting for a PubAck:
+   * audit must never slow down or break the work it records. Nats-Msg-Id still dedups it.
    */
-  audit(record: Omit<AuditRecord, 'at'> & { at?: string }): Promise<void>;
+  audit(record: Omit<AuditRecord, 'at'> & { at?: string }): void;
+  /**
+   * Stores into a stream without awaiting the PubAck (core publish). For writes whose loss
+   * is covered elsewhere (audit, dedup hints); never for events or commands.
+   */
+  publishUnconfirmed(subject: string, data: Uint8Array, opts: { msgId?: string; headers?: Record<string, string> }): void;
   /** Sends an entry to the DLQ (`dlq.<stage>.<connector>`), deduplicated by its id. */
   deadLetter(entry: DeadLetter): Promise<Published>;
   /** Opens (and caches) a KV bucket created by applyTopology. */
@@ -137,19 +142,25 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
       headers: { 'Bus-Correlation-Id': entry.correlationId ?? '', 'Bus-Failure-Class': entry.failureClass, 'Bus-Error-Code': entry.code },
     });
   let closed = false;
+  const publishUnconfirmed = (subject: string, data: Uint8Array, opts: { msgId?: string; headers?: Record<string, string> }) => {
+    try {
+      const h = natsHeaders();
+      if (opts.msgId) h.set('Nats-Msg-Id', opts.msgId);
+      for (const [k, v] of Object.entries(opts.headers ?? {})) if (v) h.set(k, v);
+      nc.publish(subject, data, { headers: h });
+    } catch (err) {
+      o.log.warn({ err, subject }, 'unconfirmed publish failed (connection closed?)');
+    }
+  };
 
   return {
     nc, js, jsm, names: n, config: o.config, publish, kv, deadLetter,
-    async audit(record) {
+    publishUnconfirmed,
+    audit(record) {
       const full: AuditRecord = { ...record, at: record.at ?? new Date().toISOString() };
-      try {
-        await publish(n.subjects.audit(record.stage, record.outcome), encodeAudit(full), {
-          msgId: auditMsgId(full),
-          headers: { 'Bus-Correlation-Id': record.correlationId },
-        });
-      } catch (err) {
-        o.log.warn({ err, correlationId: record.correlationId, stage: record.stage, outcome: record.outcome }, 'audit record not written');
-      }
+      publishUnconfirmed(n.subjects.audit(record.stage, record.outcome), encodeAudit(full), {
+        msgId: auditMsgId(full), headers: { 'Bus-Correlation-Id': record.correlationId },
+      });
     },
     publishEnvelope: (subject, env, opts = {}) =>
       publish(subject, encodeEnvelope(env), { msgId: opts.msgId ?? env.id, headers: { ...envelopeHeaders(env), ...opts.headers } }),

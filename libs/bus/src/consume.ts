@@ -89,6 +89,16 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   const messages = await consumer.consume({ max_messages: concurrency });
   const base = deps.log.child({ stream: opts.stream, consumer: opts.durable });
   const label = { consumer: opts.durable };
+  // metric children resolved once: label hashing per message costs more than the work it counts
+  const m$ = deps.metrics && {
+    done: deps.metrics.consumed.labels({ ...label, outcome: 'done' }),
+    retry: deps.metrics.consumed.labels({ ...label, outcome: 'retry' }),
+    deadLetter: deps.metrics.consumed.labels({ ...label, outcome: 'dead_letter' }),
+    failedDeadLetter: deps.metrics.consumed.labels({ ...label, outcome: 'failed_dead_letter' }),
+    seconds: deps.metrics.handlerSeconds.labels(label),
+    redelivered: deps.metrics.redelivered.labels(label),
+    inFlight: deps.metrics.inFlight.labels(label),
+  };
   let stopping = false;
   let inFlight = 0;
   let slotFree: (() => void) | undefined;
@@ -97,20 +107,29 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   const handle = async (m: JsMsg) => {
     const started = performance.now();
     const attempt = m.info.deliveryCount;
-    const headers = headerRecord(m);
-    const facts = readHeaderFacts((n) => headers[n]);
+    // headers are read only when something needs them (logs, DLQ, handlers that ask)
+    let headers: Record<string, string> | undefined;
+    let facts: HeaderFacts | undefined;
+    const headersOf = () => (headers ??= headerRecord(m));
+    const factsOf = () => (facts ??= readHeaderFacts((n) => headersOf()[n]));
     // a child logger per message costs more than the rest of the bookkeeping: make it on first use
     let childLog: Logger | undefined;
-    const logOf = () => (childLog ??= logFor(base, { correlationId: facts.correlationId, msgId: facts.msgId, seq: m.seq, attempt }));
+    const logOf = () => (childLog ??= logFor(base, { correlationId: factsOf().correlationId, msgId: factsOf().msgId, seq: m.seq, attempt }));
     const key = `${opts.durable}.${m.seq}`;
     let history: AttemptRecord[] = [];
     if (attempt > 1) {
-      deps.metrics?.redelivered.inc(label);
+      m$?.redelivered.inc();
       history = await loadHistory(deps, key, logOf());
     }
     const ctx: HandlerContext = {
       subject: m.subject, seq: m.seq, attempt, finalAttempt: maxDeliver > 0 && attempt >= maxDeliver,
-      history, headers, facts, working: () => m.working(),
+      history, working: () => m.working(),
+      get headers() {
+        return headersOf();
+      },
+      get facts() {
+        return factsOf();
+      },
       get log() {
         return logOf();
       },
@@ -122,7 +141,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       outcome = outcomeOfError(err, attempt, opts.retryDelayMs);
     }
     const durationMs = Math.round(performance.now() - started);
-    deps.metrics?.handlerSeconds.observe(label, durationMs / 1000);
+    m$?.seconds.observe(durationMs / 1000);
 
     if (outcome.kind === 'retry' && ctx.finalAttempt) {
       outcome = deadLetter(outcome.failureClass ?? 'transient', 'ATTEMPTS_EXHAUSTED',
@@ -131,7 +150,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     const at = new Date().toISOString();
     if (outcome.kind === 'done') {
       m.ack();
-      deps.metrics?.consumed.inc({ ...label, outcome: 'done' });
+      m$?.done.inc();
       if (history.length) await forgetHistory(deps, key, logOf());
       return;
     }
@@ -141,21 +160,21 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       await saveHistory(deps, key, history, logOf());
       logOf().warn({ delayMs, failureClass, code, status }, `handling failed; will retry: ${reason}`);
       m.nak(delayMs);
-      deps.metrics?.consumed.inc({ ...label, outcome: 'retry' });
+      m$?.retry.inc();
       return;
     }
     const { failureClass, code, reason, details } = outcome;
     history = appendAttempt(history, { attempt, failureClass, code, message: reason, durationMs, at });
     const entry: DeadLetter = {
       id: `${opts.stream}.${m.seq}`, stage: opts.stage, connector: opts.connector, failureClass, code, reason, details,
-      attempts: attempt, history, deadLetteredAt: at, correlationId: facts.correlationId,
-      original: { stream: opts.stream, seq: m.seq, subject: m.subject, msgId: facts.msgId, headers, data: m.data },
-      replays: Number(headers[REPLAYS_HEADER] ?? 0) || 0,
+      attempts: attempt, history, deadLetteredAt: at, correlationId: factsOf().correlationId,
+      original: { stream: opts.stream, seq: m.seq, subject: m.subject, msgId: factsOf().msgId, headers: headersOf(), data: m.data },
+      replays: Number(headersOf()[REPLAYS_HEADER] ?? 0) || 0,
     };
     try {
       await deps.deadLetter(entry);
       m.term(); // no reason text: nats-server 2.9 does not understand +TERM with a reason
-      deps.metrics?.consumed.inc({ ...label, outcome: 'dead_letter' });
+      m$?.deadLetter.inc();
       deps.metrics?.deadLettered.inc({ stage: opts.stage, failure_class: failureClass });
       logOf()[failureClass === 'permanent' ? 'error' : 'warn']({ failureClass, code }, `dead-lettered: ${reason}`);
       await forgetHistory(deps, key, logOf());
@@ -164,7 +183,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       await saveHistory(deps, key, history, logOf());
       const delayMs = opts.deadLetterRetryMs ?? 5_000;
       m.nak(delayMs);
-      deps.metrics?.consumed.inc({ ...label, outcome: 'failed_dead_letter' });
+      m$?.failedDeadLetter.inc();
       logOf().error({ err, failureClass, code, delayMs }, 'could not dead-letter; the message stays in its stream and is tried again');
     }
   };
@@ -177,12 +196,12 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       }
       while (inFlight >= concurrency) await new Promise<void>((r) => (slotFree = r));
       inFlight++;
-      deps.metrics?.inFlight.inc(label);
+      m$?.inFlight.inc();
       handle(m)
         .catch((err) => base.error({ err }, 'message handling crashed; it will be redelivered after ack_wait'))
         .finally(() => {
           inFlight--;
-          deps.metrics?.inFlight.dec(label);
+          m$?.inFlight.dec();
           slotFree?.();
           slotFree = undefined;
           if (inFlight === 0) idle?.();

@@ -28,7 +28,8 @@ export interface EnvelopeContext {
 }
 
 function toIsoUtc(at: Date | DateTime | string | undefined): string {
-  if (at === undefined) return DateTime.utc().toISO();
+  if (at === undefined) return new Date().toISOString();
+  if (at instanceof Date) return Number.isNaN(at.getTime()) ? String(at) : at.toISOString();
   if (typeof at === 'string') {
     const dt = DateTime.fromISO(at, { setZone: true });
     return dt.isValid ? (dt.toUTC().toISO() ?? at) : at; // an invalid string is named by the schema

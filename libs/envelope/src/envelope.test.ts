@@ -15,7 +15,8 @@ import {
 
 const token = fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/);
 const id = fc.stringMatching(/^[A-Za-z0-9._:=-]{1,60}$/);
-const json = fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown);
+// `__proto__` keys are dropped by the msgpack decoder (a prototype-pollution guard), so they cannot round-trip
+const json = fc.jsonValue({ maxDepth: 3 }).filter((v) => !JSON.stringify(v).includes('__proto__')).map((v) => JSON.parse(JSON.stringify(v)) as unknown);
 
 const envelopeArb = fc.record({
   id,
@@ -29,7 +30,7 @@ const envelopeArb = fc.record({
   correlationId: id,
   causationId: fc.option(id, { nil: null }),
   schemaVersion: fc.integer({ min: 1, max: 1000 }),
-  data: fc.dictionary(fc.string({ maxLength: 10 }), json, { maxKeys: 6 }),
+  data: fc.dictionary(fc.string({ maxLength: 10 }).filter((k) => k !== '__proto__'), json, { maxKeys: 6 }),
 });
 
 function issuesOf(fn: () => unknown): string[] {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Bus } from '@bus/bus';
 import type { KV } from '@nats-io/kv';
 
 /**
@@ -24,6 +25,11 @@ export async function seenBefore(kv: KV, key: string): Promise<SeenRecord | unde
   return e && e.operation === 'PUT' && e.value.length ? (e.json() as SeenRecord) : undefined;
 }
 
-export async function remember(kv: KV, key: string, record: SeenRecord): Promise<void> {
-  await kv.put(key, JSON.stringify(record));
+/**
+ * Records a stored delivery. Written without awaiting the PubAck (it is a KV put: a
+ * publish to `$KV.<bucket>.<key>`): if it is lost, the stream's dedup window and
+ * transform's event-id dedup still catch a retry.
+ */
+export function remember(bus: Bus, key: string, record: SeenRecord): void {
+  bus.publishUnconfirmed(`$KV.${bus.names.kv.dedup}.${key}`, new TextEncoder().encode(JSON.stringify(record)), {});
 }

@@ -64,7 +64,7 @@ export function createEventsApi(o: EventsApiOptions) {
           const r = await publishDomainEvent(o.bus, parsed.source, { correlationId, ...event } as never);
           if (r.status === 'stored') {
             o.metrics.stored.inc({ source: parsed.source });
-            void o.bus.audit({ stage: 'ingest', outcome: 'stored', correlationId: r.correlationId, eventId: r.eventId, source: parsed.source,
+            o.bus.audit({ stage: 'ingest', outcome: 'stored', correlationId: r.correlationId, eventId: r.eventId, source: parsed.source,
               entity: r.envelope.entity, version: r.envelope.version });
           } else {
             o.metrics.duplicate.inc({ source: parsed.source, where: 'stream' });

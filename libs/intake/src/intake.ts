@@ -74,14 +74,15 @@ export function createIntake(o: IntakeOptions) {
     const stored = await o.bus.deadLetter(entry);
     o.metrics.quarantined.inc({ source: source.name });
     log.warn({ issues }, 'authentic payload fails its schema: quarantined in the DLQ');
-    void o.bus.audit({ stage: 'ingest', outcome: 'quarantined', correlationId, source: source.name, reason: entry.reason });
+    o.bus.audit({ stage: 'ingest', outcome: 'quarantined', correlationId, source: source.name, reason: entry.reason });
     return answer(202, correlationId, { status: 'quarantined', correlationId, issues, dlqSeq: stored.seq });
   }
 
   /** Everything after authentication; replay of a quarantined payload re-enters here. */
   async function storeAuthentic(source: AnySource, headers: Headers, body: Buffer, correlationId: string, signedDeliveryId: string | undefined,
     opts: { checkDedup: boolean }): Promise<Answer> {
-    const log = logFor(o.log, { correlationId, source: source.name });
+    let child: Logger | undefined;
+    const log = () => (child ??= logFor(o.log, { correlationId, source: source.name })); // made only when something is logged
     let payload: unknown;
     try {
       payload = JSON.parse(body.toString('utf8'));
@@ -108,7 +109,7 @@ export function createIntake(o: IntakeOptions) {
           return answer(200, correlationId, { status: 'duplicate', eventId: seen.eventId, correlationId });
         }
       }
-      if (!parsed.success) return await quarantine(source, headers, body, deliveryId, correlationId, toFieldIssues(parsed.error.issues), log);
+      if (!parsed.success) return await quarantine(source, headers, body, deliveryId, correlationId, toFieldIssues(parsed.error.issues), log());
 
       let env: ReturnType<typeof createEnvelope>;
       try {
@@ -118,7 +119,7 @@ export function createIntake(o: IntakeOptions) {
         }, { source: source.name, id: `${source.name}:${deliveryId}`, correlationId });
       } catch (err) {
         const issues = err instanceof EnvelopeError ? err.issues : [{ path: '(extract)', message: (err as Error).message }];
-        return await quarantine(source, headers, body, deliveryId, correlationId, issues, log);
+        return await quarantine(source, headers, body, deliveryId, correlationId, issues, log());
       }
       const stored = await o.bus.publishEnvelope(o.bus.names.subjects.event(source.name, env.type), env);
       if (stored.duplicate) {
@@ -126,13 +127,11 @@ export function createIntake(o: IntakeOptions) {
         return answer(200, correlationId, { status: 'duplicate', eventId: env.id, correlationId });
       }
       o.metrics.stored.inc({ source: source.name });
-      // after the answer is decided: a lost write here is caught by the stream window and transform's dedup
-      void remember(await dedupBucket(), dedupKey(source.name, deliveryId), { eventId: env.id, seq: stored.seq, storedAt: new Date().toISOString() })
-        .catch((err) => log.warn({ err }, 'dedup record not written; a retry past the stream window may be stored again'));
-      void o.bus.audit({ stage: 'ingest', outcome: 'stored', correlationId, eventId: env.id, source: source.name, entity: env.entity, version: env.version });
+      remember(o.bus, dedupKey(source.name, deliveryId), { eventId: env.id, seq: stored.seq, storedAt: new Date().toISOString() });
+      o.bus.audit({ stage: 'ingest', outcome: 'stored', correlationId, eventId: env.id, source: source.name, entity: env.entity, version: env.version });
       return answer(202, correlationId, { status: 'stored', eventId: env.id, correlationId, seq: stored.seq });
     } catch (err) {
-      if (err instanceof PublishError || describeError(err).failureClass === 'transient' || isNatsError(err)) return unavailable(correlationId, source.name, err, log);
+      if (err instanceof PublishError || describeError(err).failureClass === 'transient' || isNatsError(err)) return unavailable(correlationId, source.name, err, log());
       throw err;
     }
   }
@@ -154,7 +153,7 @@ export function createIntake(o: IntakeOptions) {
         if (!verified.ok) {
           o.metrics.rejected.inc({ source: sourceName, reason: verified.reason });
           logFor(o.log, { correlationId, source: sourceName }).warn({ reason: verified.reason }, `webhook refused: ${verified.detail}`);
-          void o.bus.audit({ stage: 'ingest', outcome: 'rejected', correlationId, source: sourceName, reason: verified.reason });
+          o.bus.audit({ stage: 'ingest', outcome: 'rejected', correlationId, source: sourceName, reason: verified.reason });
           result = answer(401, correlationId, problem(401, verified.reason.replaceAll('_', '-'), 'Signature not verified', verified.detail, { correlationId, reason: verified.reason }));
         } else {
           o.metrics.secretUsed.inc({ source: sourceName, index: String(verified.secretIndex) });
