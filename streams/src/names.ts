@@ -23,6 +23,8 @@ export interface Names {
     dlq(stage: string, connector?: string): string;
     /** `audit.<stage>.<outcome>` */
     audit(stage: string, outcome: string): string;
+    /** Core request subject on which ingest replays quarantined payloads (not a stream). */
+    ingestReplay: string;
     /** The root wildcards, e.g. `events.>`. */
     all: { events: string; deliveries: string; dlq: string; audit: string };
   };
@@ -58,6 +60,7 @@ export function names(prefix = ''): Names {
       delivery: (connector, entityType) => `${s}deliveries.${connector}.${entityType}`,
       dlq: (stage, connector = '-') => `${s}dlq.${stage}.${connector}`,
       audit: (stage, outcome) => `${s}audit.${stage}.${outcome}`,
+      ingestReplay: `${s}ingest.replay`,
       all: { events: `${s}events.>`, deliveries: `${s}deliveries.>`, dlq: `${s}dlq.>`, audit: `${s}audit.>` },
     },
   };

@@ -33,3 +33,10 @@ export function startWorker(url: string, prefix: string, durable: string, handle
 export function numbersIn(output: string, word: 'got' | 'done'): number[] {
   return [...output.matchAll(new RegExp(`^${word} (\\d+)$`, 'gm'))].map((m) => Number(m[1]));
 }
+
+/** Array.fromAsync for Node 20. */
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}

@@ -11,3 +11,5 @@ export type { IntakeMetrics } from './metrics.js';
 export { correlationIdOf } from './correlation.js';
 export { dedupKey } from './dedup.js';
 export { problem, PROBLEM_CONTENT_TYPE } from './problem.js';
+export { serveReplays } from './replay.js';
+export type { ReplayReply, ReplayRequest } from './replay.js';

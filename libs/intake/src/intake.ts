@@ -80,7 +80,7 @@ export function createIntake(o: IntakeOptions) {
 
   /** Everything after authentication; replay of a quarantined payload re-enters here. */
   async function storeAuthentic(source: AnySource, headers: Headers, body: Buffer, correlationId: string, signedDeliveryId: string | undefined,
-    opts: { checkDedup: boolean }): Promise<Answer> {
+    opts: { checkDedup: boolean; quarantine: boolean }): Promise<Answer> {
     let child: Logger | undefined;
     const log = () => (child ??= logFor(o.log, { correlationId, source: source.name })); // made only when something is logged
     let payload: unknown;
@@ -109,7 +109,12 @@ export function createIntake(o: IntakeOptions) {
           return answer(200, correlationId, { status: 'duplicate', eventId: seen.eventId, correlationId });
         }
       }
-      if (!parsed.success) return await quarantine(source, headers, body, deliveryId, correlationId, toFieldIssues(parsed.error.issues), log());
+      if (!parsed.success) {
+        const issues = toFieldIssues(parsed.error.issues);
+        // a replay that still fails leaves its one DLQ entry where it is
+        if (!opts.quarantine) return answer(422, correlationId, problem(422, 'still-invalid', 'Payload still invalid', 'The payload still fails its schema.', { issues }));
+        return await quarantine(source, headers, body, deliveryId, correlationId, issues, log());
+      }
 
       let env: ReturnType<typeof createEnvelope>;
       try {
@@ -119,6 +124,7 @@ export function createIntake(o: IntakeOptions) {
         }, { source: source.name, id: `${source.name}:${deliveryId}`, correlationId });
       } catch (err) {
         const issues = err instanceof EnvelopeError ? err.issues : [{ path: '(extract)', message: (err as Error).message }];
+        if (!opts.quarantine) return answer(422, correlationId, problem(422, 'still-invalid', 'Payload still invalid', 'The payload still cannot be made an event.', { issues }));
         return await quarantine(source, headers, body, deliveryId, correlationId, issues, log());
       }
       const stored = await o.bus.publishEnvelope(o.bus.names.subjects.event(source.name, env.type), env);
@@ -157,7 +163,7 @@ export function createIntake(o: IntakeOptions) {
           result = answer(401, correlationId, problem(401, verified.reason.replaceAll('_', '-'), 'Signature not verified', verified.detail, { correlationId, reason: verified.reason }));
         } else {
           o.metrics.secretUsed.inc({ source: sourceName, index: String(verified.secretIndex) });
-          result = await storeAuthentic(source, headers, body, correlationId, verified.deliveryId, { checkDedup: true });
+          result = await storeAuthentic(source, headers, body, correlationId, verified.deliveryId, { checkDedup: true, quarantine: true });
         }
       }
       o.metrics.seconds.observe({ source: source ? sourceName : '(unknown)', status: String(result.status) }, (performance.now() - started) / 1000);
@@ -169,7 +175,7 @@ export function createIntake(o: IntakeOptions) {
       const source = sources.get(name);
       if (!source) throw new Error(`DLQ entry ${entry.id} belongs to source "${name}", which this ingest does not know`);
       return storeAuthentic(source, entry.original.headers, Buffer.from(entry.original.data), entry.correlationId ?? correlationIdOf({}),
-        entry.original.msgId, { checkDedup: false });
+        entry.original.msgId, { checkDedup: false, quarantine: false });
     },
   };
 }

@@ -1,6 +1,6 @@
 // ingest: wiring only — config → logger → bus → intake → HTTP.
 import { BusEnv, connectBus, onShutdown, parseEnv, watchJetStream } from '@bus/bus';
-import { createEventsApi, createHttpApp, createIntake, createIntakeMetrics } from '@bus/intake';
+import { createEventsApi, createHttpApp, createIntake, createIntakeMetrics, serveReplays } from '@bus/intake';
 import { createLogger, createMetrics, Readiness } from '@bus/observability';
 import { z } from 'zod';
 import { demoSources } from './sources.js';
@@ -26,6 +26,7 @@ async function main() {
   const tokens = config.INGEST_API_TOKENS.split(',').map((t) => t.trim()).filter(Boolean);
   const eventsApi = createEventsApi({ bus, tokens, log, metrics: intakeMetrics });
   const app = createHttpApp({ intake, eventsApi, registry: metrics.registry, readiness, maxBodyBytes: config.INGEST_MAX_BODY_BYTES });
+  const stopReplays = serveReplays(bus, intake, log);
   await app.listen({ port: config.INGEST_PORT, host: config.INGEST_HOST });
   const url = `http://${config.INGEST_HOST}:${(app.server.address() as { port: number }).port}`;
   log.info({ url, sources: demoSources.map((s) => s.name) }, 'ingest listening');
@@ -33,6 +34,7 @@ async function main() {
 
   onShutdown(log, async () => {
     stopWatch();
+    stopReplays();
     await app.close(); // stop taking requests; answers in flight complete
     await bus.close();
   });

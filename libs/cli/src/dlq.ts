@@ -1,0 +1,94 @@
+import { type Bus, decodeDeadLetter, type DeadLetter, REPLAYS_HEADER } from '@bus/bus';
+import type { Command } from 'commander';
+import { DateTime, Duration } from 'luxon';
+import { formatAge, printTable, withBus } from './context.js';
+
+export interface DlqFilter {
+  stage?: string;
+  connector?: string;
+  failureClass?: string;
+  /** `2h`, `3d`, `30m` or an ISO time. */
+  since?: string;
+}
+
+/** `--since 2h` or an ISO-8601 time → epoch ms. */
+export function parseSince(since: string, now = DateTime.utc()): number {
+  const rel = /^(\d+)\s*(s|m|h|d|w)$/.exec(since.trim());
+  if (rel) {
+    const unit = { s: 'seconds', m: 'minutes', h: 'hours', d: 'days', w: 'weeks' }[rel[2] as 's'];
+    return now.minus(Duration.fromObject({ [unit]: Number(rel[1]) })).toMillis();
+  }
+  const at = DateTime.fromISO(since, { zone: 'utc' });
+  if (!at.isValid) throw new Error(`--since "${since}" is neither a duration like 2h / 30m / 3d nor an ISO time`);
+  return at.toMillis();
+}
+
+/** Streams the DLQ's entries matching the filter, oldest first, without holding them all. */
+export async function* dlqEntries(bus: Bus, f: DlqFilter = {}): AsyncGenerator<{ seq: number; entry: DeadLetter }> {
+  const info = await bus.jsm.streams.info(bus.names.streams.dlq);
+  const sinceMs = f.since ? parseSince(f.since) : 0;
+  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
+    const m = await bus.jsm.streams.getMessage(bus.names.streams.dlq, { seq }).catch(() => null);
+    if (!m) continue;
+    const entry = decodeDeadLetter(m.data);
+    if (f.stage && entry.stage !== f.stage) continue;
+    if (f.connector && entry.connector !== f.connector) continue;
+    if (f.failureClass && entry.failureClass !== f.failureClass) continue;
+    if (sinceMs && Date.parse(entry.deadLetteredAt) < sinceMs) continue;
+    yield { seq, entry };
+  }
+}
+
+/**
+ * Puts one DLQ entry back through its path: an ingest quarantine goes to a running ingest
+ * (which re-validates with its current schemas); anything else is republished to its
+ * original subject with the replay counted. The entry is deleted only once that worked.
+ */
+export async function replayOne(bus: Bus, seq: number, entry: DeadLetter): Promise<{ ok: boolean; detail: string }> {
+  if (entry.stage === 'ingest') {
+    const res = await bus.nc.request(bus.names.subjects.ingestReplay, JSON.stringify({ dlqSeq: seq }), { timeout: 10_000 })
+      .catch((err: Error) => ({ json: () => ({ ok: false, error: `no ingest answered (${err.message}); is ingest running?` }) }));
+    const r = res.json() as { ok: boolean; status?: number; error?: string; body?: { status?: string; issues?: unknown } };
+    return { ok: r.ok, detail: r.ok ? `stored (${r.status})` : (r.error ?? `still invalid: ${JSON.stringify(r.body?.issues ?? r.body)}`) };
+  }
+  const replays = (entry.replays ?? 0) + 1;
+  const msgId = `${entry.original.msgId ?? `${entry.original.stream}.${entry.original.seq}`}.replay${replays}`;
+  await bus.publish(entry.original.subject, entry.original.data, { msgId, headers: { ...entry.original.headers, 'Nats-Msg-Id': msgId, [REPLAYS_HEADER]: String(replays) } });
+  await bus.jsm.streams.deleteMessage(bus.names.streams.dlq, seq);
+  return { ok: true, detail: `republished to ${entry.original.subject}` };
+}
+
+export function registerDlq(program: Command): void {
+  const dlq = program.command('dlq').description('the dead-letter stream: what could not be done, and replay');
+  const filters = (c: Command) => c
+    .option('--stage <stage>', 'ingest, transform, deliver …')
+    .option('--connector <name>', 'connector (or source, for ingest)')
+    .option('--class <class>', 'transient, business, permanent or ambiguous')
+    .option('--since <when>', 'e.g. 2h, 3d, or an ISO time');
+  filters(dlq.command('list').description('entries, oldest first').option('--json', 'as JSON lines'))
+    .action(async (o: DlqFilter & { class?: string; json?: boolean }) => withBus(async (bus) => {
+      const rows: Record<string, string | number>[] = [];
+      for await (const { seq, entry } of dlqEntries(bus, { ...o, failureClass: o.class })) {
+        if (o.json) console.log(JSON.stringify({ seq, ...entry, original: { ...entry.original, data: undefined } }));
+        else rows.push({ seq, stage: entry.stage, connector: entry.connector ?? '-', class: entry.failureClass, code: entry.code,
+          attempts: entry.attempts, age: formatAge(Date.now() - Date.parse(entry.deadLetteredAt)), reason: entry.reason.slice(0, 80) });
+      }
+      if (!o.json) rows.length ? printTable(rows) : console.log('the DLQ is empty for this filter');
+    }));
+  filters(dlq.command('replay').description('replay entries by sequence or filter; each is deleted once it is through')
+    .option('--seq <n...>', 'DLQ sequence numbers'))
+    .action(async (o: DlqFilter & { class?: string; seq?: string[] }) => withBus(async (bus) => {
+      if (!o.seq && !o.stage && !o.connector && !o.class && !o.since) throw new Error('say what to replay: --seq N, or a filter (--stage, --connector, --class, --since)');
+      let done = 0;
+      let failed = 0;
+      const wanted = o.seq ? new Set(o.seq.map(Number)) : undefined;
+      for await (const { seq, entry } of dlqEntries(bus, { ...o, failureClass: o.class })) {
+        if (wanted && !wanted.has(seq)) continue;
+        const r = await replayOne(bus, seq, entry);
+        r.ok ? done++ : failed++;
+        console.log(`${r.ok ? '✔' : '✘'} ${seq} ${entry.stage}/${entry.connector ?? '-'}: ${r.detail}`);
+      }
+      console.log(`${done} replayed, ${failed} still failing`);
+      if (failed) process.exitCode = 2;
+    }));
+}
