@@ -43,6 +43,8 @@ export interface ConsumeOptions<T> {
   drainTimeoutMs?: number;
   /** When the DLQ itself cannot be written, the message is retried after this. Default 5 000 ms. */
   deadLetterRetryMs?: number;
+  /** How often the consumer's pending / ack-pending counts are read into metrics. Default 10 000 ms; 0 = never. */
+  statsIntervalMs?: number;
 }
 
 export interface Consumption {
@@ -188,6 +190,18 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     }
   };
 
+  // queue depth for dashboards: the consumer's own view, shared by every process on it
+  const statsMs = opts.statsIntervalMs ?? 10_000;
+  const stats = deps.metrics && statsMs > 0
+    ? setInterval(() => {
+        consumer.info().then((i) => {
+          deps.metrics?.consumerPending.set({ stream: opts.stream, consumer: opts.durable }, i.num_pending);
+          deps.metrics?.consumerAckPending.set({ stream: opts.stream, consumer: opts.durable }, i.num_ack_pending);
+        }, () => undefined);
+      }, statsMs)
+    : undefined;
+  stats?.unref();
+
   const finished = (async () => {
     for await (const m of messages) {
       if (stopping) {
@@ -217,6 +231,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     async stop() {
       if (stopping) return;
       stopping = true;
+      clearInterval(stats);
       await messages.close();
       await finished.catch(() => undefined);
       if (inFlight > 0) {

@@ -1,0 +1,2 @@
+export { ContactUpdated, demoSchemas, OrderCreated, StripeCustomerEvent } from './schemas.js';
+export { crm, demoConnectors, warehouse } from './connectors.js';

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/**
+ * One delivery command: what a connector must do at its target for one event. It carries
+ * everything deliver needs without the event: the key, the fields it may write, which of
+ * them the source owns, and the event's identity for ordering and idempotency.
+ */
+export const DeliveryCommand = z.object({
+  /** `<connector>:<event id>[:<n>]`; also Nats-Msg-Id and the idempotency key. */
+  id: z.string().min(1),
+  connector: z.string().min(1),
+  /** `upsert`, `delete`, or a custom action the connector knows. */
+  action: z.string().regex(/^[a-z][a-z0-9_-]*$/),
+  /** The target record's key. */
+  target: z.object({ type: z.string().min(1), id: z.string().min(1) }),
+  /** What to write; never a target-owned field. */
+  fields: z.record(z.string(), z.unknown()),
+  /** Fields whose source value always wins at the target. */
+  sourceOwned: z.array(z.string()),
+  /** The source entity and version: per-entity ordering runs on these. */
+  entity: z.object({ type: z.string(), id: z.string() }),
+  version: z.number().int().min(1),
+  event: z.object({ id: z.string(), type: z.string(), source: z.string(), occurredAt: z.string(), schemaVersion: z.number().int() }),
+  correlationId: z.string(),
+  idempotencyKey: z.string(),
+});
+export type DeliveryCommand = z.infer<typeof DeliveryCommand>;
+
+/** What a mapping returns: one command's target, action and fields; the rest is filled in. */
+export interface MappedCommand {
+  action: 'upsert' | 'delete' | (string & {});
+  target: { type: string; id: string };
+  fields?: Record<string, unknown>;
+}

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Bus, connectBus, type Consumption, decodeDeadLetter, loadBusConfig } from '@bus/bus';
+import { demoConnectors, demoSchemas } from '@bus/catalog';
+import { type DeliveryCommand, defineConnector } from '@bus/connectors';
+import { createEnvelope, decode, type Envelope } from '@bus/envelope';
+import { createLogger, createMetrics } from '@bus/observability';
+import { topology } from '@bus/streams';
+import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
+import { createTransformMetrics, createTransformer } from './index.js';
+
+const silent = createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+async function setUp(url: string, connectors = demoConnectors) {
+  const prefix = uniquePrefix();
+  const metrics = createMetrics('transform-test');
+  const bus = await connectBus({ config: loadBusConfig({ NATS_URL: url, BUS_PREFIX: prefix }), name: 'test', log: silent, metrics });
+  await bus.applyTopology(topology({ prefix }));
+  const tm = createTransformMetrics(metrics.registry);
+  const running = await createTransformer({ bus, connectors, schemas: demoSchemas, log: silent, metrics: tm, concurrency: 8 }).start();
+  return { bus, metrics, running };
+}
+
+async function all<T>(bus: Bus, stream: string, decodeFn: (b: Uint8Array) => T): Promise<{ subject: string; value: T }[]> {
+  const info = await bus.jsm.streams.info(stream);
+  const out: { subject: string; value: T }[] = [];
+  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
+    const m = await bus.jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (m) out.push({ subject: m.subject, value: decodeFn(m.data) });
+  }
+  return out;
+}
+const commands = (bus: Bus) => all(bus, bus.names.streams.deliveries, (b) => decode(b) as DeliveryCommand);
+
+function event(source: string, type: string, id: string, data: Record<string, unknown>, version = 1): Envelope {
+  return createEnvelope({ type, entity: { type: type.split('.')[0]!, id }, version, data }, { source });
+}
+const publish = (bus: Bus, env: Envelope, msgId = env.id) => bus.publishEnvelope(bus.names.subjects.event(env.source, env.type), env, { msgId });
+const stopAll = async (running: Map<string, Consumption>) => Promise.all([...running.values()].map((c) => c.stop()));
+
+describe('transform: one event, one command per subscribing connector', () => {
+  let nats: TestNats;
+  before(async () => {
+    nats = await startNats();
+  });
+  after(() => nats.stop({ removeStore: true }));
+
+  it('fans out to every subscribing connector and to no other; a filter excludes what it should', async () => {
+    const t = await setUp(nats.url);
+    try {
+      await publish(t.bus, event('standard', 'contact.updated', 'c1', { id: 'c1', version: 1, email: 'ada@example.com' }));
+      await publish(t.bus, event('shop', 'order.created', 'o1', { total: 10, items: [{ sku: 'A', quantity: 1 }] }));
+      await publish(t.bus, event('shop', 'order.created', 'o2', { total: 0 })); // nothing to ship: the warehouse filter skips it
+      const cmds = await waitFor(async () => {
+        const c = await commands(t.bus);
+        return c.length >= 4 ? c : undefined;
+      }, { what: 'four commands' });
+      const byConnector = cmds.map((c) => `${c.value.connector}:${c.value.target.type}:${c.value.target.id}`).sort();
+      assert.deepEqual(byConnector, ['crm:contact:c1', 'crm:order:o1', 'crm:order:o2', 'warehouse:shipment:o1']);
+      assert.equal(cmds.find((c) => c.value.connector === 'warehouse')?.subject, t.bus.names.subjects.delivery('warehouse', 'shipment'));
+      const text = await t.metrics.registry.metrics();
+      assert.match(text, /transform_skipped_total\{connector="warehouse",type="order.created",reason="filter",service="transform-test"\} 1/);
+      assert.match(text, /transform_skipped_total\{connector="warehouse",type="contact.updated",reason="not_subscribed",service="transform-test"\} 1/);
+    } finally {
+      await stopAll(t.running);
+      await t.bus.close();
+    }
+  });
+
+  it('an event stored twice produces one command per connector', async () => {
+    const t = await setUp(nats.url);
+    try {
+      const env = event('shop', 'order.created', 'o9', { total: 5, items: [{ sku: 'B', quantity: 2 }] });
+      await publish(t.bus, env, `${env.id}-first`);
+      await waitFor(async () => (await commands(t.bus)).length === 2, { what: 'the first two commands' });
+      await publish(t.bus, env, `${env.id}-again`); // a different Nats-Msg-Id: the stream stores it twice
+      await waitFor(async () => {
+        const i = await t.bus.jsm.consumers.info(t.bus.names.streams.events, 'transform-crm');
+        const w = await t.bus.jsm.consumers.info(t.bus.names.streams.events, 'transform-warehouse');
+        return i.num_pending + i.num_ack_pending + w.num_pending + w.num_ack_pending === 0 && i.delivered.stream_seq === 2;
+      }, { what: 'both copies handled' });
+      assert.equal((await commands(t.bus)).length, 2);
+      assert.match(await t.metrics.registry.metrics(), /reason="duplicate"/);
+    } finally {
+      await stopAll(t.running);
+      await t.bus.close();
+    }
+  });
+
+  it('an invalid event lands in the DLQ with its issues and stops nothing else; a drifting event flows and is counted', async () => {
+    const t = await setUp(nats.url);
+    try {
+      await publish(t.bus, event('standard', 'contact.updated', 'bad', { id: 'bad', version: 1, email: 'not-an-email' }));
+      await publish(t.bus, event('standard', 'contact.updated', 'c2', { id: 'c2', version: 1, email: 'b@example.com', nickname: 'B' }));
+      const dlq = await waitFor(async () => {
+        const d = await all(t.bus, t.bus.names.streams.dlq, decodeDeadLetter);
+        return d.length ? d : undefined;
+      }, { what: 'the invalid event in the DLQ' });
+      assert.equal(dlq.length, 1);
+      assert.equal(dlq[0]!.value.connector, 'crm');
+      assert.equal(dlq[0]!.value.code, 'TRANSFORM_EVENT_INVALID');
+      assert.deepEqual((dlq[0]!.value.details!.issues as { path: string }[]).map((i) => i.path), ['email']);
+      const cmds = await waitFor(async () => {
+        const c = await commands(t.bus);
+        return c.length ? c : undefined;
+      }, { what: 'the drifting event transformed' });
+      assert.equal(cmds[0]!.value.target.id, 'c2');
+      assert.equal('nickname' in cmds[0]!.value.fields, false, 'unknown fields do not leak into commands');
+      assert.match(await t.metrics.registry.metrics(), /transform_drift_total\{connector="crm",type="contact.updated",field="nickname",service="transform-test"\} 1/);
+    } finally {
+      await stopAll(t.running);
+      await t.bus.close();
+    }
+  });
+
+  it('target-owned fields are never in a command; source-owned ones always are', async () => {
+    const t = await setUp(nats.url);
+    try {
+      await publish(t.bus, event('shop', 'order.created', 'o5', { total: 7, contactId: 'c1' }));
+      const [cmd] = await waitFor(async () => {
+        const c = await commands(t.bus);
+        return c.length ? c : undefined;
+      }, { what: 'the crm order command' });
+      assert.deepEqual(Object.keys(cmd!.value.fields).sort(), ['contactId', 'currency', 'total']);
+      assert.equal('stage' in cmd!.value.fields, false, 'stage is the CRM\'s');
+      assert.deepEqual(cmd!.value.sourceOwned.sort(), ['contactId', 'currency', 'total']);
+      assert.equal(cmd!.value.idempotencyKey, cmd!.value.id);
+    } finally {
+      await stopAll(t.running);
+      await t.bus.close();
+    }
+  });
+
+  it('one connector failing on every event, or stopped, does not hold the others back', async () => {
+    const broken = defineConnector({ name: 'broken', subscribes: [{ type: 'order.created', map: () => {
+      throw new Error('mapping bug');
+    } }] }, demoSchemas);
+    const t = await setUp(nats.url, [broken, ...demoConnectors]);
+    try {
+      await t.running.get('crm')!.stop(); // crm is down too
+      for (let i = 0; i < 20; i++) await publish(t.bus, event('shop', 'order.created', `o${i}`, { total: 1, items: [{ sku: 'S', quantity: 1 }] }));
+      const shipped = await waitFor(async () => {
+        const c = (await commands(t.bus)).filter((x) => x.value.connector === 'warehouse');
+        return c.length === 20 ? c : undefined;
+      }, { what: 'all 20 warehouse commands while crm is stopped and broken fails' });
+      assert.equal(shipped.length, 20);
+      const dlq = await waitFor(async () => {
+        const d = (await all(t.bus, t.bus.names.streams.dlq, decodeDeadLetter)).filter((x) => x.value.connector === 'broken');
+        return d.length === 20 ? d : undefined;
+      }, { what: 'the broken connector\'s 20 dead-letters' });
+      assert.equal(dlq[0]!.value.code, 'TRANSFORM_MAPPING_FAILED');
+      const crm = await t.bus.jsm.consumers.info(t.bus.names.streams.events, 'transform-crm');
+      assert.equal(crm.num_pending, 20, 'crm\'s events wait in the stream for it');
+    } finally {
+      await stopAll(t.running);
+      await t.bus.close();
+    }
+  });
+});

@@ -1,0 +1,127 @@
+import { type Bus, type Consumption, deadLetter, done, ensureConsumer, type HandlerContext, type Outcome } from '@bus/bus';
+import { type Connector, type DeliveryCommand, type SchemaRegistry, subscriptionsFor, toCommands } from '@bus/connectors';
+import { decodeEnvelope, encode, type Envelope } from '@bus/envelope';
+import type { Logger } from '@bus/observability';
+import { workerConsumer } from '@bus/streams';
+import type { TransformMetrics } from './metrics.js';
+
+export interface TransformerOptions {
+  bus: Bus;
+  connectors: Connector[];
+  schemas: SchemaRegistry;
+  log: Logger;
+  metrics: TransformMetrics;
+  /** Messages handled at once per connector. Default 32. */
+  concurrency?: number;
+}
+
+/** The durable consumer of one connector on EVENTS. */
+export const transformDurable = (connector: string) => `transform-${connector}`;
+
+/** KV key under which "this connector transformed this event" is remembered past the stream windows. */
+function seenKey(connector: string, eventId: string): string {
+  const safe = /^[-/_=.a-zA-Z0-9]{1,200}$/.test(eventId) && !eventId.startsWith('.') && !eventId.endsWith('.') ? eventId : Buffer.from(eventId).toString('base64url');
+  return `transform.${connector}.${safe}`;
+}
+
+/**
+ * One durable consumer per connector on EVENTS, so a slow or broken connector holds up no
+ * other. Per event: dedup by event id → validate → filter → map (ownership applied) →
+ * publish commands to DELIVERIES (Nats-Msg-Id = command id) → audit → ack.
+ */
+export function createTransformer(o: TransformerOptions) {
+  const warnedDrift = new Set<string>();
+  const dedup = () => o.bus.kv(o.bus.names.kv.dedup);
+
+  async function handle(connector: Connector, env: Envelope, ctx: HandlerContext): Promise<Outcome> {
+    const labels = { connector: connector.name, type: env.type };
+    const subs = subscriptionsFor(connector, env);
+    if (subs.length === 0) {
+      o.metrics.skipped.inc({ ...labels, reason: 'not_subscribed' });
+      return done();
+    }
+    const key = seenKey(connector.name, env.id);
+    if (await (await dedup()).get(key)) {
+      o.metrics.skipped.inc({ ...labels, reason: 'duplicate' });
+      return done();
+    }
+    const v = o.schemas.validate(env.type, env.schemaVersion, env.data);
+    if (v.kind === 'invalid') {
+      o.metrics.invalid.inc({ ...labels, reason: 'schema' });
+      return deadLetter('business', 'TRANSFORM_EVENT_INVALID',
+        `${env.type}@${env.schemaVersion} from ${env.source} fails its schema: ${v.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}. Fix the sender or the schema, then: bus dlq replay --connector ${connector.name}`,
+        { issues: v.issues, eventId: env.id });
+    }
+    if (v.kind === 'drift') {
+      for (const field of v.unknownFields) {
+        o.metrics.drift.inc({ ...labels, field });
+        const once = `${env.type}@${env.schemaVersion}:${field}`;
+        if (!warnedDrift.has(once)) {
+          warnedDrift.add(once);
+          ctx.log.warn({ type: env.type, field }, 'schema drift: a field the schema does not know (warned once per type and field; the event flows)');
+        }
+      }
+    }
+    const commands: DeliveryCommand[] = [];
+    let filtered = false;
+    for (const sub of subs) {
+      if (sub.filter && !sub.filter(v.data, env)) {
+        filtered = true;
+        continue;
+      }
+      try {
+        commands.push(...toCommands(connector, sub, v.data, env));
+      } catch (err) {
+        o.metrics.invalid.inc({ ...labels, reason: 'mapping' });
+        return deadLetter('business', 'TRANSFORM_MAPPING_FAILED',
+          `mapping ${env.type} for ${connector.name} threw: ${(err as Error).message}. Fix the connector's mapping, then: bus dlq replay --connector ${connector.name}`,
+          { eventId: env.id });
+      }
+    }
+    if (commands.length === 0) {
+      o.metrics.skipped.inc({ ...labels, reason: filtered ? 'filter' : 'no_command' });
+      return done();
+    }
+    for (const cmd of commands) {
+      // a PublishError is thrown on: transient ones retry the event (the command id dedups), permanent ones dead-letter it
+      await o.bus.publish(o.bus.names.subjects.delivery(connector.name, cmd.target.type), encode(cmd), {
+        msgId: cmd.id,
+        headers: {
+          'Bus-Correlation-Id': cmd.correlationId, 'Bus-Causation-Id': env.id, 'Bus-Entity-Type': cmd.entity.type,
+          'Bus-Entity-Id': cmd.entity.id, 'Bus-Entity-Version': String(cmd.version), 'Bus-Connector': connector.name,
+        },
+      });
+      o.metrics.commands.inc(labels);
+    }
+    o.bus.publishUnconfirmed(`$KV.${o.bus.names.kv.dedup}.${key}`, new TextEncoder().encode(String(ctx.seq)), {});
+    o.metrics.transformed.inc(labels);
+    o.bus.audit({ stage: 'transform', outcome: 'transformed', correlationId: env.correlationId, eventId: env.id, connector: connector.name,
+      entity: env.entity, version: env.version, details: { commands: commands.map((c) => c.id) } });
+    return done();
+  }
+
+  return {
+    handle,
+    /** Ensures each connector's consumer and starts consuming; returns the running consumptions. */
+    async start(): Promise<Map<string, Consumption>> {
+      const running = new Map<string, Consumption>();
+      for (const connector of o.connectors) {
+        const durable = transformDurable(connector.name);
+        // nats-server 2.9 has one filter subject per consumer: a connector on a single
+        // source+type filters exactly; otherwise it reads all events and skips what it does not take
+        const only = connector.subscribes.length === 1 && connector.subscribes[0]!.source ? connector.subscribes[0]! : undefined;
+        await ensureConsumer(o.bus.jsm, workerConsumer({
+          stream: o.bus.names.streams.events, durable, description: `transform for connector ${connector.name}`,
+          filterSubject: only ? o.bus.names.subjects.event(only.source!, only.type) : o.bus.names.subjects.all.events,
+          maxDeliver: 10,
+        }));
+        running.set(connector.name, await o.bus.consume<Envelope>({
+          stream: o.bus.names.streams.events, durable, stage: 'transform', connector: connector.name,
+          concurrency: o.concurrency ?? 32, decode: decodeEnvelope, handler: (env, ctx) => handle(connector, env, ctx),
+        }));
+      }
+      return running;
+    },
+  };
+}
+export type Transformer = ReturnType<typeof createTransformer>;
