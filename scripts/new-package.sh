@@ -20,7 +20,7 @@ mkdir -p "$dir/src"
     "build": "tsc -p tsconfig.json",
     "typecheck": "tsc -p tsconfig.json --noEmit",
     "lint": "biome lint src",
-    "test": "node --test --enable-source-maps --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout --test-reporter=tap --test-reporter-destination=.test-results.tap dist/"
+    "test": "node --test --enable-source-maps --test-concurrency=1 --test-timeout=180000 --test-reporter=spec --test-reporter-destination=stdout --test-reporter=tap --test-reporter-destination=.test-results.tap dist/"
   }
 }
 JSON

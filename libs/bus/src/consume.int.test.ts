@@ -169,6 +169,31 @@ describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
     assert.equal(entry!.code, 'ENVELOPE_INVALID');
   });
 
+  it('working() keeps a long handler\'s message from being redelivered past ack_wait', async () => {
+    const type = `case${++n}`;
+    const durable = `test-${type}`;
+    await ensureConsumer(bus.jsm, workerConsumer({ stream: bus.names.streams.events, durable, description: 'test', ackWaitSec: 1,
+      filterSubject: bus.names.subjects.event('t', `${type}.>`) }));
+    let calls = 0;
+    const consumption = await bus.consume<Envelope>({ stream: bus.names.streams.events, durable, stage: 'test', decode: decodeEnvelope,
+      handler: async (_env, ctx) => {
+        calls++;
+        const until = Date.now() + 2_500; // 2.5 × ack_wait
+        while (Date.now() < until) {
+          ctx.working();
+          await waitFor(() => false, { what: 'a beat', timeoutMs: 300 }).catch(() => undefined);
+        }
+        return done();
+      } });
+    running.push(consumption);
+    const env = createEnvelope({ type: `${type}.x`, entity: { type: 'e', id: '1' }, version: 1, data: {} }, { source: 't' });
+    await bus.publishEnvelope(bus.names.subjects.event('t', env.type), env);
+    await waitFor(async () => (await bus.jsm.consumers.info(bus.names.streams.events, durable)).num_ack_pending === 0 && calls === 1, { what: 'the long handler done', timeoutMs: 8_000 });
+    const info = await bus.jsm.consumers.info(bus.names.streams.events, durable);
+    assert.equal(info.num_redelivered, 0);
+    assert.equal(calls, 1);
+  });
+
   it('stop() lets a handler in flight finish and acknowledges it before resolving', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

@@ -1,5 +1,5 @@
 export { startNats, waitForJetStream } from './nats.js';
-export type { TestNats } from './nats.js';
+export type { ClientAuth, StartOptions, TestNats } from './nats.js';
 export { startCluster } from './cluster.js';
 export type { TestCluster } from './cluster.js';
 export { waitFor } from './wait.js';

@@ -28,10 +28,10 @@ export interface TestNats {
 }
 
 /** Resolves once a client can connect and JetStream answers. */
-export async function waitForJetStream(url: string, timeoutMs = 15_000, log?: () => string): Promise<void> {
+export async function waitForJetStream(url: string, timeoutMs = 15_000, log?: () => string, auth: ClientAuth = {}): Promise<void> {
   try {
     await waitFor(async () => {
-      const nc = await connect({ servers: url, timeout: 1_000, reconnect: false });
+      const nc = await connect({ servers: url, timeout: 1_000, reconnect: false, ...auth });
       try {
         await (await jetstreamManager(nc)).getAccountInfo();
         return true;
@@ -44,15 +44,23 @@ export async function waitForJetStream(url: string, timeoutMs = 15_000, log?: ()
   }
 }
 
-async function spawned(opts: { args?: string[] }): Promise<TestNats> {
+async function spawned(opts: StartOptions): Promise<TestNats> {
   const storeDir = await mkdtemp(join(tmpdir(), 'testnats-'));
   let proc: NatsServerProcess = await spawnNatsServer({ storeDir, args: opts.args });
   const port = proc.port;
-  await waitForJetStream(proc.url, 15_000, () => proc.logTail());
+  const ready = async () => {
+    try {
+      await waitForJetStream(proc.url, 15_000, () => proc.logTail(), opts.auth);
+    } catch (err) {
+      await proc.kill(); // never leave a server behind a failed start
+      throw err;
+    }
+  };
+  await ready();
   const start = async () => {
     if (proc.running) return;
     proc = await spawnNatsServer({ storeDir, port, args: opts.args });
-    await waitForJetStream(proc.url, 15_000, () => proc.logTail());
+    await ready();
   };
   return {
     url: proc.url, prefix: uniquePrefix(), kind: 'spawned', storeDir, canRestart: true,
@@ -107,7 +115,21 @@ async function container(): Promise<TestNats | undefined> {
  * from PATH on a free port with its own store, else a container where a Docker engine
  * answers. Never a mock.
  */
-export async function startNats(opts: { args?: string[] } = {}): Promise<TestNats> {
+/** Credentials the test kit itself uses to check a server started with auth flags. */
+export interface ClientAuth {
+  user?: string;
+  pass?: string;
+  token?: string;
+}
+
+export interface StartOptions {
+  /** Extra nats-server flags, e.g. ['--user', 'u', '--pass', 'p']. */
+  args?: string[];
+  /** How the kit connects to check readiness when `args` turn on auth. */
+  auth?: ClientAuth;
+}
+
+export async function startNats(opts: StartOptions = {}): Promise<TestNats> {
   if (process.env.NATS_URL) return external(process.env.NATS_URL);
   if (findNatsServer()) return spawned(opts);
   const c = await container();
