@@ -12,7 +12,7 @@ export interface DlqFilter {
 }
 
 /** `--since 2h` or an ISO-8601 time → epoch ms. */
-export function parseSince(since: string, now = DateTime.utc()): number {
+export function parseSince(since: string, now: DateTime = DateTime.utc()): number {
   const rel = /^(\d+)\s*(s|m|h|d|w)$/.exec(since.trim());
   if (rel) {
     const unit = { s: 'seconds', m: 'minutes', h: 'hours', d: 'days', w: 'weeks' }[rel[2] as 's'];
