@@ -8,6 +8,7 @@ import type { Bus } from './connect.js';
 import type { ConsumeOptions, Consumption, HandlerContext } from './consume.js';
 import { decodeDeadLetter, type DeadLetter } from './dead-letter.js';
 import { deadLetter, done, type Outcome, retryAfter } from './outcome.js';
+import { readStream } from './read.js';
 import { ensureConsumer } from './topology.js';
 import { testBus } from './test-support.js';
 
@@ -53,10 +54,8 @@ describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
 
   async function dlqEntries(connector: string): Promise<DeadLetter[]> {
     const out: DeadLetter[] = [];
-    const info = await bus.jsm.streams.info(bus.names.streams.dlq);
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-      const m = await bus.jsm.streams.getMessage(bus.names.streams.dlq, { seq }).catch(() => null);
-      if (m && m.subject === bus.names.subjects.dlq('test', connector)) out.push(decodeDeadLetter(m.data));
+    for await (const m of readStream(bus.jsm, bus.names.streams.dlq, { subject: (s) => s === bus.names.subjects.dlq('test', connector) })) {
+      out.push(decodeDeadLetter(m.data));
     }
     return out;
   }

@@ -15,3 +15,4 @@ export { onShutdown } from './shutdown.js';
 export { auditMsgId, decodeAudit, encodeAudit } from './audit.js';
 export type { AuditRecord } from './audit.js';
 export { watchJetStream } from './jetstream-health.js';
+export { readStream } from './read.js';

@@ -1,4 +1,4 @@
-import { type Bus, decodeDeadLetter, type DeadLetter, REPLAYS_HEADER } from '@bus/bus';
+import { type Bus, decodeDeadLetter, type DeadLetter, REPLAYS_HEADER, readStream } from '@bus/bus';
 import type { Command } from 'commander';
 import { DateTime, Duration } from 'luxon';
 import { formatAge, printTable, withBus } from './context.js';
@@ -25,11 +25,9 @@ export function parseSince(since: string, now: DateTime = DateTime.utc()): numbe
 
 /** Streams the DLQ's entries matching the filter, oldest first, without holding them all. */
 export async function* dlqEntries(bus: Bus, f: DlqFilter = {}): AsyncGenerator<{ seq: number; entry: DeadLetter }> {
-  const info = await bus.jsm.streams.info(bus.names.streams.dlq);
   const sinceMs = f.since ? parseSince(f.since) : 0;
-  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
-    const m = await bus.jsm.streams.getMessage(bus.names.streams.dlq, { seq }).catch(() => null);
-    if (!m) continue;
+  for await (const m of readStream(bus.jsm, bus.names.streams.dlq)) {
+    const seq = m.seq;
     const entry = decodeDeadLetter(m.data);
     if (f.stage && entry.stage !== f.stage) continue;
     if (f.connector && entry.connector !== f.connector) continue;

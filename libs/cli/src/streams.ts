@@ -1,14 +1,12 @@
-import type { Bus, TopologyReport } from '@bus/bus';
+import { type Bus, readStream, type TopologyReport } from '@bus/bus';
+import { topology } from '@bus/streams';
 import type { Command } from 'commander';
 import { configuredTopology, formatAge, formatBytes, printTable, withBus } from './context.js';
 
 /** Where a consumer's oldest unfinished message is, and how old it is. */
-async function oldestPendingAgeMs(bus: Bus, stream: string, fromSeq: number, lastSeq: number): Promise<number | undefined> {
-  // messages can be gone (work queue acks, limits), so look a few sequences ahead
-  for (let seq = fromSeq; seq <= Math.min(lastSeq, fromSeq + 20); seq++) {
-    const m = await bus.jsm.streams.getMessage(stream, { seq }).catch(() => null);
-    if (m) return Date.now() - Date.parse(m.timestamp);
-  }
+async function oldestPendingAgeMs(bus: Bus, stream: string, fromSeq: number): Promise<number | undefined> {
+  // the first message still there from the consumer's ack floor on (work-queue acks leave gaps)
+  for await (const m of readStream(bus.jsm, stream, { fromSeq })) return Date.now() - Date.parse(m.timestamp);
   return undefined;
 }
 
@@ -30,7 +28,7 @@ export interface StreamStatus {
 /** Per stream and consumer: messages, bytes, pending, redelivered, oldest pending age. */
 export async function streamsStatus(bus: Bus): Promise<StreamStatus[]> {
   const out: StreamStatus[] = [];
-  for (const def of configuredTopology().streams) {
+  for (const def of topology({ prefix: bus.config.BUS_PREFIX, replicas: bus.config.BUS_REPLICAS }).streams) {
     const info = await bus.jsm.streams.info(def.name).catch(() => undefined);
     if (!info) {
       out.push({ stream: `${def.name} (missing: run 'bus streams apply')`, messages: 0, bytes: 0, firstSeq: 0, lastSeq: 0, consumers: [] });
@@ -43,7 +41,7 @@ export async function streamsStatus(bus: Bus): Promise<StreamStatus[]> {
       const fromSeq = Math.max(c.ack_floor.stream_seq + 1, info.state.first_seq);
       s.consumers.push({
         consumer: c.name, pending: c.num_pending, ackPending: c.num_ack_pending, redelivered: c.num_redelivered,
-        oldestPendingAgeMs: unfinished > 0 ? await oldestPendingAgeMs(bus, def.name, fromSeq, info.state.last_seq) : undefined,
+        oldestPendingAgeMs: unfinished > 0 ? await oldestPendingAgeMs(bus, def.name, fromSeq) : undefined,
       });
     }
     out.push(s);

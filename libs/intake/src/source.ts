@@ -1,4 +1,5 @@
 import { BusError } from '@bus/errors';
+import type { VerifierConfig } from '@bus/webhooks';
 import type { z } from 'zod';
 
 /** What a source's extractors see: the verified request and its parsed payload. */
@@ -9,22 +10,10 @@ export interface ExtractContext<P> {
   signedDeliveryId?: string;
 }
 
-/** How a source's requests are authenticated. Secrets are never here: they come from `secretsEnv`. */
-export type Verification =
-  | { scheme: 'standard-webhooks' }
-  | { scheme: 'stripe' }
-  | { scheme: 'github' }
-  | {
-      scheme: 'hmac';
-      header: string;
-      algorithm?: 'sha256' | 'sha512' | 'sha1';
-      encoding?: 'hex' | 'base64';
-      prefix?: string;
-      timestampHeader?: string;
-      /** e.g. `{timestamp}.{body}`; default `{body}`. */
-      signedPayload?: string;
-      deliveryIdHeader?: string;
-    };
+type WithoutSecrets<T> = T extends unknown ? Omit<T, 'secrets' | 'toleranceSec' | 'nowMs'> : never;
+
+/** How a source's requests are authenticated: a verifier's settings without secrets (they come from `secretsEnv`). */
+export type Verification = WithoutSecrets<VerifierConfig>;
 
 /**
  * A webhook source as typed data: its scheme, where its secrets come from, and where the

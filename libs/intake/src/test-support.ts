@@ -1,5 +1,5 @@
 // Shared set-up for intake's integration tests (not exported).
-import { type Bus, connectBus, decodeDeadLetter, type DeadLetter, loadBusConfig } from '@bus/bus';
+import { type Bus, connectBus, decodeDeadLetter, type DeadLetter, loadBusConfig, readStream } from '@bus/bus';
 import { decodeEnvelope, type Envelope } from '@bus/envelope';
 import { createLogger, createMetrics, Readiness } from '@bus/observability';
 import { topology } from '@bus/streams';
@@ -59,12 +59,8 @@ export async function ingestFor(url: string, prefix: string, sources: AnySource[
 
 /** Every message on a stream subject, decoded. */
 export async function storedOn<T>(bus: Bus, stream: string, filter: (subject: string) => boolean, decode: (b: Uint8Array) => T): Promise<{ subject: string; msgId?: string; value: T }[]> {
-  const info = await bus.jsm.streams.info(stream);
   const out: { subject: string; msgId?: string; value: T }[] = [];
-  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
-    const m = await bus.jsm.streams.getMessage(stream, { seq }).catch(() => null);
-    if (m && filter(m.subject)) out.push({ subject: m.subject, msgId: m.header?.get('Nats-Msg-Id'), value: decode(m.data) });
-  }
+  for await (const m of readStream(bus.jsm, stream, { subject: filter })) out.push({ subject: m.subject, msgId: m.header?.get('Nats-Msg-Id'), value: decode(m.data) });
   return out;
 }
 

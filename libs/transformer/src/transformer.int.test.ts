@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Bus, connectBus, type Consumption, decodeDeadLetter, loadBusConfig } from '@bus/bus';
+import { type Bus, connectBus, type Consumption, decodeDeadLetter, loadBusConfig, readStream } from '@bus/bus';
 import { demoConnectors, demoSchemas } from '@bus/catalog';
 import { type DeliveryCommand, defineConnector } from '@bus/connectors';
 import { createEnvelope, decode, type Envelope } from '@bus/envelope';
@@ -22,12 +22,8 @@ async function setUp(url: string, connectors = demoConnectors) {
 }
 
 async function all<T>(bus: Bus, stream: string, decodeFn: (b: Uint8Array) => T): Promise<{ subject: string; value: T }[]> {
-  const info = await bus.jsm.streams.info(stream);
   const out: { subject: string; value: T }[] = [];
-  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
-    const m = await bus.jsm.streams.getMessage(stream, { seq }).catch(() => null);
-    if (m) out.push({ subject: m.subject, value: decodeFn(m.data) });
-  }
+  for await (const m of readStream(bus.jsm, stream)) out.push({ subject: m.subject, value: decodeFn(m.data) });
   return out;
 }
 const commands = (bus: Bus) => all(bus, bus.names.streams.deliveries, (b) => decode(b) as DeliveryCommand);
