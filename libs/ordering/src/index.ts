@@ -1,0 +1,2 @@
+export { createOrderingGuard } from './guard.js';
+export type { Begin, GuardOptions, OrderingGuard, OrderingMode, Token } from './guard.js';
