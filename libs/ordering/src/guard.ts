@@ -32,7 +32,7 @@ export interface GuardOptions {
   mode: OrderingMode;
   /** How long a strict gap is waited for, from the command's first attempt. Default 60 000 ms. */
   gapWaitMs?: number;
-  /** How long an entity lease lives if its holder dies mid-delivery. Default 60 000 ms; longer than an attempt. */
+  /** How long an entity lease lives if its holder dies mid-delivery (the entity waits that long). Default 60 000 ms; longer than an attempt. */
   leaseMs?: number;
   /** How soon to look again at a busy entity or a gap. Default 250 ms. */
   recheckMs?: number;
@@ -93,8 +93,9 @@ export function createOrderingGuard(o: GuardOptions) {
             return { kind: 'wait', reason: 'gap', applied, delayMs: recheckMs };
           }
         }
+        // any live lease means busy, ours included: two copies of one command may be in this very process
         const lease = state.lease;
-        if (lease && lease.holder !== holder && lease.untilMs > now()) return { kind: 'wait', reason: 'busy', applied, delayMs: recheckMs };
+        if (lease && lease.untilMs > now()) return { kind: 'wait', reason: 'busy', applied, delayMs: recheckMs };
         const next = await write(key, { applied, lease: { version, holder, untilMs: now() + leaseMs } }, revision);
         if (next !== undefined) return { kind: 'go', token: { key, version, revision: next, applied } };
       }
