@@ -59,7 +59,7 @@ export function createOrderingGuard(o: GuardOptions) {
 
   async function read(key: string): Promise<{ state: EntityState; revision: number }> {
     const e = await o.kv.get(key);
-    if (!e || e.operation !== 'PUT' || e.value.length === 0) return { state: { applied: 0 }, revision: e?.revision ?? 0 };
+    if (e?.operation !== 'PUT' || e.value.length === 0) return { state: { applied: 0 }, revision: e?.revision ?? 0 };
     return { state: e.json() as EntityState, revision: e.revision };
   }
 

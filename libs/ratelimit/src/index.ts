@@ -1,0 +1,2 @@
+export { createRateLimiter } from './bucket.js';
+export type { RateLimiter, RateLimiterOptions } from './bucket.js';
