@@ -64,9 +64,13 @@ async function waitForPort(portsDir: string, pid: number, child: ChildProcess, t
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode} while starting:\n${log()}`);
     if (existsSync(file)) {
-      const ports = JSON.parse(readFileSync(file, 'utf8')) as { nats?: string[] };
-      const url = ports.nats?.[0];
-      if (url) return Number(new URL(url).port);
+      try {
+        const ports = JSON.parse(readFileSync(file, 'utf8')) as { nats?: string[] };
+        const url = ports.nats?.[0];
+        if (url) return Number(new URL(url).port);
+      } catch {
+        // the server is still writing the file: read it again on the next turn
+      }
     }
     await new Promise((r) => setTimeout(r, 20));
   }
