@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Bus } from '@bus/bus';
 import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
-import { addWorkerConsumer, numbered, numbersIn, startWorker, testBus } from './support.js';
+import { addWorkerConsumer, numbered, numbersIn, release, startWorker, testBus } from './support.js';
 
 describe('faults: server restarts and killed workers', () => {
   let nats: TestNats;
@@ -51,14 +51,17 @@ describe('faults: server restarts and killed workers', () => {
     try {
       await addWorkerConsumer(bus, 'killme', 2);
       for (let n = 0; n < 20; n++) await bus.publishEnvelope(bus.names.subjects.event('test', 'item.created'), numbered(n));
-      const first = startWorker(nats.url, prefix, 'killme', 300);
-      await first.waitForOutput(/^done \d+$/m, 'the first worker to finish a message');
+      const first = startWorker(nats.url, prefix, 'killme', false);
+      await first.waitForOutput(/consuming/, 'the first worker');
+      await waitFor(() => numbersIn(first.output(), 'got').length === 4, { what: 'four messages in hand' });
+      await release(bus); // those four finish; it takes the next four and holds them
+      await waitFor(() => numbersIn(first.output(), 'done').length === 4 && numbersIn(first.output(), 'got').length === 8, { what: 'four done, four more in hand' });
       first.kill('SIGKILL');
       await first.exited;
       const unfinished = numbersIn(first.output(), 'got').filter((n) => !numbersIn(first.output(), 'done').includes(n));
-      assert.ok(unfinished.length > 0, 'the first worker was killed with messages in hand');
+      assert.equal(unfinished.length, 4, 'the first worker was killed with four messages in hand');
 
-      const second = startWorker(nats.url, prefix, 'killme', 10);
+      const second = startWorker(nats.url, prefix, 'killme', true);
       try {
         await waitFor(async () => {
           const info = await bus.jsm.consumers.info(bus.names.streams.events, 'killme');
@@ -82,9 +85,12 @@ describe('faults: server restarts and killed workers', () => {
     try {
       await addWorkerConsumer(bus, 'drainme', 30);
       await bus.publishEnvelope(bus.names.subjects.event('test', 'item.created'), numbered(1));
-      const worker = startWorker(nats.url, prefix, 'drainme', 1_000);
+      const worker = startWorker(nats.url, prefix, 'drainme', false);
       await worker.waitForOutput(/^got 1$/m, 'the worker to take the message');
       worker.kill('SIGTERM');
+      await worker.waitForOutput(/stopping: draining/, 'the worker to start draining');
+      assert.doesNotMatch(worker.output(), /^done 1$/m, 'still in hand while draining');
+      await release(bus);
       const exit = await worker.exited;
       assert.deepEqual(exit, { code: 0, signal: null }, worker.output());
       assert.match(worker.output(), /^done 1$/m);

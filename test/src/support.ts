@@ -21,12 +21,19 @@ export async function addWorkerConsumer(bus: Bus, durable: string, ackWaitSec: n
   await ensureConsumer(bus.jsm, workerConsumer({ stream: bus.names.streams.events, durable, description: 'fault test', ackWaitSec, maxDeliver: 10 }));
 }
 
-export function startWorker(url: string, prefix: string, durable: string, handleMs: number) {
+/** A worker process; with autoRelease false it holds each message until release() is called. */
+export function startWorker(url: string, prefix: string, durable: string, autoRelease: boolean) {
   return startProcess({
     command: process.execPath,
     args: ['--enable-source-maps', fileURLToPath(new URL('./fixtures/worker.js', import.meta.url))],
-    env: { NATS_URL: url, BUS_PREFIX: prefix, DURABLE: durable, HANDLE_MS: String(handleMs), LOG_LEVEL: 'warn' },
+    env: { NATS_URL: url, BUS_PREFIX: prefix, DURABLE: durable, AUTO_RELEASE: autoRelease ? '1' : '0', LOG_LEVEL: 'warn' },
   });
+}
+
+/** Lets every message the workers hold right now finish. */
+export async function release(bus: Bus): Promise<void> {
+  bus.nc.publish(`${bus.config.BUS_PREFIX}.release`);
+  await bus.nc.flush();
 }
 
 /** The numbers a worker printed for `word` (got / done). */
