@@ -11,8 +11,10 @@ export interface HandlerContext {
   subject: string;
   /** Stream sequence: unique per stored message. */
   seq: number;
-  /** 1 on first delivery; JetStream's delivery count. */
+  /** 1 on first delivery; JetStream's delivery count (deferrals count too). */
   attempt: number;
+  /** When the message was stored (ms since epoch): how long it has been waiting. */
+  storedAtMs: number;
   /** True when JetStream will not deliver this message again: retry becomes dead-letter. */
   finalAttempt: boolean;
   /** Earlier failed attempts of this message (empty on first delivery). */
@@ -94,6 +96,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   // metric children resolved once: label hashing per message costs more than the work it counts
   const m$ = deps.metrics && {
     done: deps.metrics.consumed.labels({ ...label, outcome: 'done' }),
+    deferred: deps.metrics.consumed.labels({ ...label, outcome: 'deferred' }),
     retry: deps.metrics.consumed.labels({ ...label, outcome: 'retry' }),
     deadLetter: deps.metrics.consumed.labels({ ...label, outcome: 'dead_letter' }),
     failedDeadLetter: deps.metrics.consumed.labels({ ...label, outcome: 'failed_dead_letter' }),
@@ -125,6 +128,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     }
     const ctx: HandlerContext = {
       subject: m.subject, seq: m.seq, attempt, finalAttempt: maxDeliver > 0 && attempt >= maxDeliver,
+      storedAtMs: Math.floor(m.info.timestampNanos / 1e6),
       history, working: () => m.working(),
       get headers() {
         return headersOf();
@@ -145,8 +149,9 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     const durationMs = Math.round(performance.now() - started);
     m$?.seconds.observe(durationMs / 1000);
 
-    if (outcome.kind === 'retry' && ctx.finalAttempt) {
-      outcome = deadLetter(outcome.failureClass ?? 'transient', 'ATTEMPTS_EXHAUSTED',
+    // JetStream will not deliver it again: a retry or a deferral now would lose it
+    if ((outcome.kind === 'retry' || outcome.kind === 'defer') && ctx.finalAttempt) {
+      outcome = deadLetter(outcome.kind === 'retry' ? (outcome.failureClass ?? 'transient') : 'transient', 'ATTEMPTS_EXHAUSTED',
         `JetStream max_deliver (${maxDeliver}) reached; last attempt: ${outcome.reason}`);
     }
     const at = new Date().toISOString();
@@ -154,6 +159,11 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       m.ack();
       m$?.done.inc();
       if (history.length) await forgetHistory(deps, key, logOf());
+      return;
+    }
+    if (outcome.kind === 'defer') {
+      m.nak(outcome.delayMs);
+      m$?.deferred.inc();
       return;
     }
     if (outcome.kind === 'retry') {

@@ -8,7 +8,7 @@ export { applyTopology, ensureConsumer } from './topology.js';
 export type { Drift, TopologyReport } from './topology.js';
 export { consume, outcomeOfError } from './consume.js';
 export type { ConsumeOptions, Consumption, HandlerContext } from './consume.js';
-export { done, retryAfter, deadLetter } from './outcome.js';
+export { deadLetter, defer, done, retryAfter } from './outcome.js';
 export type { Outcome } from './outcome.js';
 export { AttemptRecord, DeadLetter, appendAttempt, decodeDeadLetter, encodeDeadLetter, MAX_HISTORY, REPLAYS_HEADER } from './dead-letter.js';
 export { onShutdown } from './shutdown.js';

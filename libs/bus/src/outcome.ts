@@ -7,6 +7,7 @@ import type { FailureClass } from '@bus/errors';
 export type Outcome =
   | { kind: 'done' }
   | { kind: 'retry'; delayMs: number; reason: string; failureClass?: FailureClass; status?: number; code?: string }
+  | { kind: 'defer'; delayMs: number; reason: string }
   | { kind: 'dead-letter'; failureClass: FailureClass; code: string; reason: string; details?: Record<string, unknown> };
 
 /** The message is handled: acknowledge it. */
@@ -18,6 +19,12 @@ export const retryAfter = (
   reason: string,
   extra: { failureClass?: FailureClass; status?: number; code?: string } = {},
 ): Outcome => ({ kind: 'retry', delayMs: Math.max(0, Math.round(delayMs)), reason, ...extra });
+
+/**
+ * Not now, and not a failure (an earlier version is still on its way, the entity is busy,
+ * the connector is paused or its breaker open): nak(delay) without adding to the history.
+ */
+export const defer = (delayMs: number, reason: string): Outcome => ({ kind: 'defer', delayMs: Math.max(0, Math.round(delayMs)), reason });
 
 /** Give up: the message goes to the DLQ with its reason and history, and is terminated. */
 export const deadLetter = (

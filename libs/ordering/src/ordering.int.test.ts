@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Bus, connectBus, type Consumption, deadLetter, done, ensureConsumer, loadBusConfig, retryAfter } from '@bus/bus';
+import { type Bus, connectBus, type Consumption, deadLetter, defer, done, ensureConsumer, loadBusConfig } from '@bus/bus';
 import { decode, encode } from '@bus/envelope';
 import { createLogger } from '@bus/observability';
 import { topology, workerConsumer } from '@bus/streams';
@@ -50,7 +50,7 @@ async function deliverProcess(url: string, prefix: string, durable: string, mode
       if (!firstSeen.has(ctx.seq)) firstSeen.set(ctx.seq, Date.now());
       const b = await guard.begin({ type: 'contact', id: cmd.entity }, cmd.version, firstSeen.get(ctx.seq)!);
       if (b.kind === 'skip') return done();
-      if (b.kind === 'wait') return retryAfter(b.delayMs, b.reason);
+      if (b.kind === 'wait') return defer(b.delayMs, b.reason);
       if (b.kind === 'gap-expired') return deadLetter('business', 'ORDERING_GAP', `missing ${b.missing.join(',')}`);
       await target.apply(cmd.entity, cmd.version);
       await guard.commit(b.token);

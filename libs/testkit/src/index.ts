@@ -6,3 +6,5 @@ export { waitFor } from './wait.js';
 export { uniquePrefix, freePort } from './prefix.js';
 export { startProcess } from './process.js';
 export type { TestProcess } from './process.js';
+export { startTarget } from './target.js';
+export type { TargetBehaviour, TargetCall, TestTarget } from './target.js';

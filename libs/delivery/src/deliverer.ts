@@ -1,0 +1,141 @@
+import { type Bus, type Consumption, deadLetter, defer, done, ensureConsumer, type HandlerContext, type Outcome, retryAfter } from '@bus/bus';
+import { createCircuitBreaker } from '@bus/breaker';
+import { DeliveryCommand } from '@bus/connectors';
+import { decode, EnvelopeError, toFieldIssues } from '@bus/envelope';
+import type { Logger } from '@bus/observability';
+import { createOrderingGuard } from '@bus/ordering';
+import { createRateLimiter } from '@bus/ratelimit';
+import { decide } from '@bus/retry';
+import { workerConsumer } from '@bus/streams';
+import { callTarget } from './http.js';
+import type { DeliverMetrics } from './metrics.js';
+import type { ResolvedDelivery } from './settings.js';
+
+export interface DelivererOptions {
+  bus: Bus;
+  delivery: ResolvedDelivery;
+  log: Logger;
+  metrics: DeliverMetrics;
+  /** Commands handled at once by this process (different entities in parallel). Default 32. */
+  concurrency?: number;
+  fetchFn?: typeof fetch;
+}
+
+/** The durable consumer of one connector on DELIVERIES. */
+export const deliverDurable = (connector: string) => `deliver-${connector}`;
+
+/**
+ * Delivers one connector's commands: paused? breaker open? → wait in the stream; entity
+ * lease and version check (ordering guard); rate limit; one call with the idempotency key;
+ * then the failure class decides: retry with backoff, dead-letter, or pause the connector.
+ */
+export function createDeliverer(o: DelivererOptions) {
+  const { connector, settings } = o.delivery;
+  const name = connector.name;
+  const log = o.log.child({ connector: name });
+  const circuitValue = { closed: 0, 'half-open': 1, open: 2 } as const;
+  const breaker = createCircuitBreaker({
+    ...settings.breaker,
+    onStateChange: (from, to) => {
+      o.metrics.circuit.set({ connector: name }, circuitValue[to]);
+      log[to === 'open' ? 'error' : 'info']({ from, to }, to === 'open' ? 'circuit opened: the target keeps failing; commands wait in the stream' : `circuit ${to}`);
+    },
+  });
+  const limiter = settings.rateLimit ? createRateLimiter(settings.rateLimit) : undefined;
+  let guard: ReturnType<typeof createOrderingGuard> | undefined;
+  let pausedCache: { reason?: string; readAtMs: number } = { readAtMs: 0 };
+
+  const connectorsKv = () => o.bus.kv(o.bus.names.kv.connectors);
+  async function pausedReason(): Promise<string | undefined> {
+    if (Date.now() - pausedCache.readAtMs < 2_000) return pausedCache.reason;
+    const e = await (await connectorsKv()).get(name).catch(() => null);
+    const state = e?.operation === 'PUT' && e.value.length ? (e.json() as { paused?: boolean; reason?: string }) : {};
+    pausedCache = { reason: state.paused ? (state.reason ?? 'paused') : undefined, readAtMs: Date.now() };
+    o.metrics.paused.set({ connector: name }, state.paused ? 1 : 0);
+    return pausedCache.reason;
+  }
+  async function pause(reason: string): Promise<void> {
+    await (await connectorsKv()).put(name, JSON.stringify({ paused: true, reason, at: new Date().toISOString(), by: 'deliver' }));
+    pausedCache = { reason, readAtMs: Date.now() };
+    o.metrics.paused.set({ connector: name }, 1);
+    log.error({ reason }, `connector paused: ${reason}. Fix it, then: bus connectors resume ${name}`);
+  }
+
+  async function handle(cmd: DeliveryCommand, ctx: HandlerContext): Promise<Outcome> {
+    const paused = await pausedReason();
+    if (paused) return defer(30_000, `connector paused: ${paused}`);
+    if (!breaker.canPass()) return defer(Math.max(250, breaker.msUntilProbe()), 'circuit open');
+    guard ??= createOrderingGuard({ kv: await o.bus.kv(o.bus.names.kv.versions), connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs });
+    const begin = await guard.begin(cmd.entity, cmd.version, ctx.storedAtMs);
+    const audit = (outcome: string, extra: Record<string, unknown> = {}) => o.bus.audit({ stage: 'deliver', outcome, correlationId: cmd.correlationId,
+      eventId: cmd.event.id, connector: name, entity: cmd.entity, version: cmd.version, attempt: ctx.history.length + 1, ...extra });
+    if (begin.kind === 'skip') {
+      o.metrics.outcomes.inc({ connector: name, outcome: begin.reason });
+      audit(begin.reason, { reason: `target already has version ${begin.applied}` });
+      return done();
+    }
+    if (begin.kind === 'wait') return defer(begin.delayMs, begin.reason === 'gap' ? `waiting for version ${begin.applied + 1}` : 'entity busy');
+    if (begin.kind === 'gap-expired') {
+      o.metrics.outcomes.inc({ connector: name, outcome: 'gap' });
+      return deadLetter('business', 'DELIVER_ORDER_GAP', `${cmd.entity.type} ${cmd.entity.id} version ${cmd.version} waited ${settings.gapWaitMs} ms for versions ${begin.missing.join(', ')}, which never came. Find them (bus trace), or replay this once the target is consistent.`);
+    }
+    const token = begin.token;
+    const wait = limiter?.tryTake();
+    if (wait && !wait.ok) {
+      await guard.abort(token);
+      return defer(wait.waitMs, 'rate limited');
+    }
+    const policy = o.delivery.policyFor(cmd.event.type);
+    const attempt = ctx.history.length + 1;
+    const r = await callTarget(o.delivery, cmd, policy.attemptTimeoutMs, o.fetchFn);
+    o.metrics.attempts.inc({ connector: name, class: r.failureClass });
+    o.metrics.seconds.observe({ connector: name }, r.durationMs / 1000);
+    if (r.ok) {
+      await guard.commit(token);
+      breaker.recordSuccess();
+      limiter?.recordSuccess();
+      o.metrics.outcomes.inc({ connector: name, outcome: 'delivered' });
+      audit('delivered', { status: r.status, durationMs: r.durationMs });
+      return done();
+    }
+    await guard.abort(token);
+    if (r.status === 429) limiter?.penalize(r.retryAfterMs);
+    if (r.failureClass === 'transient' || r.failureClass === 'ambiguous') breaker.recordFailure();
+    const failureClass = r.failureClass as Exclude<typeof r.failureClass, 'ok'>;
+    audit('failed', { failureClass, status: r.status, durationMs: r.durationMs, reason: r.detail });
+    const d = decide(policy, attempt, failureClass, { retryAfterMs: r.retryAfterMs });
+    const what = `${name} answered ${r.detail} for ${cmd.target.type} ${cmd.target.id} (attempt ${attempt})`;
+    if (d.action === 'retry' || d.action === 'lookup-then-retry') {
+      // ambiguous: the same idempotency key goes again, so a target that applied it does not apply it twice
+      return retryAfter(d.delayMs, what, { failureClass, status: r.status, code: `DELIVER_${failureClass.toUpperCase()}` });
+    }
+    o.metrics.outcomes.inc({ connector: name, outcome: 'dead_letter' });
+    if (d.action === 'pause') await pause(`${what}: ${failureClass}`);
+    return deadLetter(failureClass, `DELIVER_${failureClass.toUpperCase()}`, `${what}. ${d.reason}. Not retried further; fix the cause, then: bus dlq replay --connector ${name}`,
+      { status: r.status });
+  }
+
+  return {
+    handle,
+    breaker,
+    async start(): Promise<Consumption> {
+      const durable = deliverDurable(name);
+      await ensureConsumer(o.bus.jsm, workerConsumer({
+        stream: o.bus.names.streams.deliveries, durable, description: `deliver for connector ${name}`,
+        filterSubject: o.bus.names.subjects.delivery(name, '>'),
+        maxDeliver: -1, // the retry policy bounds attempts; deferrals (ordering, breaker) must never run out
+        ackWaitSec: 60, // above any attempt timeout; a crashed process's command is redelivered after it
+      }));
+      return o.bus.consume<DeliveryCommand>({
+        stream: o.bus.names.streams.deliveries, durable, stage: 'deliver', connector: name, concurrency: o.concurrency ?? 32,
+        decode: (b) => {
+          const parsed = DeliveryCommand.safeParse(decode(b));
+          if (!parsed.success) throw new EnvelopeError(toFieldIssues(parsed.error.issues), 'delivery command');
+          return parsed.data;
+        },
+        handler: handle,
+      });
+    },
+  };
+}
+export type Deliverer = ReturnType<typeof createDeliverer>;

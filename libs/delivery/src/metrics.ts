@@ -1,0 +1,14 @@
+import { LATENCY_BUCKETS_SEC } from '@bus/observability';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Deliver's metrics per connector (README → Operations). */
+export function createDeliverMetrics(registry: Registry) {
+  return {
+    attempts: new Counter({ name: 'deliver_attempts_total', help: 'Calls to targets by connector and result class (ok, transient, business, permanent, ambiguous)', labelNames: ['connector', 'class'] as const, registers: [registry] }),
+    outcomes: new Counter({ name: 'deliver_outcomes_total', help: 'Commands finished by connector and outcome (delivered, stale, duplicate, dead_letter, gap)', labelNames: ['connector', 'outcome'] as const, registers: [registry] }),
+    seconds: new Histogram({ name: 'deliver_call_duration_seconds', help: 'Time of each call to the target', labelNames: ['connector'] as const, buckets: LATENCY_BUCKETS_SEC, registers: [registry] }),
+    circuit: new Gauge({ name: 'deliver_circuit_state', help: 'Circuit per connector: 0 closed, 1 half-open, 2 open', labelNames: ['connector'] as const, registers: [registry] }),
+    paused: new Gauge({ name: 'deliver_connector_paused', help: '1 while a connector is paused after a permanent error (alert on it)', labelNames: ['connector'] as const, registers: [registry] }),
+  };
+}
+export type DeliverMetrics = ReturnType<typeof createDeliverMetrics>;
