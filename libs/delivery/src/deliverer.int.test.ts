@@ -121,7 +121,7 @@ describe('deliver: classified failures against a real HTTP target', () => {
     await send(cmd);
     await waitFor(async () => (await dlq()).some((e) => e.correlationId === cmd.correlationId && e.failureClass === 'permanent'), { what: 'the permanent failure in the DLQ' });
     const state = await (await bus.kv(bus.names.kv.connectors)).get('crm');
-    assert.equal((state?.json() as { paused: boolean }).paused, true);
+    assert.equal((state!.json() as { paused: boolean }).paused, true);
     const callsBefore = target.calls.length;
     const next = command('g', 1);
     await send(next);
