@@ -5,3 +5,6 @@ export type { ReadyMessage, ServiceEntry } from './up.js';
 export { formatAge, formatBytes, natsUrl, printTable, withBus } from './context.js';
 export { dlqEntries, parseSince, replayOne } from './dlq.js';
 export type { DlqFilter } from './dlq.js';
+export { traceOf } from './trace.js';
+export { connectorStates, setPaused } from './connectors.js';
+export type { ConnectorState } from './connectors.js';

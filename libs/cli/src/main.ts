@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerConnectors } from './connectors.js';
 import { registerDlq } from './dlq.js';
 import { registerStreams } from './streams.js';
+import { registerTrace } from './trace.js';
 import { registerUp } from './up.js';
 
 const program = new Command('bus')
@@ -9,6 +11,8 @@ const program = new Command('bus')
   .showHelpAfterError();
 registerStreams(program);
 registerDlq(program);
+registerTrace(program);
+registerConnectors(program);
 registerUp(program);
 
 program.parseAsync().catch((err: Error) => {

@@ -43,27 +43,31 @@ export function createDeliverer(o: DelivererOptions) {
   });
   const limiter = settings.rateLimit ? createRateLimiter(settings.rateLimit) : undefined;
   let guard: ReturnType<typeof createOrderingGuard> | undefined;
-  let pausedCache: { reason?: string; readAtMs: number } = { readAtMs: 0 };
+  let paused: string | undefined;
 
   const connectorsKv = () => o.bus.kv(o.bus.names.kv.connectors);
-  async function pausedReason(): Promise<string | undefined> {
-    if (Date.now() - pausedCache.readAtMs < 2_000) return pausedCache.reason;
-    const e = await (await connectorsKv()).get(name).catch(() => null);
-    const state = e?.operation === 'PUT' && e.value.length ? (e.json() as { paused?: boolean; reason?: string }) : {};
-    pausedCache = { reason: state.paused ? (state.reason ?? 'paused') : undefined, readAtMs: Date.now() };
-    o.metrics.paused.set({ connector: name }, state.paused ? 1 : 0);
-    return pausedCache.reason;
+  /** Follows the connector's paused state in KV, so a pause from any process or the CLI applies at once. */
+  async function watchPaused(): Promise<void> {
+    const watch = await (await connectorsKv()).watch({ key: name });
+    void (async () => {
+      for await (const e of watch) {
+        const state = e.operation === 'PUT' && e.value.length ? (e.json() as { paused?: boolean; reason?: string }) : {};
+        paused = state.paused ? (state.reason ?? 'paused') : undefined;
+        o.metrics.paused.set({ connector: name }, paused ? 1 : 0);
+        log[paused ? 'warn' : 'info']({ reason: paused }, paused ? 'connector paused' : 'connector running');
+      }
+    })();
+    stopWatch = () => watch.stop();
   }
+  let stopWatch = () => {};
   async function pause(reason: string): Promise<void> {
     await (await connectorsKv()).put(name, JSON.stringify({ paused: true, reason, at: new Date().toISOString(), by: 'deliver' }));
-    pausedCache = { reason, readAtMs: Date.now() };
-    o.metrics.paused.set({ connector: name }, 1);
+    paused = reason;
     log.error({ reason }, `connector paused: ${reason}. Fix it, then: bus connectors resume ${name}`);
   }
 
   async function handle(cmd: DeliveryCommand, ctx: HandlerContext): Promise<Outcome> {
-    const paused = await pausedReason();
-    if (paused) return defer(30_000, `connector paused: ${paused}`);
+    if (paused) return defer(5_000, `connector paused: ${paused}`);
     if (!breaker.canPass()) return defer(Math.max(250, breaker.msUntilProbe()), 'circuit open');
     guard ??= createOrderingGuard({ kv: await o.bus.kv(o.bus.names.kv.versions), connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs });
     const begin = await guard.begin(cmd.entity, cmd.version, ctx.storedAtMs);
@@ -118,7 +122,10 @@ export function createDeliverer(o: DelivererOptions) {
   return {
     handle,
     breaker,
+    /** Why the connector is paused, or undefined while it runs. */
+    paused: () => paused,
     async start(): Promise<Consumption> {
+      await watchPaused();
       const durable = deliverDurable(name);
       await ensureConsumer(o.bus.jsm, workerConsumer({
         stream: o.bus.names.streams.deliveries, durable, description: `deliver for connector ${name}`,
@@ -126,7 +133,7 @@ export function createDeliverer(o: DelivererOptions) {
         maxDeliver: -1, // the retry policy bounds attempts; deferrals (ordering, breaker) must never run out
         ackWaitSec: 60, // above any attempt timeout; a crashed process's command is redelivered after it
       }));
-      return o.bus.consume<DeliveryCommand>({
+      const consumption = await o.bus.consume<DeliveryCommand>({
         stream: o.bus.names.streams.deliveries, durable, stage: 'deliver', connector: name, concurrency: o.concurrency ?? 32,
         decode: (b) => {
           const parsed = DeliveryCommand.safeParse(decode(b));
@@ -135,6 +142,16 @@ export function createDeliverer(o: DelivererOptions) {
         },
         handler: handle,
       });
+      return {
+        get inFlight() {
+          return consumption.inFlight;
+        },
+        finished: consumption.finished,
+        async stop() {
+          stopWatch();
+          await consumption.stop();
+        },
+      };
     },
   };
 }

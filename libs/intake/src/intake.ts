@@ -120,7 +120,8 @@ export function createIntake(o: IntakeOptions) {
       try {
         env = createEnvelope({
           type: source.eventType(ctx as never), entity: source.entity(ctx as never),
-          version: source.version(ctx as never), occurredAt: source.occurredAt(ctx as never), data: parsed.data as Record<string, unknown>,
+          version: source.version(ctx as never), occurredAt: source.occurredAt(ctx as never),
+          data: source.data ? source.data(ctx as never) : (parsed.data as Record<string, unknown>), schemaVersion: source.schemaVersion,
         }, { source: source.name, id: `${source.name}:${deliveryId}`, correlationId });
       } catch (err) {
         const issues = err instanceof EnvelopeError ? err.issues : [{ path: '(extract)', message: (err as Error).message }];

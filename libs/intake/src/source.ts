@@ -37,6 +37,10 @@ export interface SourceDefinition<S extends z.ZodType = z.ZodType> {
   /** Monotonic per entity. */
   version(ctx: ExtractContext<z.infer<S>>): number;
   occurredAt(ctx: ExtractContext<z.infer<S>>): string | Date | undefined;
+  /** The event's `data`: what its `type@schemaVersion` schema describes. Default: the whole payload. */
+  data?(ctx: ExtractContext<z.infer<S>>): Record<string, unknown>;
+  /** Schema version of `data`. Default 1. */
+  schemaVersion?: number;
 }
 
 export type AnySource = SourceDefinition<z.ZodType>;
@@ -51,6 +55,7 @@ export function defineSource<S extends z.ZodType>(def: SourceDefinition<S>): Sou
   for (const fn of ['deliveryId', 'eventType', 'entity', 'version', 'occurredAt'] as const) {
     if (typeof def[fn] !== 'function') problems.push(`${fn} must be a function reading it from the request`);
   }
+  if (def.data !== undefined && typeof def.data !== 'function') problems.push('data must be a function reading the event data from the payload');
   if (!['standard-webhooks', 'stripe', 'github', 'hmac'].includes(def.verification?.scheme)) problems.push('verification.scheme must be standard-webhooks, stripe, github or hmac');
   if (problems.length) {
     throw new BusError('SOURCE_INVALID', 'permanent', `source "${def.name}" is invalid: ${problems.join('; ')}`);

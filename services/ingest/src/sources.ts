@@ -58,6 +58,7 @@ export const standard = defineSource({
   entity: ({ payload }) => ({ type: payload.type.split('.')[0]!, id: payload.data.id }),
   version: ({ payload }) => payload.data.version,
   occurredAt: ({ payload }) => payload.timestamp,
+  data: ({ payload }) => payload.data, // the catalog's contact.updated / order.created schemas describe this part
 });
 
 export const demoSources = [stripe, github, standard];

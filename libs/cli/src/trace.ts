@@ -1,0 +1,33 @@
+import { type AuditRecord, type Bus, decodeAudit, readStream } from '@bus/bus';
+import type { Command } from 'commander';
+import { parseSince } from './dlq.js';
+import { printTable, withBus } from './context.js';
+
+/** Every audit record of one business action, in order (reads AUDIT from `sinceMs`). */
+export async function traceOf(bus: Bus, correlationId: string, sinceMs = 0): Promise<AuditRecord[]> {
+  const out: AuditRecord[] = [];
+  for await (const m of readStream(bus.jsm, bus.names.streams.audit)) {
+    if (m.header?.get('Bus-Correlation-Id') !== correlationId) continue; // the header, so bodies are decoded only for hits
+    if (sinceMs && Date.parse(m.timestamp) < sinceMs) continue;
+    out.push(decodeAudit(m.data));
+  }
+  return out.sort((a, b) => a.at.localeCompare(b.at));
+}
+
+export function registerTrace(program: Command): void {
+  program
+    .command('trace <correlationId>')
+    .description('the whole life of one business action: ingest, transform, every delivery attempt')
+    .option('--since <when>', 'only records after this (2h, 3d, ISO time); default all of AUDIT')
+    .option('--json', 'as JSON lines')
+    .action(async (correlationId: string, o: { since?: string; json?: boolean }) => withBus(async (bus) => {
+      const records = await traceOf(bus, correlationId, o.since ? parseSince(o.since) : 0);
+      if (o.json) return records.forEach((r) => console.log(JSON.stringify(r)));
+      if (records.length === 0) return console.log(`no audit records for ${correlationId} (AUDIT keeps 30 days)`);
+      printTable(records.map((r) => ({
+        at: r.at, stage: r.stage, outcome: r.outcome, connector: r.connector ?? r.source ?? '-',
+        entity: r.entity ? `${r.entity.type}/${r.entity.id}@${r.version ?? '?'}` : '-', attempt: r.attempt ?? '-',
+        status: r.status ?? '-', detail: (r.reason ?? r.failureClass ?? '').slice(0, 60),
+      })));
+    }));
+}
