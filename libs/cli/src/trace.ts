@@ -22,7 +22,10 @@ export function registerTrace(program: Command): void {
     .option('--json', 'as JSON lines')
     .action(async (correlationId: string, o: { since?: string; json?: boolean }) => withBus(async (bus) => {
       const records = await traceOf(bus, correlationId, o.since ? parseSince(o.since) : 0);
-      if (o.json) return records.forEach((r) => console.log(JSON.stringify(r)));
+      if (o.json) {
+        for (const r of records) console.log(JSON.stringify(r));
+        return;
+      }
       if (records.length === 0) return console.log(`no audit records for ${correlationId} (AUDIT keeps 30 days)`);
       printTable(records.map((r) => ({
         at: r.at, stage: r.stage, outcome: r.outcome, connector: r.connector ?? r.source ?? '-',
