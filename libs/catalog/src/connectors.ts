@@ -23,7 +23,14 @@ export const crm = defineConnector({
   ],
   // the CRM's people maintain these; an update from the bus must never overwrite them
   ownership: { targetOwned: ['leadScore', 'accountManager', 'stage'] },
-  delivery: { ordering: 'strict' },
+  delivery: {
+    kind: 'http', baseUrlEnv: 'CRM_BASE_URL',
+    routes: { upsert: { method: 'PUT', path: '/{type}s/{id}' }, delete: { method: 'DELETE', path: '/{type}s/{id}' } },
+    auth: { kind: 'api-key', header: 'x-api-key', env: 'CRM_API_KEY' },
+    rateLimit: { ratePerSec: 50, burst: 20 }, // what the CRM's plan allows; 429s slow it further
+    retry: { initialDelayMs: 500, maxAttempts: 8, attemptTimeoutMs: 5_000 },
+    ordering: 'strict', // a contact's versions must land in order
+  },
 });
 
 /** A warehouse: only orders with something to ship. */
@@ -34,7 +41,12 @@ export const warehouse = defineConnector({
     { type: 'order.created', filter: (d) => Array.isArray(d.items) && d.items.length > 0,
       map: (d, e) => ({ action: 'upsert', target: { type: 'shipment', id: e.entity.id }, fields: { orderId: e.entity.id, items: d.items } }) },
   ],
-  delivery: { ordering: 'latest' },
+  delivery: {
+    kind: 'http', baseUrlEnv: 'WAREHOUSE_BASE_URL',
+    routes: { upsert: { method: 'PUT', path: '/{type}s/{id}' } },
+    retry: { kind: 'schedule', delaysMs: [1_000, 5_000, 30_000, 120_000], attemptTimeoutMs: 5_000 },
+    ordering: 'latest', // only the newest shipment request matters
+  },
 });
 
 export const demoConnectors = checkConnectors([crm, warehouse]);

@@ -1,29 +1,36 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { HmacSettings } from './config.js';
+import { decodeSignature, matchingKey, type Part } from './crypto.js';
+import { checkTimestamp, header, reject } from './request.js';
+import type { RequestHeaders, Verified, VerifyResult } from './types.js';
 
-/** HMAC of `parts` joined, as raw bytes. */
-export function hmac(algorithm: string, key: Buffer | string, ...parts: (string | Buffer)[]): Buffer {
-  const h = createHmac(algorithm, key);
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-/** Constant-time comparison of an expected digest with any of the given candidates. */
-export function matchesAny(expected: Buffer, candidates: Buffer[]): boolean {
-  let ok = false;
-  for (const c of candidates) {
-    // compare every candidate so the time does not tell which one matched
-    if (c.length === expected.length && timingSafeEqual(c, expected)) ok = true;
-  }
-  return ok;
-}
-
-/** Decodes a signature; undefined when it is not valid in that encoding. */
-export function decodeSignature(value: string, encoding: 'hex' | 'base64'): Buffer | undefined {
-  if (encoding === 'hex') return /^[0-9a-fA-F]+$/.test(value) && value.length % 2 === 0 ? Buffer.from(value, 'hex') : undefined;
-  return /^[A-Za-z0-9+/]+={0,2}$/.test(value) ? Buffer.from(value, 'base64') : undefined;
-}
-
-export function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = headers[name.toLowerCase()];
-  return Array.isArray(v) ? v[0] : v;
+/**
+ * Verifies a generic HMAC: `<prefix><signature>` in one header, over `signedPayload` with
+ * `{body}` the raw bytes and `{timestamp}` the timestamp header's text exactly as sent.
+ */
+export function hmacVerifier(s: HmacSettings) {
+  const expected = `${s.prefix}<${s.encoding} ${s.algorithm}>`;
+  return (headers: RequestHeaders, body: Uint8Array): VerifyResult => {
+    const value = header(headers, s.header);
+    if (!value) return reject('missing_header', `${s.header} missing`);
+    let timestampText = '';
+    let timestamp: number | undefined;
+    if (s.timestampHeader) {
+      timestampText = header(headers, s.timestampHeader) ?? '';
+      if (!timestampText) return reject('missing_header', `${s.timestampHeader} missing`);
+      const checked = checkTimestamp(timestampText, s.timestampHeader, s.nowMs(), s.toleranceSec);
+      if (typeof checked !== 'number') return checked;
+      timestamp = checked;
+    }
+    const trimmed = value.trim();
+    const candidate = trimmed.startsWith(s.prefix) ? decodeSignature(trimmed.slice(s.prefix.length), s.encoding) : undefined;
+    if (!candidate) return reject('malformed_header', `${s.header} must be ${expected}`);
+    const parts: Part[] = s.template.map((p) => (p === 'body' ? body : p === 'timestamp' ? timestampText : p.text));
+    const i = matchingKey(s.algorithm, s.keys, parts, [candidate]);
+    if (i < 0) return reject('signature_mismatch', `the signature matches none of ${s.keys.length} secret(s); is the body passed unchanged?`);
+    const result: Verified = { ok: true, secretIndex: i };
+    if (timestamp !== undefined) result.timestamp = timestamp;
+    const deliveryId = s.deliveryIdHeader ? header(headers, s.deliveryIdHeader) : undefined;
+    if (deliveryId !== undefined) result.deliveryId = deliveryId;
+    return result;
+  };
 }

@@ -1,0 +1,27 @@
+// sandbox: demo targets (crm, warehouse) so `npm start` shows a delivery end to end.
+import { onShutdown, parseEnv } from '@bus/bus';
+import { createLogger } from '@bus/observability';
+import { z } from 'zod';
+import { createSandbox } from './sandbox.js';
+
+const Env = z.object({
+  SANDBOX_PORT: z.coerce.number().int().min(0).max(65_535).default(8090),
+  SANDBOX_HOST: z.string().default('127.0.0.1'),
+  CRM_API_KEY: z.string().min(1, 'required: the API key the demo CRM accepts'),
+});
+const log = createLogger({ service: 'sandbox' });
+
+async function main() {
+  const config = parseEnv(Env);
+  const app = createSandbox({ crmApiKey: config.CRM_API_KEY });
+  await app.listen({ port: config.SANDBOX_PORT, host: config.SANDBOX_HOST });
+  const url = `http://${config.SANDBOX_HOST}:${(app.server.address() as { port: number }).port}`;
+  log.info({ url }, 'sandbox targets listening');
+  process.send?.({ type: 'ready', service: 'sandbox', endpoints: { crm: `${url}/crm`, warehouse: `${url}/warehouse` } });
+  onShutdown(log, () => app.close());
+}
+
+main().catch((err: Error) => {
+  log.fatal(err.message);
+  process.exit(1);
+});

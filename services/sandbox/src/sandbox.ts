@@ -1,0 +1,53 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+
+/** One demo target system: records by type and id, in memory. */
+interface Store {
+  records: Map<string, { version: number; fields: Record<string, unknown>; appliedKeys: string[] }>;
+  keys: Map<string, number>;
+}
+
+/**
+ * Demo targets for `npm start`: `/crm/...` (API key, 20 requests/s, then 429 with
+ * Retry-After) and `/warehouse/...`. Both honour Idempotency-Key (a repeated key is
+ * answered from memory, not applied again) and refuse a version older than the stored one
+ * with 409, like real systems with optimistic concurrency. Not a library: a demo.
+ */
+export function createSandbox(opts: { crmApiKey: string; crmRatePerSec?: number }): FastifyInstance {
+  const app = Fastify({ logger: false });
+  const stores = { crm: { records: new Map(), keys: new Map() }, warehouse: { records: new Map(), keys: new Map() } } as Record<string, Store>;
+  let windowStart = Date.now();
+  let inWindow = 0;
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/crm/')) return;
+    if (req.headers['x-api-key'] !== opts.crmApiKey) return reply.status(401).send({ error: 'bad api key' });
+    if (Date.now() - windowStart >= 1_000) {
+      windowStart = Date.now();
+      inWindow = 0;
+    }
+    if (++inWindow > (opts.crmRatePerSec ?? 20)) return reply.status(429).header('retry-after', '1').send({ error: 'rate limit' });
+  });
+
+  app.put<{ Params: { system: string; type: string; id: string }; Body: { version: number; fields: Record<string, unknown> } }>(
+    '/:system/:type/:id', async (req, reply) => {
+      const store = stores[req.params.system];
+      if (!store) return reply.status(404).send({ error: 'no such system' });
+      const key = String(req.headers['idempotency-key'] ?? '');
+      if (key && store.keys.has(key)) return reply.status(200).send({ status: 'already applied', version: store.keys.get(key) });
+      const id = `${req.params.type}/${req.params.id}`;
+      const current = store.records.get(id);
+      if (current && current.version > req.body.version) return reply.status(409).send({ error: `have version ${current.version}` });
+      store.records.set(id, { version: req.body.version, fields: { ...current?.fields, ...req.body.fields }, appliedKeys: [...(current?.appliedKeys ?? []), key] });
+      if (key) store.keys.set(key, req.body.version);
+      return reply.status(200).send({ status: 'applied', version: req.body.version });
+    });
+  app.get<{ Params: { system: string; type: string; id: string } }>('/:system/:type/:id', async (req, reply) => {
+    const r = stores[req.params.system]?.records.get(`${req.params.type}/${req.params.id}`);
+    return r ? r : reply.status(404).send({ error: 'not found' });
+  });
+  app.get<{ Params: { system: string } }>('/:system', async (req, reply) => {
+    const store = stores[req.params.system];
+    return store ? Object.fromEntries(store.records) : reply.status(404).send({ error: 'no such system' });
+  });
+  return app;
+}
