@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Bus, done, ensureConsumer } from '@bus/bus';
-import { dlqEntries, replayOne } from '@bus/cli';
+import { discardEntries, dlqEntries, replayOne } from '@bus/cli';
 import { decodeEnvelope, type Envelope } from '@bus/envelope';
 import { createIntake, createIntakeMetrics, defineSource, serveReplays } from '@bus/intake';
 import { createMetrics } from '@bus/observability';
@@ -86,6 +86,25 @@ describe('bus dlq replay', () => {
       await waitFor(() => seen.length === 3, { what: 'the third handling' });
       assert.deepEqual(seen, [0, 1, 2]);
       assert.equal((await collect(dlqEntries(bus, { stage: 'test' }))).length, 0);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('discard deletes only what the filter names, and audits it', async () => {
+    await ensureConsumer(bus.jsm, workerConsumer({ stream: bus.names.streams.events, durable: 'discarder', description: 't',
+      filterSubject: bus.names.subjects.event('shop', 'invoice.>') }));
+    const c = await bus.consume<Envelope>({ stream: bus.names.streams.events, durable: 'discarder', stage: 'test', connector: 'billing', decode: decodeEnvelope,
+      handler: async () => ({ kind: 'dead-letter', failureClass: 'business', code: 'NOPE', reason: 'rejected' }) });
+    try {
+      for (const n of [1, 2]) await bus.publishEnvelope(bus.names.subjects.event('shop', 'invoice.issued'), numbered(100 + n));
+      await waitFor(async () => (await collect(dlqEntries(bus, { connector: 'billing' }))).length === 2, { what: 'two dead letters' });
+      const [first] = await collect(dlqEntries(bus, { connector: 'billing' }));
+      assert.equal(await discardEntries(bus, { connector: 'billing' }, [first!.seq]), 1);
+      const left = await collect(dlqEntries(bus, { connector: 'billing' }));
+      assert.deepEqual(left.map((e) => e.seq).includes(first!.seq), false);
+      assert.equal(left.length, 1);
+      assert.equal(await discardEntries(bus, { connector: 'nobody' }), 0);
     } finally {
       await c.stop();
     }

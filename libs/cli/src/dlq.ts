@@ -56,6 +56,19 @@ export async function replayOne(bus: Bus, seq: number, entry: DeadLetter): Promi
   return { ok: true, detail: `republished to ${entry.original.subject}` };
 }
 
+/** Deletes the entries matching the filter (and, if given, these sequences); each is audited. */
+export async function discardEntries(bus: Bus, f: DlqFilter, seqs?: number[]): Promise<number> {
+  const wanted = seqs ? new Set(seqs) : undefined;
+  let n = 0;
+  for await (const { seq, entry } of dlqEntries(bus, f)) {
+    if (wanted && !wanted.has(seq)) continue;
+    await bus.jsm.streams.deleteMessage(bus.names.streams.dlq, seq);
+    bus.audit({ stage: 'dlq', outcome: 'discarded', correlationId: entry.correlationId ?? '-', connector: entry.connector, reason: entry.reason.slice(0, 200) });
+    n++;
+  }
+  return n;
+}
+
 export function registerDlq(program: Command): void {
   const dlq = program.command('dlq').description('the dead-letter stream: what could not be done, and replay');
   const filters = (c: Command) => c
@@ -72,6 +85,27 @@ export function registerDlq(program: Command): void {
           attempts: entry.attempts, age: formatAge(Date.now() - Date.parse(entry.deadLetteredAt)), reason: entry.reason.slice(0, 80) });
       }
       if (!o.json) rows.length ? printTable(rows) : console.log('the DLQ is empty for this filter');
+    }));
+  dlq.command('show <seq>').description('one entry in full: reason, details, every attempt, the original message')
+    .action(async (seqArg: string) => withBus(async (bus) => {
+      const m = await bus.jsm.streams.getMessage(bus.names.streams.dlq, { seq: Number(seqArg) }).catch(() => null);
+      if (!m) throw new Error(`no DLQ entry at sequence ${seqArg} (bus dlq list shows what is there)`);
+      const entry = decodeDeadLetter(m.data);
+      const original = Buffer.from(entry.original.data);
+      let body: unknown;
+      try {
+        body = JSON.parse(original.toString('utf8'));
+      } catch {
+        body = `${original.length} bytes (msgpack or binary)`;
+      }
+      console.log(JSON.stringify({ seq: m.seq, ...entry, original: { ...entry.original, data: body } }, null, 2));
+    }));
+  filters(dlq.command('discard').description('delete entries by sequence or filter, after a person decided they need nothing more')
+    .option('--seq <n...>', 'DLQ sequence numbers'))
+    .action(async (o: DlqFilter & { class?: string; seq?: string[] }) => withBus(async (bus) => {
+      if (!o.seq && !o.stage && !o.connector && !o.class && !o.since) throw new Error('say what to discard: --seq N, or a filter');
+      const n = await discardEntries(bus, { ...o, failureClass: o.class }, o.seq?.map(Number));
+      console.log(`${n} discarded`);
     }));
   filters(dlq.command('replay').description('replay entries by sequence or filter; each is deleted once it is through')
     .option('--seq <n...>', 'DLQ sequence numbers'))
