@@ -43,6 +43,11 @@ export function createDeliverer(o: DelivererOptions) {
   });
   const limiter = settings.rateLimit ? createRateLimiter(settings.rateLimit) : undefined;
   let guard: ReturnType<typeof createOrderingGuard> | undefined;
+  // a crashed process's command comes back after ack_wait, and its entity lease frees itself after
+  // leaseMs: both just above the longest attempt, so a crash costs seconds, not minutes
+  const longestAttemptMs = Math.max(o.delivery.policyFor('').attemptTimeoutMs, ...Object.keys(settings.retryByType ?? {}).map((t) => o.delivery.policyFor(t).attemptTimeoutMs));
+  const leaseMs = longestAttemptMs * 2 + 2_000;
+  const ackWaitSec = Math.ceil(leaseMs / 1000) + 2;
   let paused: string | undefined;
 
   const connectorsKv = () => o.bus.kv(o.bus.names.kv.connectors);
@@ -69,7 +74,7 @@ export function createDeliverer(o: DelivererOptions) {
   async function handle(cmd: DeliveryCommand, ctx: HandlerContext): Promise<Outcome> {
     if (paused) return defer(5_000, `connector paused: ${paused}`);
     if (!breaker.canPass()) return defer(Math.max(250, breaker.msUntilProbe()), 'circuit open');
-    guard ??= createOrderingGuard({ kv: await o.bus.kv(o.bus.names.kv.versions), connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs });
+    guard ??= createOrderingGuard({ kv: await o.bus.kv(o.bus.names.kv.versions), connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs, leaseMs });
     const begin = await guard.begin(cmd.entity, cmd.version, ctx.storedAtMs);
     const audit = (outcome: string, extra: Record<string, unknown> = {}) => o.bus.audit({ stage: 'deliver', outcome, correlationId: cmd.correlationId,
       eventId: cmd.event.id, connector: name, entity: cmd.entity, version: cmd.version, attempt: ctx.history.length + 1, ...extra });
@@ -131,7 +136,7 @@ export function createDeliverer(o: DelivererOptions) {
         stream: o.bus.names.streams.deliveries, durable, description: `deliver for connector ${name}`,
         filterSubject: o.bus.names.subjects.delivery(name, '>'),
         maxDeliver: -1, // the retry policy bounds attempts; deferrals (ordering, breaker) must never run out
-        ackWaitSec: 60, // above any attempt timeout; a crashed process's command is redelivered after it
+        ackWaitSec,
       }));
       const consumption = await o.bus.consume<DeliveryCommand>({
         stream: o.bus.names.streams.deliveries, durable, stage: 'deliver', connector: name, concurrency: o.concurrency ?? 32,

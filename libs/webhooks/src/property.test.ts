@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createVerifier, type VerifyResult } from './index.js';
-import { githubSignature, nowMs, outcome, standardHeaders, stripeSignature, whsec } from './provider-signers.js';
+import { githubSignature, NOW_SEC, nowMs, outcome, standardHeaders, stripeSignature, stripeV1, whsec } from './provider-signers.js';
 
 // Bodies are any Unicode text sent as UTF-8 (the providers' libraries sign text); the flipped
 // byte may then make invalid UTF-8, which must fail too: we verify bytes, not text.
@@ -46,6 +46,14 @@ describe('property: a provider signature verifies, and one flipped byte breaks i
     await fc.assert(fc.asyncProperty(bodies, flip, secrets, async (body, f, secret) => {
       const v = createVerifier({ scheme: 'github', secrets: [secret] });
       const headers = { 'x-hub-signature-256': await githubSignature(secret, body) };
+      holds((b) => v.verify({ headers, body: b }), flipped(body, f), body);
+    }), { numRuns: 200 });
+  });
+
+  it('hmac, timestamp template (stripe library digest)', () => {
+    const v = createVerifier({ scheme: 'hmac', header: 'x-sig', timestampHeader: 'x-ts', signedPayload: '{timestamp}.{body}', secrets: ['k'], nowMs });
+    fc.assert(fc.property(bodies, flip, (body, f) => {
+      const headers = { 'x-sig': stripeV1('k', body), 'x-ts': String(NOW_SEC) };
       holds((b) => v.verify({ headers, body: b }), flipped(body, f), body);
     }), { numRuns: 200 });
   });
