@@ -1,4 +1,5 @@
 import { type Bus, type Consumption, deadLetter, defer, done, ensureConsumer, type HandlerContext, type Outcome, retryAfter } from '@bus/bus';
+import { createTokenProvider, TokenError, type TokenProvider } from '@bus/auth';
 import { createCircuitBreaker } from '@bus/breaker';
 import { DeliveryCommand } from '@bus/connectors';
 import { decode, EnvelopeError, toFieldIssues } from '@bus/envelope';
@@ -49,6 +50,18 @@ export function createDeliverer(o: DelivererOptions) {
   const leaseMs = longestAttemptMs * 2 + 2_000;
   const ackWaitSec = Math.ceil(leaseMs / 1000) + 2;
   let paused: string | undefined;
+  let tokens: TokenProvider | undefined;
+  const oauth = settings.auth.kind === 'oauth2-client-credentials' || settings.auth.kind === 'oauth2-refresh-token' ? settings.auth : undefined;
+
+  /** One call, with a bearer token when the connector uses OAuth2; a 401 renews the token once and tries once more. */
+  async function call(cmd: DeliveryCommand, timeoutMs: number) {
+    if (!tokens) return callTarget(o.delivery, cmd, timeoutMs, o.fetchFn);
+    const token = await tokens.token();
+    const first = await callTarget(o.delivery, cmd, timeoutMs, o.fetchFn, { authorization: `Bearer ${token}` });
+    if (first.status !== 401) return first;
+    log.warn('target refused the access token; renewing it once');
+    return callTarget(o.delivery, cmd, timeoutMs, o.fetchFn, { authorization: `Bearer ${await tokens.renew(token)}` });
+  }
 
   const connectorsKv = () => o.bus.kv(o.bus.names.kv.connectors);
   /** Follows the connector's paused state in KV, so a pause from any process or the CLI applies at once. */
@@ -96,7 +109,14 @@ export function createDeliverer(o: DelivererOptions) {
     }
     const policy = o.delivery.policyFor(cmd.event.type);
     const attempt = ctx.history.length + 1;
-    const r = await callTarget(o.delivery, cmd, policy.attemptTimeoutMs, o.fetchFn);
+    let r: Awaited<ReturnType<typeof callTarget>>;
+    try {
+      r = await call(cmd, policy.attemptTimeoutMs);
+    } catch (err) {
+      if (!(err instanceof TokenError)) throw err;
+      // no token: nothing was sent. Refused credentials pause the connector; an unreachable token endpoint is retried
+      r = { ok: false, failureClass: err.failureClass, detail: err.message, durationMs: 0 };
+    }
     o.metrics.attempts.inc({ connector: name, class: r.failureClass });
     o.metrics.seconds.observe({ connector: name }, r.durationMs / 1000);
     if (r.ok) {
@@ -129,7 +149,14 @@ export function createDeliverer(o: DelivererOptions) {
     breaker,
     /** Why the connector is paused, or undefined while it runs. */
     paused: () => paused,
+    /** Checks the connector's credentials now (OAuth2: fetches a token); undefined when fine, else why not. */
+    async checkCredentials(): Promise<string | undefined> {
+      if (!tokens) return undefined;
+      return tokens.token().then(() => undefined, (err: Error) => err.message);
+    },
+    tokenExpiresAtMs: () => tokens?.expiresAtMs(),
     async start(): Promise<Consumption> {
+      if (oauth) tokens = createTokenProvider({ kv: await o.bus.kv(o.bus.names.kv.tokens), connector: name, config: oauth, env: o.delivery.env, fetchFn: o.fetchFn });
       await watchPaused();
       const durable = deliverDurable(name);
       await ensureConsumer(o.bus.jsm, workerConsumer({

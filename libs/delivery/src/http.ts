@@ -19,7 +19,7 @@ export interface CallResult {
  * key (the same on every attempt), auth, and a hard timeout. The class is decided by
  * classifyHttp from the status and whether the request left us.
  */
-export async function callTarget(d: ResolvedDelivery, cmd: DeliveryCommand, timeoutMs: number, fetchFn: typeof fetch = fetch): Promise<CallResult> {
+export async function callTarget(d: ResolvedDelivery, cmd: DeliveryCommand, timeoutMs: number, fetchFn: typeof fetch = fetch, extraHeaders: Record<string, string> = {}): Promise<CallResult> {
   const route = d.settings.routes[cmd.action];
   const started = performance.now();
   const took = () => Math.round(performance.now() - started);
@@ -30,7 +30,7 @@ export async function callTarget(d: ResolvedDelivery, cmd: DeliveryCommand, time
       method: route.method,
       headers: {
         'content-type': 'application/json', [d.settings.idempotencyHeader]: cmd.idempotencyKey,
-        'x-correlation-id': cmd.correlationId, 'x-entity-version': String(cmd.version), ...d.authHeaders,
+        'x-correlation-id': cmd.correlationId, 'x-entity-version': String(cmd.version), ...d.authHeaders, ...extraHeaders,
       },
       body: route.method === 'DELETE' ? undefined : JSON.stringify({ key: cmd.target, version: cmd.version, fields: cmd.fields, sourceOwned: cmd.sourceOwned, eventId: cmd.event.id }),
       signal: AbortSignal.timeout(timeoutMs),

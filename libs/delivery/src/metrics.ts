@@ -8,6 +8,7 @@ export function createDeliverMetrics(registry: Registry) {
     outcomes: new Counter({ name: 'deliver_outcomes_total', help: 'Commands finished by connector and outcome (delivered, stale, duplicate, dead_letter, gap)', labelNames: ['connector', 'outcome'] as const, registers: [registry] }),
     seconds: new Histogram({ name: 'deliver_call_duration_seconds', help: 'Time of each call to the target', labelNames: ['connector'] as const, buckets: LATENCY_BUCKETS_SEC, registers: [registry] }),
     circuit: new Gauge({ name: 'deliver_circuit_state', help: 'Circuit per connector: 0 closed, 1 half-open, 2 open', labelNames: ['connector'] as const, registers: [registry] }),
+    tokenExpiry: new Gauge({ name: 'deliver_token_expiry_timestamp_seconds', help: 'When the connector\'s current OAuth2 access token expires (unix seconds)', labelNames: ['connector'] as const, registers: [registry] }),
     paused: new Gauge({ name: 'deliver_connector_paused', help: '1 while a connector is paused after a permanent error (alert on it)', labelNames: ['connector'] as const, registers: [registry] }),
   };
 }

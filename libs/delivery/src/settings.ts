@@ -17,6 +17,10 @@ export const HttpDelivery = z.object({
     z.object({ kind: z.literal('none') }),
     z.object({ kind: z.literal('api-key'), header: z.string().min(1), env: z.string().regex(/^[A-Z][A-Z0-9_]*$/) }),
     z.object({ kind: z.literal('basic'), userEnv: z.string(), passwordEnv: z.string() }),
+    z.object({ kind: z.literal('oauth2-client-credentials'), tokenUrlEnv: z.string(), clientIdEnv: z.string(), clientSecretEnv: z.string(),
+      scope: z.string().optional(), skewSec: z.number().int().min(0).optional() }),
+    z.object({ kind: z.literal('oauth2-refresh-token'), tokenUrlEnv: z.string(), clientIdEnv: z.string(), clientSecretEnv: z.string(),
+      refreshTokenEnv: z.string(), skewSec: z.number().int().min(0).optional() }),
   ]).default({ kind: 'none' }),
   retry: z.custom<RetryPolicyInput>().optional(),
   retryByType: z.record(z.string(), z.custom<RetryPolicyInput>()).optional(),
@@ -30,6 +34,8 @@ export type HttpDelivery = z.infer<typeof HttpDelivery>;
 
 export interface ResolvedDelivery {
   connector: Connector;
+  /** The environment the connector's secrets are read from (OAuth2 credentials are read when deliver starts). */
+  env: NodeJS.ProcessEnv;
   settings: HttpDelivery;
   baseUrl: string;
   authHeaders: Record<string, string>;
@@ -60,5 +66,9 @@ export function resolveDelivery(connector: Connector, env: NodeJS.ProcessEnv): R
   }
   const base = defineRetryPolicy(s.retry ?? {}, `${where}.retry`);
   const byType = new Map(Object.entries(s.retryByType ?? {}).map(([t, p]) => [t, mergeRetryPolicy(base, p, `${where}.retryByType.${t}`)]));
-  return { connector, settings: s, baseUrl: baseUrl.replace(/\/$/, ''), authHeaders, policyFor: (type) => byType.get(type) ?? base };
+  if (s.auth.kind === 'oauth2-client-credentials' || s.auth.kind === 'oauth2-refresh-token') {
+    const a = s.auth;
+    for (const v of [a.tokenUrlEnv, a.clientIdEnv, a.clientSecretEnv, ...(a.kind === 'oauth2-refresh-token' ? [a.refreshTokenEnv] : [])]) if (!env[v]) throw missing(v);
+  }
+  return { connector, env, settings: s, baseUrl: baseUrl.replace(/\/$/, ''), authHeaders, policyFor: (type) => byType.get(type) ?? base };
 }

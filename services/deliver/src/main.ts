@@ -24,12 +24,28 @@ async function main() {
   await bus.applyTopology();
   const stopWatch = watchJetStream(bus.jsm, bus.names.streams.deliveries, readiness, log);
   const deliverMetrics = createDeliverMetrics(metrics.registry);
-  const running = await Promise.all(deliveries.map((delivery) =>
-    createDeliverer({ bus, delivery, log, metrics: deliverMetrics, concurrency: config.DELIVER_CONCURRENCY }).start()));
+  const deliverers = deliveries.map((delivery) => createDeliverer({ bus, delivery, log, metrics: deliverMetrics, concurrency: config.DELIVER_CONCURRENCY }));
+  const running = await Promise.all(deliverers.map((d) => d.start()));
+  // credentials checked now, so a wrong client secret shows in /readyz, not at the first event
+  for (const [i, d] of deliverers.entries()) {
+    const check = `credentials:${deliveries[i]!.connector.name}`;
+    readiness.require(check, 'checking credentials');
+    const problem = await d.checkCredentials();
+    readiness.set(check, !problem, problem);
+    if (problem) log.error({ connector: deliveries[i]!.connector.name }, `credentials refused: ${problem}`);
+  }
+  const expiry = setInterval(() => {
+    for (const [i, d] of deliverers.entries()) {
+      const at = d.tokenExpiresAtMs();
+      if (at) deliverMetrics.tokenExpiry.set({ connector: deliveries[i]!.connector.name }, Math.floor(at / 1000));
+    }
+  }, 10_000);
+  expiry.unref();
   log.info({ connectors: deliveries.map((d) => d.connector.name), ops: ops.url }, 'deliver consuming');
   process.send?.({ type: 'ready', service: 'deliver', endpoints: { connectors: deliveries.map((d) => d.connector.name).join(','), health: `${ops.url}/readyz` } });
 
   onShutdown(log, async () => {
+    clearInterval(expiry);
     stopWatch();
     await Promise.all(running.map((c) => c.stop()));
     await bus.close();
