@@ -16,3 +16,5 @@ export { auditMsgId, decodeAudit, encodeAudit } from './audit.js';
 export type { AuditRecord } from './audit.js';
 export { watchJetStream } from './jetstream-health.js';
 export { readStream } from './read.js';
+export { runService } from './service.js';
+export type { ServiceContext, ServiceOptions, Started } from './service.js';

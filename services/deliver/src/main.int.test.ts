@@ -26,7 +26,7 @@ describe('deliver process', () => {
     } });
     try {
       await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { what: 'deliver ready', timeoutMs: 15_000 });
-      await p.waitForOutput(/deliver consuming/, 'the deliverers');
+      await p.waitForOutput(/deliver started/, 'the deliverers');
       p.kill('SIGTERM');
       assert.deepEqual(await p.exited, { code: 0, signal: null });
     } finally {
