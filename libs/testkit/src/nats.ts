@@ -1,138 +1,98 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { findNatsServer, type NatsServerProcess, spawnNatsServer } from '@bus/nats-server';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { accessSync, constants } from 'node:fs';
+import { findNatsServer } from '@bus/nats-server';
+import { containerRuntimeAnswers, startContainer } from './container.js';
 import { uniquePrefix } from './prefix.js';
-import { waitFor } from './wait.js';
+import { type ClientAuth, waitReady } from './ready.js';
+import { startSpawned } from './spawned.js';
 
-/** A NATS server for one test suite. */
+/** Where a {@link TestNats} runs: NATS_URL, a nats-server child process, or a container. */
+export type NatsKind = 'spawned' | 'external' | 'container';
+
+/** Options for {@link startNats}. */
+export interface StartOptions {
+  /** Enable JetStream and wait for it to answer. Default true. */
+  jetstream?: boolean;
+  /** Extra nats-server flags, e.g. `['--user', 'u', '--pass', 'p']`. Ignored with NATS_URL. Default none. */
+  args?: string[];
+  /** How the kit connects for its readiness check when `args` turn on auth. Default none. */
+  auth?: ClientAuth;
+}
+
+/** A real NATS server for one test suite. */
 export interface TestNats {
+  /** Client URL, e.g. `nats://127.0.0.1:41523`; the same after restart() and start(). */
   url: string;
-  /** Unique per startNats() call: use as BUS_PREFIX so suites never share data. */
+  /** Unique per startNats() call (see uniquePrefix): prefix streams and subjects with it. */
   prefix: string;
-  kind: 'spawned' | 'external' | 'container';
+  /** Where it runs; only 'spawned' can be stopped and started. */
+  kind: NatsKind;
+  /** JetStream store directory (spawned only); it survives stop(), restart() and kill(). */
   storeDir?: string;
-  /** False with NATS_URL or a container: stop/start/restart/kill are not available. */
+  /** True only for 'spawned': stop/start/restart/kill control the server. */
   canRestart: boolean;
-  /** Stops the server (SIGTERM); with removeStore its data is deleted. */
+  /**
+   * SIGTERM (SIGKILL after 10 s) and wait for the exit; with `removeStore` (default false)
+   * the store is deleted too. A no-op for 'external'. Safe to call twice.
+   */
   stop(opts?: { removeStore?: boolean }): Promise<void>;
-  /** Starts a stopped server again on the same port with the same store. */
+  /** Starts a stopped or killed server on the same port and store; resolves when it is ready. */
   start(): Promise<void>;
-  /** stop() + start(): the data survives. */
+  /** stop() then start(): same URL, same data. */
   restart(): Promise<void>;
-  /** SIGKILL: a crash. start() brings it back. */
+  /** SIGKILL, no restart: a crash. start() brings it back. */
   kill(): Promise<void>;
+  /** The last `lines` (default 50) lines of server output, across restarts. */
   logTail(lines?: number): string;
 }
 
-/** Resolves once a client can connect and JetStream answers. */
-export async function waitForJetStream(url: string, timeoutMs = 15_000, log?: () => string, auth: ClientAuth = {}): Promise<void> {
-  try {
-    await waitFor(async () => {
-      const nc = await connect({ servers: url, timeout: 1_000, reconnect: false, ...auth });
-      try {
-        await (await jetstreamManager(nc)).getAccountInfo();
-        return true;
-      } finally {
-        await nc.close();
-      }
-    }, { what: `JetStream at ${url}`, timeoutMs, intervalMs: 50 });
-  } catch (err) {
-    throw new Error(`${(err as Error).message}${log ? `\nserver log:\n${log()}` : ''}`);
-  }
-}
+const NO_NATS =
+  'no NATS server for tests: install nats-server (apt-get install -y nats-server, or set NATS_SERVER_BIN ' +
+  'to its path), or set NATS_URL to a running server with JetStream (-js), or start a Docker engine ' +
+  '(the kit then runs a nats container)';
 
-async function spawned(opts: StartOptions): Promise<TestNats> {
-  const storeDir = await mkdtemp(join(tmpdir(), 'testnats-'));
-  let proc: NatsServerProcess = await spawnNatsServer({ storeDir, args: opts.args });
-  const port = proc.port;
-  const ready = async () => {
-    try {
-      await waitForJetStream(proc.url, 15_000, () => proc.logTail(), opts.auth);
-    } catch (err) {
-      await proc.kill(); // never leave a server behind a failed start
-      throw err;
-    }
-  };
-  await ready();
-  const start = async () => {
-    if (proc.running) return;
-    proc = await spawnNatsServer({ storeDir, port, args: opts.args });
-    await ready();
-  };
-  return {
-    url: proc.url, prefix: uniquePrefix(), kind: 'spawned', storeDir, canRestart: true,
-    async stop(o = {}) {
-      await proc.stop();
-      if (o.removeStore) await rm(storeDir, { recursive: true, force: true });
-    },
-    start,
-    async restart() {
-      await proc.stop();
-      await start();
-    },
-    async kill() {
-      await proc.kill();
-    },
-    logTail: (n) => proc.logTail(n),
-  };
-}
-
-function external(url: string): TestNats {
-  const refuse = async () => {
-    throw new Error('NATS_URL points at a server this test kit did not start: it cannot be stopped or restarted (unset NATS_URL to spawn one)');
+function externalNats(url: string): TestNats {
+  const refuse = (op: string) => async () => {
+    throw new Error(`cannot ${op} the NATS server: NATS_URL=${url} points at a server the test kit did not start. ` +
+      'Skip this test when canRestart is false, or unset NATS_URL to let the kit spawn nats-server');
   };
   return {
     url, prefix: uniquePrefix(), kind: 'external', canRestart: false,
-    stop: async () => undefined, start: refuse, restart: refuse, kill: refuse, logTail: () => '(external server: no log)',
+    stop: async () => undefined,
+    start: refuse('start'), restart: refuse('restart'), kill: refuse('kill'),
+    logTail: () => `(no log: NATS_URL=${url} is not run by the test kit)`,
   };
 }
 
-async function container(): Promise<TestNats | undefined> {
+function checkedBin(bin: string): string {
   try {
-    const tc = await import('testcontainers');
-    await tc.getContainerRuntimeClient();
-    const { NatsContainer } = await import('@testcontainers/nats');
-    const c = await new NatsContainer('nats:2.10-alpine').withJetStream().start();
-    const url = `nats://${c.getHost()}:${c.getMappedPort(4222)}`;
-    await waitForJetStream(url);
-    const refuse = async () => {
-      throw new Error('restart is not supported for the container fallback; install nats-server for fault tests');
-    };
-    return {
-      url, prefix: uniquePrefix(), kind: 'container', canRestart: false,
-      stop: async () => void (await c.stop()), start: refuse, restart: refuse, kill: refuse, logTail: () => '(see docker logs)',
-    };
+    accessSync(bin, constants.X_OK);
+    return bin;
   } catch {
-    return undefined; // no Docker engine, or the optional packages are missing
+    throw new Error(`nats-server at ${bin} is not an executable file: fix NATS_SERVER_BIN, or unset it to use the one on PATH`);
   }
 }
 
 /**
- * A real NATS with JetStream for one suite: NATS_URL when set, else a nats-server spawned
- * from PATH on a free port with its own store, else a container where a Docker engine
- * answers. Never a mock.
+ * A real NATS server for one suite, never a mock. In order:
+ * 1. NATS_URL set: that server ('external'); the kit checks it answers, never stops it.
+ * 2. nats-server on PATH or at NATS_SERVER_BIN: spawned on 127.0.0.1, a free port chosen by
+ *    the server (`-p -1`, read from its ports file) and a fresh temp store ('spawned').
+ * 3. A Docker engine answers: a nats container ('container').
+ * Otherwise it throws saying how to get one. Resolves once a client connects and, unless
+ * `jetstream: false`, JetStream answers. Every call gets a fresh `prefix`.
  */
-/** Credentials the test kit itself uses to check a server started with auth flags. */
-export interface ClientAuth {
-  user?: string;
-  pass?: string;
-  token?: string;
-}
-
-export interface StartOptions {
-  /** Extra nats-server flags, e.g. ['--user', 'u', '--pass', 'p']. */
-  args?: string[];
-  /** How the kit connects to check readiness when `args` turn on auth. */
-  auth?: ClientAuth;
-}
-
 export async function startNats(opts: StartOptions = {}): Promise<TestNats> {
-  if (process.env.NATS_URL) return external(process.env.NATS_URL);
-  if (findNatsServer()) return spawned(opts);
-  const c = await container();
-  if (c) return c;
-  throw new Error('no NATS for tests: install nats-server (apt-get install -y nats-server), set NATS_URL to a server with JetStream, or run a Docker engine');
+  const jetstream = opts.jetstream ?? true;
+  const external = process.env.NATS_URL;
+  if (external) {
+    await waitReady(external, { jetstream, auth: opts.auth, timeoutMs: 5_000 }).catch((err: Error) => {
+      throw new Error(`NATS_URL=${external} is set but not usable${jetstream ? ' (JetStream is required)' : ''}: ` +
+        `${err.message}. Start that server (with -js) or unset NATS_URL to let the kit spawn one`, { cause: err });
+    });
+    return externalNats(external);
+  }
+  const bin = findNatsServer();
+  if (bin) return startSpawned(checkedBin(bin), { ...opts, jetstream });
+  if (await containerRuntimeAnswers()) return startContainer({ ...opts, jetstream });
+  throw new Error(NO_NATS);
 }
