@@ -1,2 +1,2 @@
 export { createCircuitBreaker } from './breaker.js';
-export type { BreakerOptions, BreakerState, CircuitBreaker } from './breaker.js';
+export type { BreakerOptions, BreakerSnapshot, BreakerState, CircuitBreaker } from './breaker.js';

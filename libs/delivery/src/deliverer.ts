@@ -129,7 +129,9 @@ export function createDeliverer(o: DelivererOptions) {
     }
     await guard.abort(token);
     if (r.status === 429) limiter?.penalize(r.retryAfterMs);
-    if (r.failureClass === 'transient' || r.failureClass === 'ambiguous') breaker.recordFailure();
+    // the breaker counts the target being down; a 429 is the rate limiter's, an answer like 422 means the target is up
+    if (r.status !== 429 && (r.failureClass === 'transient' || r.failureClass === 'ambiguous')) breaker.recordFailure();
+    else if (r.failureClass === 'business') breaker.recordSuccess();
     const failureClass = r.failureClass as Exclude<typeof r.failureClass, 'ok'>;
     audit('failed', { failureClass, status: r.status, durationMs: r.durationMs, reason: r.detail });
     const d = decide(policy, attempt, failureClass, { retryAfterMs: r.retryAfterMs });

@@ -1,88 +1,136 @@
-export interface RateLimiterOptions {
-  /** Sustained requests per second the target allows. Required, > 0. */
-  ratePerSec: number;
-  /** Requests that may go at once after a quiet period. Default max(1, ratePerSec). */
-  burst?: number;
-  /** The effective rate never drops below this fraction of ratePerSec. Default 0.05. */
-  minFraction?: number;
-  /** Each success gives back this fraction of ratePerSec (additive increase). Default 0.02. */
-  recoveryFraction?: number;
-  now?: () => number;
+import { type RateLimiterOptions, resolveOptions } from './options.js';
+
+/** The outcome of tryTake: a token, or how long until one can be had. */
+export type TakeResult = { ok: true } | { ok: false; waitMs: number };
+
+/** For metrics and health pages. */
+export interface RateLimiterState {
+  /** The rate now, requests per second: ratePerSec, lowered by 429s and quota headers. */
+  effectiveRatePerSec: number;
+  /** Tokens in the bucket now (fractional), 0 … burst. */
+  tokens: number;
+  /** Clock ms before which nothing is handed out; undefined when not blocked. */
+  blockedUntil: number | undefined;
 }
 
-/**
- * A token bucket per connector that adapts: a 429 halves the effective rate and blocks
- * until its Retry-After; successes raise the rate back step by step (AIMD); a target
- * saying few requests remain slows it down before it answers 429.
- */
-export function createRateLimiter(o: RateLimiterOptions) {
-  if (!(o.ratePerSec > 0)) throw new Error(`rate limiter: ratePerSec must be > 0, got ${o.ratePerSec}`);
-  const burst = o.burst ?? Math.max(1, o.ratePerSec);
-  if (!(burst >= 1)) throw new Error(`rate limiter: burst must be >= 1, got ${burst}`);
-  const now = o.now ?? Date.now;
-  const floor = o.ratePerSec * (o.minFraction ?? 0.05);
-  const step = o.ratePerSec * (o.recoveryFraction ?? 0.02);
-  let rate = o.ratePerSec;
-  let tokens = burst;
-  let last = now();
-  let blockedUntil = 0;
+/** A token bucket for one connector. Synchronous and single-threaded: no locks needed. */
+export interface RateLimiter {
+  /** A token now, or the ms until one will be available (at the current rate) — never blocks. */
+  tryTake(): TakeResult;
+  /**
+   * Resolves when a token is taken, waiting with a timer as long as needed. Rejects with
+   * `signal.reason` when the signal aborts (no token is taken then). Waiters are not queued
+   * in order: each wakes when a token should be there and tries again.
+   */
+  take(signal?: AbortSignal): Promise<void>;
+  /**
+   * The target answered 429: the effective rate is cut (× decreaseFactor, at most once per
+   * decreaseCooldownMs, never below minRatePerSec), the bucket is emptied, and no token is
+   * handed out before `retryAfterMs` from now (capped at maxBlockMs; missing, negative or
+   * NaN → no block). Tokens start to refill only after the block.
+   */
+  penalize(retryAfterMs?: number): void;
+  /** A call succeeded: the effective rate grows by increasePerSuccess, up to ratePerSec. */
+  recordSuccess(): void;
+  /**
+   * The target's quota headers (parseRateLimitReset from @bus/retry reads them): with
+   * `remaining` requests left for `resetMs`, the rate is lowered to remaining / resetSec when
+   * that is slower (not below minRatePerSec); with none left, nothing is handed out until the
+   * reset (capped at maxBlockMs). Either value missing or invalid → no change.
+   */
+  updateFromHeaders(remaining: number | undefined, resetMs: number | undefined): void;
+  /** The state now. */
+  state(): RateLimiterState;
+}
 
-  const refill = () => {
-    const t = now();
-    tokens = Math.min(burst, tokens + ((t - last) / 1000) * rate);
-    last = t;
+const EPSILON = 1e-9; // float refill of exactly one token may land a hair below 1
+
+/**
+ * An adaptive token bucket per connector (AIMD): a 429 cuts the rate and blocks until its
+ * Retry-After, successes raise it back step by step, and quota headers slow it down before
+ * the target has to say 429. Pure: no I/O; clock and timer are injectable.
+ * Throws BusError `RATE_LIMIT_INVALID` (permanent) naming every bad option.
+ */
+export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
+  const o = resolveOptions(options);
+  const { now } = o;
+  let rate = o.ratePerSec;
+  let tokens = o.burst;
+  let last = now();
+  let blockedUntil = Number.NEGATIVE_INFINITY;
+  let lastDecreaseAt = Number.NEGATIVE_INFINITY;
+
+  /** Adds the tokens earned since the last look; nothing is earned while blocked. A clock going back earns nothing. */
+  const refill = (t: number) => {
+    const from = Math.max(last, blockedUntil);
+    if (t > from) tokens = Math.min(o.burst, tokens + ((t - from) / 1000) * rate);
+    last = Math.max(last, t);
   };
-  const tryTake = (): { ok: true } | { ok: false; waitMs: number } => {
-    refill();
+  const block = (t: number, ms: number | undefined) => {
+    if (typeof ms === 'number' && ms > 0) blockedUntil = Math.max(blockedUntil, t + Math.min(ms, o.maxBlockMs));
+  };
+
+  const tryTake = (): TakeResult => {
     const t = now();
-    if (t < blockedUntil) return { ok: false, waitMs: blockedUntil - t };
-    if (tokens >= 1) {
-      tokens -= 1;
+    refill(t);
+    if (t >= blockedUntil && tokens >= 1 - EPSILON) {
+      tokens = Math.max(0, tokens - 1);
       return { ok: true };
     }
-    return { ok: false, waitMs: Math.ceil(((1 - tokens) / rate) * 1000) };
+    const blockedMs = Math.max(0, blockedUntil - t);
+    const refillMs = (Math.max(0, 1 - tokens) / rate) * 1000;
+    return { ok: false, waitMs: Math.max(1, Math.ceil(blockedMs + refillMs)) };
   };
+
+  const sleep = (ms: number, signal: AbortSignal | undefined) =>
+    new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        cancel();
+        reject(signal?.reason);
+      };
+      const cancel = o.setTimer(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
 
   return {
     tryTake,
-    /** Waits for a token (timer based; abortable). */
-    async take(signal?: AbortSignal): Promise<void> {
+    async take(signal) {
       for (;;) {
+        signal?.throwIfAborted();
         const r = tryTake();
         if (r.ok) return;
-        if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(resolve, r.waitMs);
-          signal?.addEventListener('abort', () => {
-            clearTimeout(timer);
-            reject(signal.reason ?? new Error('aborted'));
-          }, { once: true });
-        });
+        await sleep(r.waitMs, signal);
       }
     },
-    /** After a 429 / Retry-After: nothing goes before then, and the rate is halved. */
-    penalize(retryAfterMs = 0): void {
-      rate = Math.max(floor, rate / 2);
-      tokens = Math.min(tokens, 0);
-      blockedUntil = Math.max(blockedUntil, now() + retryAfterMs);
-    },
-    /** A success: creep back towards the configured rate. */
-    recordSuccess(): void {
-      rate = Math.min(o.ratePerSec, rate + step);
-    },
-    /** From X-RateLimit-Remaining / -Reset: spread what remains over the time left. */
-    updateFromHeaders(remaining: number | undefined, resetMs: number | undefined): void {
-      if (remaining === undefined || resetMs === undefined || resetMs <= 0) return;
-      if (remaining <= 0) {
-        blockedUntil = Math.max(blockedUntil, now() + resetMs);
-        return;
+    penalize(retryAfterMs) {
+      const t = now();
+      refill(t);
+      if (t - lastDecreaseAt >= o.decreaseCooldownMs) {
+        rate = Math.max(o.minRatePerSec, rate * o.decreaseFactor);
+        lastDecreaseAt = t;
       }
-      rate = Math.max(floor, Math.min(rate, remaining / (resetMs / 1000)));
+      tokens = 0;
+      block(t, retryAfterMs);
+    },
+    recordSuccess() {
+      refill(now());
+      rate = Math.min(o.ratePerSec, rate + o.increasePerSuccess);
+    },
+    updateFromHeaders(remaining, resetMs) {
+      if (typeof remaining !== 'number' || !(remaining >= 0) || typeof resetMs !== 'number' || !(resetMs > 0)) return;
+      const t = now();
+      refill(t);
+      if (remaining < 1) return block(t, resetMs);
+      const allowed = remaining / (Math.min(resetMs, o.maxBlockMs) / 1000);
+      if (allowed < rate) rate = Math.max(o.minRatePerSec, allowed);
     },
     state() {
-      refill();
-      return { effectiveRatePerSec: rate, tokens, blockedUntil };
+      const t = now();
+      refill(t);
+      return { effectiveRatePerSec: rate, tokens, blockedUntil: t < blockedUntil ? blockedUntil : undefined };
     },
   };
 }
-export type RateLimiter = ReturnType<typeof createRateLimiter>;

@@ -1,2 +1,3 @@
 export { createRateLimiter } from './bucket.js';
-export type { RateLimiter, RateLimiterOptions } from './bucket.js';
+export type { RateLimiter, RateLimiterState, TakeResult } from './bucket.js';
+export type { RateLimiterOptions, SetTimer } from './options.js';

@@ -1,5 +1,13 @@
-export { defineRetryPolicy, mergeRetryPolicy, nextDelay, MAX_RETRY_AFTER_MS } from './policy.js';
-export type { ExponentialPolicy, RetryPolicy, RetryPolicyInput, SchedulePolicy } from './policy.js';
-export { parseRetryAfter } from './retry-after.js';
+export { defineRetryPolicy, mergeRetryPolicy, RETRY_POLICY_DEFAULTS } from './policy.js';
+export type { ExponentialPolicy, Jitter, RetryPolicy, RetryPolicyInput, RetryPolicyOverride, SchedulePolicy } from './policy.js';
+export { baseDelay, MAX_RETRY_AFTER_MS, nextDelay } from './delay.js';
+export type { DelayOptions } from './delay.js';
+export { parseHttpDate, parseRetryAfter } from './retry-after.js';
+export { parseRateLimitReset } from './rate-limit-headers.js';
+export type { HeaderSource, RateLimitInfo } from './rate-limit-headers.js';
+export { appendAttempt, attemptsMade, MAX_HISTORY_RECORDS, MAX_RECORD_MESSAGE_CHARS } from './history.js';
+export type { AttemptRecord, RetryHistory } from './history.js';
 export { decide } from './decide.js';
 export type { Decision } from './decide.js';
+export { RetryExhaustedError } from './errors.js';
+export type { RetryExhaustedOptions } from './errors.js';
