@@ -3,7 +3,8 @@ import { readHeaderFacts, type HeaderFacts } from '@bus/envelope';
 import { logFor, type BusMetrics, type Logger } from '@bus/observability';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { appendAttempt, type AttemptRecord, type DeadLetter, REPLAYS_HEADER } from './dead-letter.js';
+import { appendAttempt, type AttemptRecord } from '@bus/retry';
+import { type DeadLetter, REPLAYS_HEADER } from './dead-letter.js';
 import { deadLetter, type Outcome, retryAfter } from './outcome.js';
 
 /** What a handler knows about the message besides its decoded value. */
@@ -17,7 +18,7 @@ export interface HandlerContext {
   storedAtMs: number;
   /** True when JetStream will not deliver this message again: retry becomes dead-letter. */
   finalAttempt: boolean;
-  /** Earlier failed attempts of this message (empty on first delivery). */
+  /** Earlier failed attempts of this message, numbered by attempt (deferrals are not attempts); the newest 50. */
   history: AttemptRecord[];
   headers: Record<string, string>;
   facts: HeaderFacts;
@@ -168,7 +169,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     }
     if (outcome.kind === 'retry') {
       const { delayMs, reason, failureClass = 'transient', status, code } = outcome;
-      history = appendAttempt(history, { attempt, failureClass, status, code, message: reason, delayMs, durationMs, at });
+      history = appendAttempt(history, { failureClass, status, code, message: reason, delayMs, durationMs, at });
       await saveHistory(deps, key, history, logOf());
       logOf().warn({ delayMs, failureClass, code, status }, `handling failed; will retry: ${reason}`);
       m.nak(delayMs);
@@ -176,7 +177,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       return;
     }
     const { failureClass, code, reason, details } = outcome;
-    history = appendAttempt(history, { attempt, failureClass, code, message: reason, durationMs, at });
+    history = appendAttempt(history, { failureClass, code, message: reason, durationMs, at });
     const entry: DeadLetter = {
       id: `${opts.stream}.${m.seq}`, stage: opts.stage, connector: opts.connector, failureClass, code, reason, details,
       attempts: attempt, history, deadLetteredAt: at, correlationId: factsOf().correlationId,

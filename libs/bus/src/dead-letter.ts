@@ -1,9 +1,10 @@
 import type { FailureClass } from '@bus/errors';
 import { decode, encode } from '@bus/envelope';
+import type { AttemptRecord } from '@bus/retry';
 import { z } from 'zod';
 
-/** One attempt in a message's life (DESIGN.md: attempt, class, status, delay, time). */
-export const AttemptRecord = z.object({
+/** The wire shape of an attempt record (the type and the rules live in @bus/retry). */
+const AttemptRecordSchema: z.ZodType<AttemptRecord> = z.object({
   attempt: z.number().int(),
   failureClass: z.enum(['transient', 'business', 'permanent', 'ambiguous', 'ok']),
   status: z.number().int().optional(),
@@ -13,16 +14,6 @@ export const AttemptRecord = z.object({
   durationMs: z.number().optional(),
   at: z.string(),
 });
-export type AttemptRecord = z.infer<typeof AttemptRecord>;
-
-/** At most this many records travel with a message; older ones are counted, not kept. */
-export const MAX_HISTORY = 50;
-
-/** Appends a record, keeping the newest MAX_HISTORY. */
-export function appendAttempt(history: AttemptRecord[], record: AttemptRecord): AttemptRecord[] {
-  const next = [...history, record];
-  return next.length > MAX_HISTORY ? next.slice(next.length - MAX_HISTORY) : next;
-}
 
 /**
  * A DLQ entry: what failed, why, every attempt, and the original message byte for byte,
@@ -37,7 +28,7 @@ export const DeadLetter = z.object({
   reason: z.string(),
   details: z.record(z.string(), z.unknown()).optional(),
   attempts: z.number().int(),
-  history: z.array(AttemptRecord),
+  history: z.array(AttemptRecordSchema),
   deadLetteredAt: z.string(),
   correlationId: z.string().optional(),
   original: z.object({

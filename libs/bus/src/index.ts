@@ -10,7 +10,7 @@ export { consume, outcomeOfError } from './consume.js';
 export type { ConsumeOptions, Consumption, HandlerContext } from './consume.js';
 export { deadLetter, defer, done, retryAfter } from './outcome.js';
 export type { Outcome } from './outcome.js';
-export { AttemptRecord, DeadLetter, appendAttempt, decodeDeadLetter, encodeDeadLetter, MAX_HISTORY, REPLAYS_HEADER } from './dead-letter.js';
+export { DeadLetter, decodeDeadLetter, encodeDeadLetter, REPLAYS_HEADER } from './dead-letter.js';
 export { onShutdown } from './shutdown.js';
 export { auditMsgId, decodeAudit, encodeAudit } from './audit.js';
 export type { AuditRecord } from './audit.js';

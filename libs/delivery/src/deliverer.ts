@@ -6,7 +6,7 @@ import { decode, EnvelopeError, toFieldIssues } from '@bus/envelope';
 import type { Logger } from '@bus/observability';
 import { createOrderingGuard } from '@bus/ordering';
 import { createRateLimiter } from '@bus/ratelimit';
-import { decide } from '@bus/retry';
+import { attemptsMade, decide } from '@bus/retry';
 import { workerConsumer } from '@bus/streams';
 import { callTarget } from './http.js';
 import type { DeliverMetrics } from './metrics.js';
@@ -90,7 +90,7 @@ export function createDeliverer(o: DelivererOptions) {
     guard ??= createOrderingGuard({ kv: await o.bus.kv(o.bus.names.kv.versions), connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs, leaseMs });
     const begin = await guard.begin(cmd.entity, cmd.version, ctx.storedAtMs);
     const audit = (outcome: string, extra: Record<string, unknown> = {}) => o.bus.audit({ stage: 'deliver', outcome, correlationId: cmd.correlationId,
-      eventId: cmd.event.id, connector: name, entity: cmd.entity, version: cmd.version, attempt: ctx.history.length + 1, ...extra });
+      eventId: cmd.event.id, connector: name, entity: cmd.entity, version: cmd.version, attempt: attemptsMade(ctx.history) + 1, ...extra });
     if (begin.kind === 'skip') {
       o.metrics.outcomes.inc({ connector: name, outcome: begin.reason });
       audit(begin.reason, { reason: `target already has version ${begin.applied}` });
@@ -108,7 +108,7 @@ export function createDeliverer(o: DelivererOptions) {
       return defer(wait.waitMs, 'rate limited');
     }
     const policy = o.delivery.policyFor(cmd.event.type);
-    const attempt = ctx.history.length + 1;
+    const attempt = attemptsMade(ctx.history) + 1; // counts every attempt, also those trimmed from the history
     let r: Awaited<ReturnType<typeof callTarget>>;
     try {
       r = await call(cmd, policy.attemptTimeoutMs);

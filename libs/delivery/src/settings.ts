@@ -1,4 +1,3 @@
-import { MAX_HISTORY } from '@bus/bus';
 import { ConfigError } from '@bus/errors';
 import type { Connector } from '@bus/connectors';
 import { defineRetryPolicy, mergeRetryPolicy, type RetryPolicy, type RetryPolicyInput } from '@bus/retry';
@@ -67,10 +66,6 @@ export function resolveDelivery(connector: Connector, env: NodeJS.ProcessEnv): R
   }
   const base = defineRetryPolicy(s.retry ?? {}, `${where}.retry`);
   const byType = new Map(Object.entries(s.retryByType ?? {}).map(([t, p]) => [t, mergeRetryPolicy(base, p, `${where}.retryByType.${t}`)]));
-  // deliver counts attempts from the message's history, which keeps the newest MAX_HISTORY records
-  for (const [label, p] of [['retry', base], ...[...byType].map(([t, p]) => [`retryByType.${t}`, p] as const)] as const) {
-    if (p.maxAttempts > MAX_HISTORY) throw new ConfigError(`${where}.${label}: maxAttempts must be at most ${MAX_HISTORY} for delivery, got ${p.maxAttempts}`);
-  }
   if (s.auth.kind === 'oauth2-client-credentials' || s.auth.kind === 'oauth2-refresh-token') {
     const a = s.auth;
     for (const v of [a.tokenUrlEnv, a.clientIdEnv, a.clientSecretEnv, ...(a.kind === 'oauth2-refresh-token' ? [a.refreshTokenEnv] : [])]) if (!env[v]) throw missing(v);
