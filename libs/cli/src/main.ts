@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerConnectors } from './connectors.js';
 import { registerDlq } from './dlq.js';
+import { registerReplay } from './replay.js';
 import { registerStreams } from './streams.js';
 import { registerTrace } from './trace.js';
 import { registerUp } from './up.js';
@@ -12,6 +13,7 @@ const program = new Command('bus')
 registerStreams(program);
 registerDlq(program);
 registerTrace(program);
+registerReplay(program);
 registerConnectors(program);
 registerUp(program);
 

@@ -1,4 +1,4 @@
-import { type Bus, type Consumption, deadLetter, done, ensureConsumer, type HandlerContext, type Outcome } from '@bus/bus';
+import { type Bus, type Consumption, deadLetter, done, ensureConsumer, type HandlerContext, type Outcome, readStream } from '@bus/bus';
 import { type Connector, type DeliveryCommand, type SchemaRegistry, subscriptionsFor, toCommands } from '@bus/connectors';
 import { decodeEnvelope, encode, type Envelope } from '@bus/envelope';
 import type { Logger } from '@bus/observability';
@@ -33,7 +33,12 @@ export function createTransformer(o: TransformerOptions) {
   const warnedDrift = new Set<string>();
   const dedup = () => o.bus.kv(o.bus.names.kv.dedup);
 
-  async function handle(connector: Connector, env: Envelope, ctx: HandlerContext): Promise<Outcome> {
+  /**
+   * One event for one connector. With `replayTag` (bus replay) the event-id dedup is skipped
+   * and the command ids get the tag, so a replay is not swallowed by the stream's dedup
+   * window; deliver's version guard still keeps a target from getting anything twice.
+   */
+  async function handle(connector: Connector, env: Envelope, ctx: Pick<HandlerContext, 'log' | 'seq'>, replayTag?: string): Promise<Outcome> {
     const labels = { connector: connector.name, type: env.type };
     const subs = subscriptionsFor(connector, env);
     if (subs.length === 0) {
@@ -41,7 +46,7 @@ export function createTransformer(o: TransformerOptions) {
       return done();
     }
     const key = seenKey(connector.name, env.id);
-    if (await (await dedup()).get(key)) {
+    if (!replayTag && (await (await dedup()).get(key))) {
       o.metrics.skipped.inc({ ...labels, reason: 'duplicate' });
       return done();
     }
@@ -85,7 +90,7 @@ export function createTransformer(o: TransformerOptions) {
     for (const cmd of commands) {
       // a PublishError is thrown on: transient ones retry the event (the command id dedups), permanent ones dead-letter it
       await o.bus.publish(o.bus.names.subjects.delivery(connector.name, cmd.target.type), encode(cmd), {
-        msgId: cmd.id,
+        msgId: replayTag ? `${cmd.id}.${replayTag}` : cmd.id,
         headers: {
           'Bus-Correlation-Id': cmd.correlationId, 'Bus-Causation-Id': env.id, 'Bus-Entity-Type': cmd.entity.type,
           'Bus-Entity-Id': cmd.entity.id, 'Bus-Entity-Version': String(cmd.version), 'Bus-Connector': connector.name,
@@ -93,7 +98,7 @@ export function createTransformer(o: TransformerOptions) {
       });
       o.metrics.commands.inc(labels);
     }
-    o.bus.publishUnconfirmed(`$KV.${o.bus.names.kv.dedup}.${key}`, new TextEncoder().encode(String(ctx.seq)), {});
+    if (!replayTag) o.bus.publishUnconfirmed(`$KV.${o.bus.names.kv.dedup}.${key}`, new TextEncoder().encode(String(ctx.seq)), {});
     o.metrics.transformed.inc(labels);
     o.bus.audit({ stage: 'transform', outcome: 'transformed', correlationId: env.correlationId, eventId: env.id, connector: connector.name,
       entity: env.entity, version: env.version, details: { commands: commands.map((c) => c.id) } });
@@ -102,6 +107,25 @@ export function createTransformer(o: TransformerOptions) {
 
   return {
     handle,
+    /**
+     * Re-delivers a range of EVENTS to one connector (a new target, or after a fix): every
+     * event from `fromSeq` (or stored since `sinceMs`) up to `toSeq` goes through this
+     * connector's mapping again. Streams; reports progress every 1 000 events.
+     */
+    async replay(connector: Connector, range: { fromSeq?: number; sinceMs?: number; toSeq?: number }, onProgress?: (n: number, seq: number) => void) {
+      const tag = `replay${Date.now().toString(36)}`;
+      let n = 0;
+      let outcomes = { handled: 0, invalid: 0 };
+      for await (const m of readStream(o.bus.jsm, o.bus.names.streams.events, { fromSeq: range.fromSeq })) {
+        if (range.toSeq !== undefined && m.seq > range.toSeq) break;
+        if (range.sinceMs && Date.parse(m.timestamp) < range.sinceMs) continue;
+        const outcome = await handle(connector, decodeEnvelope(m.data), { log: o.log, seq: m.seq }, tag);
+        // an event that fails its schema or mapping now is counted, not dead-lettered again: it already was, live
+        outcomes = outcome.kind === 'done' ? { ...outcomes, handled: outcomes.handled + 1 } : { ...outcomes, invalid: outcomes.invalid + 1 };
+        if (++n % 1_000 === 0) onProgress?.(n, m.seq);
+      }
+      return { events: n, ...outcomes };
+    },
     /** Ensures each connector's consumer and starts consuming; returns the running consumptions. */
     async start(): Promise<Map<string, Consumption>> {
       const running = new Map<string, Consumption>();
