@@ -9,7 +9,7 @@ describe('startProcess', () => {
     const p = node('console.log("ready " + process.pid); console.error("warming up"); setInterval(() => {}, 1000)');
     const m = await p.waitForOutput(/ready (\d+)/, 'the child to start');
     assert.equal(Number(m[1]), p.pid);
-    assert.match(p.output(), /warming up/);
+    await p.waitForOutput(/warming up/, 'stderr too (a separate pipe: it may arrive after stdout)');
     p.kill('SIGKILL');
     assert.deepEqual(await p.exited, { code: null, signal: 'SIGKILL' });
   });
