@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every stream, subject and bucket name, derived from one prefix so that tests (and
  * several buses on one NATS account) never see each other's data. No prefix in production.
@@ -64,4 +66,12 @@ export function names(prefix = ''): Names {
       all: { events: `${s}events.>`, deliveries: `${s}deliveries.>`, dlq: `${s}dlq.>`, audit: `${s}audit.>` },
     },
   };
+}
+
+/**
+ * One KV key token for any id: the id itself when it is short and plain, else `h` + 40 hex
+ * of its SHA-256 — so provider ids with dots, spaces or any length make valid, stable keys.
+ */
+export function kvToken(id: string): string {
+  return /^[-_=a-zA-Z0-9]{1,100}$/.test(id) ? id : `h${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
 }

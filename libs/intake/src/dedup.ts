@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { Bus } from '@bus/bus';
+import { kvToken } from '@bus/streams';
 import type { KV } from '@nats-io/kv';
 
 /**
@@ -8,10 +8,7 @@ import type { KV } from '@nats-io/kv';
  * it is KV-safe, else its SHA-256, so any provider id works.
  */
 export function dedupKey(source: string, deliveryId: string): string {
-  const id = /^[-/_=.a-zA-Z0-9]{1,200}$/.test(deliveryId) && !deliveryId.startsWith('.') && !deliveryId.endsWith('.')
-    ? deliveryId
-    : `sha256_${createHash('sha256').update(deliveryId).digest('hex')}`;
-  return `ingest.${source}.${id}`;
+  return `ingest.${source}.${kvToken(deliveryId)}`;
 }
 
 export interface SeenRecord {
@@ -31,5 +28,5 @@ export async function seenBefore(kv: KV, key: string): Promise<SeenRecord | unde
  * transform's event-id dedup still catch a retry.
  */
 export function remember(bus: Bus, key: string, record: SeenRecord): void {
-  bus.publishUnconfirmed(`$KV.${bus.names.kv.dedup}.${key}`, new TextEncoder().encode(JSON.stringify(record)), {});
+  bus.putUnconfirmed(bus.names.kv.dedup, key, JSON.stringify(record));
 }

@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { kvToken } from '@bus/streams';
 import type { KV } from '@nats-io/kv';
 
 /** strict: versions contiguous (gaps waited for); latest: only newer than applied; none: no ordering. */
@@ -42,8 +43,7 @@ export interface GuardOptions {
 }
 
 function keyOf(connector: string, entity: { type: string; id: string }): string {
-  const id = /^[-_=a-zA-Z0-9]{1,100}$/.test(entity.id) ? entity.id : `h${createHash('sha256').update(entity.id).digest('hex').slice(0, 40)}`;
-  return `${connector}.${entity.type}.${id}`;
+  return `${connector}.${entity.type}.${kvToken(entity.id)}`;
 }
 
 /**

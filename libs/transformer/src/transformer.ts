@@ -2,7 +2,7 @@ import { type Bus, type Consumption, deadLetter, done, ensureConsumer, type Hand
 import { type Connector, type DeliveryCommand, type SchemaRegistry, subscriptionsFor, toCommands } from '@bus/connectors';
 import { decodeEnvelope, encode, type Envelope } from '@bus/envelope';
 import type { Logger } from '@bus/observability';
-import { workerConsumer } from '@bus/streams';
+import { kvToken, workerConsumer } from '@bus/streams';
 import type { TransformMetrics } from './metrics.js';
 
 export interface TransformerOptions {
@@ -20,8 +20,7 @@ export const transformDurable = (connector: string) => `transform-${connector}`;
 
 /** KV key under which "this connector transformed this event" is remembered past the stream windows. */
 function seenKey(connector: string, eventId: string): string {
-  const safe = /^[-/_=.a-zA-Z0-9]{1,200}$/.test(eventId) && !eventId.startsWith('.') && !eventId.endsWith('.') ? eventId : Buffer.from(eventId).toString('base64url');
-  return `transform.${connector}.${safe}`;
+  return `transform.${connector}.${kvToken(eventId)}`;
 }
 
 /**
@@ -98,7 +97,7 @@ export function createTransformer(o: TransformerOptions) {
       });
       o.metrics.commands.inc(labels);
     }
-    if (!replayTag) o.bus.publishUnconfirmed(`$KV.${o.bus.names.kv.dedup}.${key}`, new TextEncoder().encode(String(ctx.seq)), {});
+    if (!replayTag) o.bus.putUnconfirmed(o.bus.names.kv.dedup, key, String(ctx.seq));
     o.metrics.transformed.inc(labels);
     o.bus.audit({ stage: 'transform', outcome: 'transformed', correlationId: env.correlationId, eventId: env.id, connector: connector.name,
       entity: env.entity, version: env.version, details: { commands: commands.map((c) => c.id) } });
