@@ -1,46 +1,33 @@
-// ingest: wiring only — config → logger → bus → intake → HTTP.
-import { BusEnv, connectBus, onShutdown, parseEnv, watchJetStream } from '@bus/bus';
+// ingest: wiring only — verified webhooks and the publish API, served with /healthz /readyz /metrics on one port.
+import { runService } from '@bus/bus';
 import { createEventsApi, createHttpApp, createIntake, createIntakeMetrics, serveReplays } from '@bus/intake';
-import { createLogger, createMetrics, Readiness } from '@bus/observability';
 import { z } from 'zod';
 import { demoSources } from './sources.js';
 
-const Env = z.object({
-  INGEST_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
-  INGEST_HOST: z.string().default('127.0.0.1'),
-  INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
-  INGEST_API_TOKENS: z.string().min(1, 'required: bearer token(s) for POST /events, comma-separated to rotate (README → Configuration)'),
-}).and(BusEnv);
-
-const log = createLogger({ service: 'ingest' });
-
-async function main() {
-  const config = parseEnv(Env);
-  const metrics = createMetrics('ingest');
-  const readiness = new Readiness();
-  const bus = await connectBus({ config, name: 'ingest', log, metrics, readiness });
-  await bus.applyTopology();
-  const stopWatch = watchJetStream(bus.jsm, bus.names.streams.events, readiness, log);
-  const intakeMetrics = createIntakeMetrics(metrics.registry);
-  const intake = createIntake({ bus, sources: demoSources, env: process.env, log, metrics: intakeMetrics });
-  const tokens = config.INGEST_API_TOKENS.split(',').map((t) => t.trim()).filter(Boolean);
-  const eventsApi = createEventsApi({ bus, tokens, log, metrics: intakeMetrics });
-  const app = createHttpApp({ intake, eventsApi, registry: metrics.registry, readiness, maxBodyBytes: config.INGEST_MAX_BODY_BYTES });
-  const stopReplays = serveReplays(bus, intake, log);
-  await app.listen({ port: config.INGEST_PORT, host: config.INGEST_HOST });
-  const url = `http://${config.INGEST_HOST}:${(app.server.address() as { port: number }).port}`;
-  log.info({ url, sources: demoSources.map((s) => s.name) }, 'ingest listening');
-  process.send?.({ type: 'ready', service: 'ingest', endpoints: { webhooks: `${url}/webhooks/<source>`, events: `${url}/events`, health: `${url}/readyz` } });
-
-  onShutdown(log, async () => {
-    stopWatch();
-    stopReplays();
-    await app.close(); // stop taking requests; answers in flight complete
-    await bus.close();
-  });
-}
-
-main().catch((err: Error) => {
-  log.fatal({ code: (err as { code?: string }).code }, err.message);
-  process.exit(1);
+runService({
+  name: 'ingest',
+  env: z.object({
+    INGEST_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+    INGEST_HOST: z.string().default('127.0.0.1'),
+    INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+    INGEST_API_TOKENS: z.string().min(1, 'required: bearer token(s) for POST /events, comma-separated to rotate (README → Configuration)'),
+  }),
+  stream: (bus) => bus.names.streams.events,
+  async start({ bus, config, log, metrics, readiness }) {
+    const intakeMetrics = createIntakeMetrics(metrics.registry);
+    const intake = createIntake({ bus, sources: demoSources, env: process.env, log, metrics: intakeMetrics });
+    const tokens = config.INGEST_API_TOKENS.split(',').map((t) => t.trim()).filter(Boolean);
+    const eventsApi = createEventsApi({ bus, tokens, log, metrics: intakeMetrics });
+    const app = createHttpApp({ intake, eventsApi, registry: metrics.registry, readiness, maxBodyBytes: config.INGEST_MAX_BODY_BYTES });
+    const stopReplays = serveReplays(bus, intake, log);
+    await app.listen({ port: config.INGEST_PORT, host: config.INGEST_HOST });
+    const url = `http://${config.INGEST_HOST}:${(app.server.address() as { port: number }).port}`;
+    return {
+      endpoints: { webhooks: `${url}/webhooks/<source>`, events: `${url}/events`, health: `${url}/readyz` },
+      async stop() {
+        stopReplays();
+        await app.close(); // stop taking requests; answers in flight complete
+      },
+    };
+  },
 });
