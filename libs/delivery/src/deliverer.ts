@@ -8,9 +8,9 @@ import { createOrderingGuard } from '@bus/ordering';
 import { createRateLimiter } from '@bus/ratelimit';
 import { attemptsMade, decide } from '@bus/retry';
 import { workerConsumer } from '@bus/streams';
-import { callTarget } from './http.js';
 import type { DeliverMetrics } from './metrics.js';
 import type { ResolvedDelivery } from './settings.js';
+import { type CallResult, TargetReadError } from './target.js';
 
 export interface DelivererOptions {
   bus: Bus;
@@ -19,6 +19,7 @@ export interface DelivererOptions {
   metrics: DeliverMetrics;
   /** Commands handled at once by this process (different entities in parallel). Default 32. */
   concurrency?: number;
+  /** For the OAuth2 token endpoint (tests); the target's own calls use resolveDelivery's. */
   fetchFn?: typeof fetch;
 }
 
@@ -51,16 +52,41 @@ export function createDeliverer(o: DelivererOptions) {
   const ackWaitSec = Math.ceil(leaseMs / 1000) + 2;
   let paused: string | undefined;
   let tokens: TokenProvider | undefined;
-  const oauth = settings.auth.kind === 'oauth2-client-credentials' || settings.auth.kind === 'oauth2-refresh-token' ? settings.auth : undefined;
+  const auth = settings.kind === 'http' ? settings.auth : undefined;
+  const oauth = auth?.kind === 'oauth2-client-credentials' || auth?.kind === 'oauth2-refresh-token' ? auth : undefined;
+  const target = o.delivery.target;
 
-  /** One call, with a bearer token when the connector uses OAuth2; a 401 renews the token once and tries once more. */
-  async function call(cmd: DeliveryCommand, timeoutMs: number) {
-    if (!tokens) return callTarget(o.delivery, cmd, timeoutMs, o.fetchFn);
+  /** Runs one target operation with a bearer token when the connector uses OAuth2; a 401 renews the token once and tries once more. */
+  async function withToken<T extends { status?: number }>(run: (headers: Record<string, string>) => Promise<T>): Promise<T> {
+    if (!tokens) return run({});
     const token = await tokens.token();
-    const first = await callTarget(o.delivery, cmd, timeoutMs, o.fetchFn, { authorization: `Bearer ${token}` });
+    const first = await run({ authorization: `Bearer ${token}` });
     if (first.status !== 401) return first;
     log.warn('target refused the access token; renewing it once');
-    return callTarget(o.delivery, cmd, timeoutMs, o.fetchFn, { authorization: `Bearer ${await tokens.renew(token)}` });
+    return run({ authorization: `Bearer ${await tokens.renew(token)}` });
+  }
+
+  /**
+   * After an ambiguous attempt (sent, no answer) the target may hold the command already:
+   * when the connector can look the record up and it has this version or newer, the attempt
+   * landed and nothing is sent again. Any doubt (no lookup, lookup failed) → send again with
+   * the same idempotency key, which a well-behaved target also dedups.
+   */
+  async function landedEarlier(cmd: DeliveryCommand, ctx: HandlerContext, timeoutMs: number): Promise<number | undefined> {
+    if (!target.lookup || ctx.history.at(-1)?.failureClass !== 'ambiguous') return undefined;
+    try {
+      // a refused token fails the lookup, and the send that follows renews it
+      const headers: Record<string, string> = tokens ? { authorization: `Bearer ${await tokens.token()}` } : {};
+      const found = await target.lookup(cmd.target, { timeoutMs, headers });
+      const landed = found !== undefined && found.version >= cmd.version;
+      o.metrics.lookups.inc({ connector: name, result: landed ? 'landed' : 'absent' });
+      return landed ? found.version : undefined;
+    } catch (err) {
+      if (!(err instanceof TargetReadError) && !(err instanceof TokenError)) throw err;
+      o.metrics.lookups.inc({ connector: name, result: 'failed' });
+      ctx.log.warn({ err: err.message }, 'lookup after an ambiguous attempt failed; sending again with the same idempotency key');
+      return undefined;
+    }
   }
 
   const connectorsKv = () => o.bus.kv(o.bus.names.kv.connectors);
@@ -109,9 +135,16 @@ export function createDeliverer(o: DelivererOptions) {
     }
     const policy = o.delivery.policyFor(cmd.event.type);
     const attempt = attemptsMade(ctx.history) + 1; // counts every attempt, also those trimmed from the history
-    let r: Awaited<ReturnType<typeof callTarget>>;
+    const landed = await landedEarlier(cmd, ctx, policy.attemptTimeoutMs);
+    if (landed !== undefined) {
+      await guard.commit(token);
+      o.metrics.outcomes.inc({ connector: name, outcome: 'delivered' });
+      audit('delivered', { reason: `found at the target by lookup (version ${landed}) after an ambiguous attempt; not sent again` });
+      return done();
+    }
+    let r: CallResult;
     try {
-      r = await call(cmd, policy.attemptTimeoutMs);
+      r = await withToken((headers) => target.apply(cmd, { timeoutMs: policy.attemptTimeoutMs, headers }));
     } catch (err) {
       if (!(err instanceof TokenError)) throw err;
       // no token: nothing was sent. Refused credentials pause the connector; an unreachable token endpoint is retried
@@ -119,6 +152,8 @@ export function createDeliverer(o: DelivererOptions) {
     }
     o.metrics.attempts.inc({ connector: name, class: r.failureClass });
     o.metrics.seconds.observe({ connector: name }, r.durationMs / 1000);
+    // a target that says how much quota is left slows us before it has to answer 429
+    if (r.rateLimit) limiter?.updateFromHeaders(r.rateLimit.remaining, r.rateLimit.resetMs);
     if (r.ok) {
       await guard.commit(token);
       breaker.recordSuccess();
@@ -137,7 +172,7 @@ export function createDeliverer(o: DelivererOptions) {
     const d = decide(policy, attempt, failureClass, { retryAfterMs: r.retryAfterMs });
     const what = `${name} answered ${r.detail} for ${cmd.target.type} ${cmd.target.id} (attempt ${attempt})`;
     if (d.action === 'retry' || d.action === 'lookup-then-retry') {
-      // ambiguous: the same idempotency key goes again, so a target that applied it does not apply it twice
+      // ambiguous: the next attempt looks the record up first (landedEarlier), else the same idempotency key goes again
       return retryAfter(d.delayMs, what, { failureClass, status: r.status, code: `DELIVER_${failureClass.toUpperCase()}` });
     }
     o.metrics.outcomes.inc({ connector: name, outcome: 'dead_letter' });
@@ -184,6 +219,7 @@ export function createDeliverer(o: DelivererOptions) {
         async stop() {
           stopWatch();
           await consumption.stop();
+          await target.close?.();
         },
       };
     },

@@ -1,8 +1,11 @@
 export { createDeliverer, deliverDurable } from './deliverer.js';
 export type { Deliverer, DelivererOptions } from './deliverer.js';
-export { callTarget } from './http.js';
-export type { CallResult } from './http.js';
 export { createDeliverMetrics } from './metrics.js';
 export type { DeliverMetrics } from './metrics.js';
-export { HttpDelivery, resolveDelivery } from './settings.js';
+export { DeliverySettings, HttpDelivery, resolveDelivery } from './settings.js';
 export type { ResolvedDelivery } from './settings.js';
+export { TargetReadError } from './target.js';
+export type { CallOptions, CallResult, Target, TargetPage, TargetRecord } from './target.js';
+export { sendHttp } from './targets/send.js';
+export { HttpTargetSettings } from './targets/http.js';
+export { WebhookTargetSettings } from './targets/webhook.js';

@@ -6,6 +6,7 @@ export function createDeliverMetrics(registry: Registry) {
   return {
     attempts: new Counter({ name: 'deliver_attempts_total', help: 'Calls to targets by connector and result class (ok, transient, business, permanent, ambiguous)', labelNames: ['connector', 'class'] as const, registers: [registry] }),
     outcomes: new Counter({ name: 'deliver_outcomes_total', help: 'Commands finished by connector and outcome (delivered, stale, duplicate, dead_letter, gap)', labelNames: ['connector', 'outcome'] as const, registers: [registry] }),
+    lookups: new Counter({ name: 'deliver_lookups_total', help: 'Lookups at the target after an ambiguous attempt: landed (not sent again), absent (sent again), failed', labelNames: ['connector', 'result'] as const, registers: [registry] }),
     seconds: new Histogram({ name: 'deliver_call_duration_seconds', help: 'Time of each call to the target', labelNames: ['connector'] as const, buckets: LATENCY_BUCKETS_SEC, registers: [registry] }),
     circuit: new Gauge({ name: 'deliver_circuit_state', help: 'Circuit per connector: 0 closed, 1 half-open, 2 open', labelNames: ['connector'] as const, registers: [registry] }),
     tokenExpiry: new Gauge({ name: 'deliver_token_expiry_timestamp_seconds', help: 'When the connector\'s current OAuth2 access token expires (unix seconds)', labelNames: ['connector'] as const, registers: [registry] }),

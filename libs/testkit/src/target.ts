@@ -5,7 +5,9 @@ import type { AddressInfo } from 'node:net';
 export type TargetBehaviour =
   | { status: number; headers?: Record<string, string>; body?: unknown }
   /** Apply the request (a business outcome happens), then never answer: the caller times out. */
-  | { applyThenHang: true };
+  | { applyThenHang: true }
+  /** Never answer and apply nothing: the caller times out not knowing. */
+  | { hang: true };
 
 export interface TargetCall {
   method: string;
@@ -20,11 +22,14 @@ export interface TargetCall {
  * A loopback HTTP target for delivery tests. It records every call, answers from a script
  * (then `fallback`, default 200), and applies each idempotency key once — like a target
  * that honours Idempotency-Key — so `outcomes` counts business outcomes, not calls.
+ * An applied body with a `version` is kept as the record at its path, and a GET of that
+ * path answers it (404 when absent) without using the script: lookups read real state.
  */
 export async function startTarget(opts: { idempotencyHeader?: string; fallback?: TargetBehaviour } = {}) {
   const header = (opts.idempotencyHeader ?? 'Idempotency-Key').toLowerCase();
   const calls: TargetCall[] = [];
   const outcomes = new Map<string, unknown>();
+  const records = new Map<string, { version: number; fields: unknown }>();
   const script: TargetBehaviour[] = [];
   let fallback: TargetBehaviour = opts.fallback ?? { status: 200 };
   const hanging = new Set<ServerResponse>();
@@ -40,13 +45,23 @@ export async function startTarget(opts: { idempotencyHeader?: string; fallback?:
         // keep the raw text
       }
       const key = req.headers[header] as string | undefined;
+      if (req.method === 'GET') {
+        calls.push({ method: 'GET', path: req.url ?? '', headers: req.headers, body: undefined, at: Date.now() });
+        const record = records.get(req.url ?? '');
+        res.writeHead(record ? 200 : 404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(record ?? { error: 'not found' }));
+        return;
+      }
       calls.push({ method: req.method ?? '', path: req.url ?? '', idempotencyKey: key, headers: req.headers, body, at: Date.now() });
       const b = script.shift() ?? fallback;
       const apply = () => {
-        if (!outcomes.has(key ?? `no-key-${calls.length}`)) outcomes.set(key ?? `no-key-${calls.length}`, body);
+        if (outcomes.has(key ?? `no-key-${calls.length}`)) return;
+        outcomes.set(key ?? `no-key-${calls.length}`, body);
+        const b = body as { version?: unknown; fields?: unknown } | undefined;
+        if (typeof b?.version === 'number') records.set(req.url ?? '', { version: b.version, fields: b.fields });
       };
-      if ('applyThenHang' in b) {
-        apply();
+      if ('applyThenHang' in b || 'hang' in b) {
+        if ('applyThenHang' in b) apply();
         hanging.add(res);
         return;
       }
@@ -62,6 +77,8 @@ export async function startTarget(opts: { idempotencyHeader?: string; fallback?:
     calls,
     /** Idempotency key → the body that was applied for it: one entry per business outcome. */
     outcomes,
+    /** Path → the record last applied there (`{version, fields}`), as a GET answers it. */
+    records,
     /** The next calls answer like this, in order. */
     script(...behaviours: TargetBehaviour[]) {
       script.push(...behaviours);
