@@ -8,4 +8,5 @@ export { TargetReadError } from './target.js';
 export type { CallOptions, CallResult, Target, TargetPage, TargetRecord } from './target.js';
 export { sendHttp } from './targets/send.js';
 export { HttpTargetSettings } from './targets/http.js';
+export { PostgresTargetSettings } from './targets/postgres.js';
 export { WebhookTargetSettings } from './targets/webhook.js';

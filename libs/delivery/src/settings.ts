@@ -4,6 +4,7 @@ import { defineRetryPolicy, mergeRetryPolicy, type RetryPolicy, type RetryPolicy
 import { z } from 'zod';
 import type { Target } from './target.js';
 import { createHttpTarget, HttpTargetSettings } from './targets/http.js';
+import { createPostgresTarget, PostgresTargetSettings } from './targets/postgres.js';
 import { createWebhookTarget, WebhookTargetSettings } from './targets/webhook.js';
 
 /** How deliver treats a connector, whatever its target: retries, pace, breaker, ordering. */
@@ -21,6 +22,7 @@ const Common = {
 export const DeliverySettings = z.discriminatedUnion('kind', [
   HttpTargetSettings.extend(Common),
   WebhookTargetSettings.extend(Common),
+  PostgresTargetSettings.extend(Common),
 ]);
 export type DeliverySettings = z.infer<typeof DeliverySettings>;
 /** Kept for the HTTP connector's users: its settings with the common ones. */
@@ -32,6 +34,7 @@ type Missing = (what: string) => Error;
 const targetFactories: { [K in DeliverySettings['kind']]: (s: Extract<DeliverySettings, { kind: K }>, env: NodeJS.ProcessEnv, missing: Missing, fetchFn?: typeof fetch) => Target } = {
   http: createHttpTarget,
   webhook: createWebhookTarget,
+  postgres: createPostgresTarget,
 };
 
 export interface ResolvedDelivery {
