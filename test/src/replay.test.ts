@@ -42,7 +42,7 @@ describe('bus replay: a range of EVENTS re-delivered to one connector', () => {
     }
     const transformer = createTransformer({ bus, connectors: [newTarget], schemas, log: silent, metrics: createTransformMetrics(createMetrics('t').registry) });
     const first = await transformer.replay(newTarget, { fromSeq: 1 });
-    assert.deepEqual(first, { events: 3, handled: 3, invalid: 0 });
+    assert.deepEqual(first, { events: 3, handled: 3, invalid: 0, firstSeq: 1, lastSeq: 3 });
     await waitFor(() => target.outcomes.size === 3, { what: 'the three contacts at the new target' });
     const calls = target.calls.length;
 

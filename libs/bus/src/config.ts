@@ -24,6 +24,8 @@ export const BusEnv = z
     BUS_PREFIX: z.string().regex(/^([A-Za-z][A-Za-z0-9]{0,30})?$/, 'letters and digits, starting with a letter').default(''),
     BUS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
     BUS_PUBLISH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+    /** How often a service reads the DLQ's per-connector size and oldest age into metrics; 0 = never. */
+    BUS_DLQ_STATS_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(15_000),
   })
   .superRefine((env, ctx) => {
     if (!!env.NATS_USER !== !!env.NATS_PASSWORD) {

@@ -3,8 +3,8 @@ import { readHeaderFacts, type HeaderFacts } from '@bus/envelope';
 import { logFor, type BusMetrics, type Logger } from '@bus/observability';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { appendAttempt, type AttemptRecord } from '@bus/retry';
-import { type DeadLetter, REPLAYS_HEADER } from './dead-letter.js';
+import { appendAttempt, type AttemptRecord, continueHistory } from '@bus/retry';
+import { type DeadLetter, PRIOR_HISTORY_HEADER, type PriorHistory, readPriorHistory, REPLAYS_HEADER } from './dead-letter.js';
 import { deadLetter, type Outcome, retryAfter } from './outcome.js';
 
 /** What a handler knows about the message besides its decoded value. */
@@ -18,8 +18,14 @@ export interface HandlerContext {
   storedAtMs: number;
   /** True when JetStream will not deliver this message again: retry becomes dead-letter. */
   finalAttempt: boolean;
-  /** Earlier failed attempts of this message, numbered by attempt (deferrals are not attempts); the newest 50. */
+  /**
+   * Earlier failed attempts of this message, numbered by attempt (deferrals are not attempts); the newest 50.
+   * A replayed message starts a fresh round here (so retry limits give it a fresh set of attempts);
+   * the attempts before its replay are in `prior`, and its DLQ entry, should it fail again, has both.
+   */
   history: AttemptRecord[];
+  /** When this message was replayed from a DLQ entry of this stage and connector: the attempts before the replay. */
+  readonly prior: PriorHistory | undefined;
   headers: Record<string, string>;
   facts: HeaderFacts;
   /** Bound to the message's correlation id, stream, seq and attempt. */
@@ -121,6 +127,12 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     // a child logger per message costs more than the rest of the bookkeeping: make it on first use
     let childLog: Logger | undefined;
     const logOf = () => (childLog ??= logFor(base, { correlationId: factsOf().correlationId, msgId: factsOf().msgId, seq: m.seq, attempt }));
+    // a replay's attempts before it: read from its header only when asked or when dead-lettering
+    let prior: { value: PriorHistory | undefined } | undefined;
+    const priorOf = () => {
+      prior ??= { value: readPriorHistory(headersOf()[PRIOR_HISTORY_HEADER], opts.stage, opts.connector) };
+      return prior.value;
+    };
     const key = `${opts.durable}.${m.seq}`;
     let history: AttemptRecord[] = [];
     if (attempt > 1) {
@@ -139,6 +151,9 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       },
       get log() {
         return logOf();
+      },
+      get prior() {
+        return priorOf();
       },
     };
     let outcome: Outcome;
@@ -178,10 +193,14 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     }
     const { failureClass, code, reason, details } = outcome;
     history = appendAttempt(history, { failureClass, code, message: reason, durationMs, at });
+    // a replay that fails again: one entry with the attempts before the replay and this round's, numbered on
+    const before = priorOf();
+    const { [PRIOR_HISTORY_HEADER]: _carried, ...originalHeaders } = headersOf();
     const entry: DeadLetter = {
       id: `${opts.stream}.${m.seq}`, stage: opts.stage, connector: opts.connector, failureClass, code, reason, details,
-      attempts: attempt, history, deadLetteredAt: at, correlationId: factsOf().correlationId,
-      original: { stream: opts.stream, seq: m.seq, subject: m.subject, msgId: factsOf().msgId, headers: headersOf(), data: m.data },
+      attempts: (before?.attempts ?? 0) + attempt, history: before ? continueHistory(before.history, history) : history,
+      deadLetteredAt: at, correlationId: factsOf().correlationId,
+      original: { stream: opts.stream, seq: m.seq, subject: m.subject, msgId: factsOf().msgId, headers: originalHeaders, data: m.data },
       replays: Number(headersOf()[REPLAYS_HEADER] ?? 0) || 0,
     };
     try {

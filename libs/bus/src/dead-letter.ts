@@ -54,3 +54,45 @@ export function decodeDeadLetter(bytes: Uint8Array): DeadLetter {
 
 /** Header a replayed message carries, so its next dead-letter counts the replays. */
 export const REPLAYS_HEADER = 'Bus-Replays';
+
+/**
+ * Header a replayed message carries: its DLQ entry's stage, connector, attempt count and
+ * history (JSON, bounded like the history: 50 records of at most 1 000 characters each), so
+ * that if it fails again its new entry holds the earlier attempts and the new ones, numbered on.
+ */
+export const PRIOR_HISTORY_HEADER = 'Bus-Prior-History';
+
+/** Header a replayed message carries: the Nats-Msg-Id of the message first dead-lettered, so every replay's id derives from it. */
+export const ORIGINAL_MSG_ID_HEADER = 'Bus-Original-Msg-Id';
+
+const PriorHistory = z.object({
+  stage: z.string(),
+  connector: z.string().optional(),
+  attempts: z.number().int().min(0),
+  history: z.array(AttemptRecordSchema),
+});
+/** What a replayed message remembers of the attempts before its replay. */
+export type PriorHistory = { stage: string; connector?: string; attempts: number; history: AttemptRecord[] };
+
+/** The PRIOR_HISTORY_HEADER value for a replay of `entry`. */
+export function priorHistoryHeader(entry: DeadLetter): string {
+  const prior: PriorHistory = { stage: entry.stage, connector: entry.connector, attempts: entry.attempts, history: entry.history };
+  return JSON.stringify(prior); // JSON escapes CR/LF, so it is a valid header value
+}
+
+/**
+ * The prior history a message carries, when it was replayed from a DLQ entry of this stage
+ * and connector (a transform replay goes back to EVENTS, where other connectors see it too:
+ * theirs is not this history). Undefined when absent, for another consumer, or unreadable.
+ */
+export function readPriorHistory(value: string | undefined, stage: string, connector: string | undefined): PriorHistory | undefined {
+  if (!value) return undefined;
+  let parsed: ReturnType<typeof PriorHistory.safeParse>;
+  try {
+    parsed = PriorHistory.safeParse(JSON.parse(value));
+  } catch {
+    return undefined;
+  }
+  if (!parsed.success || parsed.data.stage !== stage || parsed.data.connector !== connector) return undefined;
+  return parsed.data as PriorHistory;
+}

@@ -10,11 +10,17 @@ export { consume, outcomeOfError } from './consume.js';
 export type { ConsumeOptions, Consumption, HandlerContext } from './consume.js';
 export { deadLetter, defer, done, retryAfter } from './outcome.js';
 export type { Outcome } from './outcome.js';
-export { DeadLetter, decodeDeadLetter, encodeDeadLetter, REPLAYS_HEADER } from './dead-letter.js';
+export {
+  DeadLetter, decodeDeadLetter, encodeDeadLetter, ORIGINAL_MSG_ID_HEADER, PRIOR_HISTORY_HEADER, priorHistoryHeader, readPriorHistory, REPLAYS_HEADER,
+} from './dead-letter.js';
+export type { PriorHistory } from './dead-letter.js';
+export { dlqStats, watchDlq } from './dlq-stats.js';
+export type { DlqSubjectStats, DlqWatch } from './dlq-stats.js';
 export { onShutdown } from './shutdown.js';
 export { auditMsgId, decodeAudit, encodeAudit } from './audit.js';
 export type { AuditRecord } from './audit.js';
 export { watchJetStream } from './jetstream-health.js';
-export { readStream } from './read.js';
+export { firstSeqSince, readRange, readStream } from './read.js';
+export type { RangeOptions } from './read.js';
 export { runService } from './service.js';
 export type { ServiceContext, ServiceOptions, Started } from './service.js';

@@ -2,6 +2,7 @@ import { createLogger, createMetrics, type BusMetrics, type Logger, Readiness, s
 import type { z } from 'zod';
 import { BusEnv, type BusConfig, parseEnv } from './config.js';
 import { type Bus, connectBus } from './connect.js';
+import { watchDlq } from './dlq-stats.js';
 import { watchJetStream } from './jetstream-health.js';
 import { onShutdown } from './shutdown.js';
 
@@ -34,7 +35,7 @@ export interface ServiceOptions<S extends z.ZodType> {
 /**
  * The life of every bus service, in one place: configuration (every problem listed, then
  * exit 1), logger, metrics, readiness and ops endpoints, NATS, topology, JetStream watch,
- * the service's own start, the launcher's ready message, and a drain on SIGTERM.
+ * DLQ metrics, the service's own start, the launcher's ready message, and a drain on SIGTERM.
  */
 export function runService<S extends z.ZodType>(o: ServiceOptions<S>): void {
   const log = createLogger({ service: o.name });
@@ -47,12 +48,17 @@ export function runService<S extends z.ZodType>(o: ServiceOptions<S>): void {
     const bus = await connectBus({ config, name: o.name, log, metrics, readiness });
     await bus.applyTopology();
     const stopWatch = watchJetStream(bus.jsm, o.stream(bus), readiness, log);
+    // DLQ size and oldest age per stage and connector, on every service's /metrics
+    const dlq = config.BUS_DLQ_STATS_INTERVAL_MS > 0
+      ? watchDlq({ jsm: bus.jsm, names: bus.names, metrics, log, intervalMs: config.BUS_DLQ_STATS_INTERVAL_MS })
+      : undefined;
     const started = await o.start({ config: config as ServiceContext<z.infer<S>>["config"], log, metrics, readiness, bus });
     const endpoints = { ...started.endpoints, ...(ops ? { health: `${ops.url}/readyz` } : {}) };
     log.info({ endpoints }, `${o.name} started`);
     process.send?.({ type: 'ready', service: o.name, endpoints });
     onShutdown(log, async () => {
       stopWatch();
+      dlq?.stop();
       await started.stop();
       await bus.close();
       await ops?.close();

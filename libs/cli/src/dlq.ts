@@ -1,4 +1,4 @@
-import { type Bus, decodeDeadLetter, type DeadLetter, REPLAYS_HEADER, readStream } from '@bus/bus';
+import { type Bus, decodeDeadLetter, type DeadLetter, dlqStats, ORIGINAL_MSG_ID_HEADER, PRIOR_HISTORY_HEADER, priorHistoryHeader, REPLAYS_HEADER, readStream } from '@bus/bus';
 import type { Command } from 'commander';
 import { DateTime, Duration } from 'luxon';
 import { formatAge, printTable, withBus } from './context.js';
@@ -40,7 +40,15 @@ export async function* dlqEntries(bus: Bus, f: DlqFilter = {}): AsyncGenerator<{
 /**
  * Puts one DLQ entry back through its path: an ingest quarantine goes to a running ingest
  * (which re-validates with its current schemas); anything else is republished to its
- * original subject with the replay counted. The entry is deleted only once that worked.
+ * original subject, byte for byte, with the replay counted and its attempt history carried
+ * (PRIOR_HISTORY_HEADER), so that if it fails again its one new entry has the whole history.
+ * The entry is deleted only once that worked.
+ *
+ * The Nats-Msg-Id is `<first msg id>.replay<n>`: a new one per replay, so the stream's
+ * duplicate window never swallows a legitimate replay, yet the same for two people replaying
+ * the same entry at once, so that is stored once. The body — and with it the idempotency key
+ * a target sees and the entity version deliver's guard checks — is unchanged: a replay of
+ * something that did go through has no second business outcome.
  */
 export async function replayOne(bus: Bus, seq: number, entry: DeadLetter): Promise<{ ok: boolean; detail: string }> {
   if (entry.stage === 'ingest') {
@@ -50,10 +58,30 @@ export async function replayOne(bus: Bus, seq: number, entry: DeadLetter): Promi
     return { ok: r.ok, detail: r.ok ? `stored (${r.status})` : (r.error ?? `still invalid: ${JSON.stringify(r.body?.issues ?? r.body)}`) };
   }
   const replays = (entry.replays ?? 0) + 1;
-  const msgId = `${entry.original.msgId ?? `${entry.original.stream}.${entry.original.seq}`}.replay${replays}`;
-  await bus.publish(entry.original.subject, entry.original.data, { msgId, headers: { ...entry.original.headers, 'Nats-Msg-Id': msgId, [REPLAYS_HEADER]: String(replays) } });
-  await bus.jsm.streams.deleteMessage(bus.names.streams.dlq, seq);
-  return { ok: true, detail: `republished to ${entry.original.subject}` };
+  const first = entry.original.headers[ORIGINAL_MSG_ID_HEADER] ?? entry.original.msgId ?? `${entry.original.stream}.${entry.original.seq}`;
+  const msgId = `${first}.replay${replays}`;
+  const stored = await bus.publish(entry.original.subject, entry.original.data, { msgId, headers: {
+    ...entry.original.headers, 'Nats-Msg-Id': msgId, [REPLAYS_HEADER]: String(replays), [ORIGINAL_MSG_ID_HEADER]: first,
+    [PRIOR_HISTORY_HEADER]: priorHistoryHeader(entry),
+  } });
+  // someone replaying the same entry at the same time deleted it already: fine, it went through once
+  await bus.jsm.streams.deleteMessage(bus.names.streams.dlq, seq).catch(async (err: Error) => {
+    if (await bus.jsm.streams.getMessage(bus.names.streams.dlq, { seq })) throw err;
+  });
+  return { ok: true, detail: stored.duplicate ? `already republished to ${entry.original.subject} (replay ${replays}); stored once` : `republished to ${entry.original.subject}` };
+}
+
+/** Per stage and connector: entries and the oldest one's age, from cheap calls (no scan); filtered by stage and connector. */
+export async function dlqSummary(bus: Bus, f: Pick<DlqFilter, 'stage' | 'connector'> = {}): Promise<{ stage: string; connector: string; entries: number; oldestAgeMs?: number }[]> {
+  const now = Date.now();
+  return (await dlqStats(bus.jsm, bus.names))
+    .filter((s) => (!f.stage || s.stage === f.stage) && (!f.connector || s.connector === f.connector))
+    .map((s) => ({ stage: s.stage, connector: s.connector, entries: s.messages, oldestAgeMs: s.oldestAtMs === undefined ? undefined : now - s.oldestAtMs }));
+}
+
+/** Prints the per-connector summary as a table; nothing when the DLQ is empty. */
+export function printDlqSummary(rows: Awaited<ReturnType<typeof dlqSummary>>): void {
+  printTable(rows.map((r) => ({ stage: r.stage, connector: r.connector, entries: r.entries, oldest: formatAge(r.oldestAgeMs) })));
 }
 
 /** Deletes the entries matching the filter (and, if given, these sequences); each is audited. */
@@ -76,13 +104,27 @@ export function registerDlq(program: Command): void {
     .option('--connector <name>', 'connector (or source, for ingest)')
     .option('--class <class>', 'transient, business, permanent or ambiguous')
     .option('--since <when>', 'e.g. 2h, 3d, or an ISO time');
-  filters(dlq.command('list').description('entries, oldest first').option('--json', 'as JSON lines'))
-    .action(async (o: DlqFilter & { class?: string; json?: boolean }) => withBus(async (bus) => {
+  filters(dlq.command('list').description('entries per stage and connector (count, oldest age), then the entries, oldest first')
+    .option('--json', 'as JSON lines').option('--summary', 'only the counts per stage and connector (cheap on a big DLQ; --class and --since do not apply)'))
+    .action(async (o: DlqFilter & { class?: string; json?: boolean; summary?: boolean }) => withBus(async (bus) => {
+      // the counts come per stage and connector (cheap); --class and --since need the entries themselves
+      if (!o.json && (o.summary || (!o.class && !o.since))) {
+        const summary = await dlqSummary(bus, o);
+        printDlqSummary(summary);
+        if (o.summary) {
+          if (!summary.length) console.log('the DLQ is empty for this filter');
+          return;
+        }
+        if (summary.length) console.log('');
+      } else if (o.summary) {
+        for (const r of await dlqSummary(bus, o)) console.log(JSON.stringify(r));
+        return;
+      }
       const rows: Record<string, string | number>[] = [];
       for await (const { seq, entry } of dlqEntries(bus, { ...o, failureClass: o.class })) {
         if (o.json) console.log(JSON.stringify({ seq, ...entry, original: { ...entry.original, data: undefined } }));
         else rows.push({ seq, stage: entry.stage, connector: entry.connector ?? '-', class: entry.failureClass, code: entry.code,
-          attempts: entry.attempts, age: formatAge(Date.now() - Date.parse(entry.deadLetteredAt)), reason: entry.reason.slice(0, 80) });
+          attempts: entry.attempts, replays: entry.replays ?? 0, age: formatAge(Date.now() - Date.parse(entry.deadLetteredAt)), reason: entry.reason.slice(0, 80) });
       }
       if (!o.json) rows.length ? printTable(rows) : console.log('the DLQ is empty for this filter');
     }));

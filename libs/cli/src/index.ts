@@ -3,7 +3,7 @@ export type { StreamStatus } from './streams.js';
 export { discoverServices, up } from './up.js';
 export type { ReadyMessage, ServiceEntry } from './up.js';
 export { formatAge, formatBytes, natsUrl, printTable, withBus } from './context.js';
-export { discardEntries, dlqEntries, parseSince, replayOne } from './dlq.js';
+export { discardEntries, dlqEntries, dlqSummary, parseSince, replayOne } from './dlq.js';
 export type { DlqFilter } from './dlq.js';
 export { traceOf } from './trace.js';
 export { connectorStates, setPaused } from './connectors.js';

@@ -10,7 +10,7 @@ export function registerReplay(program: Command): void {
     .command('replay')
     .description('re-deliver a range of EVENTS to one connector (a new target, or after a fix); targets that already have a version skip it')
     .requiredOption('--connector <name>', 'the connector to re-deliver to')
-    .option('--since <when>', 'events stored since (2h, 3d, ISO time)')
+    .option('--since <when>', 'events stored since (2h, 3d, ISO time); starts there at once, however big EVENTS is')
     .option('--from-seq <n>', 'first EVENTS sequence')
     .option('--to-seq <n>', 'last EVENTS sequence')
     .action(async (o: { connector: string; since?: string; fromSeq?: string; toSeq?: string }) => withBus(async (bus) => {
@@ -21,6 +21,7 @@ export function registerReplay(program: Command): void {
       const r = await transformer.replay(connector, {
         fromSeq: o.fromSeq ? Number(o.fromSeq) : undefined, toSeq: o.toSeq ? Number(o.toSeq) : undefined, sinceMs: o.since ? parseSince(o.since) : undefined,
       }, (n, seq) => console.log(`… ${n} events (at sequence ${seq})`));
-      console.log(`${r.events} events read, ${r.handled} mapped for ${connector.name}, ${r.invalid} invalid (already in the DLQ from the live run)`);
+      const range = r.firstSeq === undefined ? 'nothing in that range' : `sequences ${r.firstSeq}–${r.lastSeq}`;
+      console.log(`${r.events} events read (${range}), ${r.handled} mapped for ${connector.name}, ${r.invalid} invalid (already in the DLQ from the live run)`);
     }));
 }

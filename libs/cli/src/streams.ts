@@ -2,6 +2,7 @@ import { type Bus, readStream, type TopologyReport } from '@bus/bus';
 import { topology } from '@bus/streams';
 import type { Command } from 'commander';
 import { configuredTopology, formatAge, formatBytes, printTable, withBus } from './context.js';
+import { dlqSummary, printDlqSummary } from './dlq.js';
 
 /** Where a consumer's oldest unfinished message is, and how old it is. */
 async function oldestPendingAgeMs(bus: Bus, stream: string, fromSeq: number): Promise<number | undefined> {
@@ -70,10 +71,10 @@ export function registerStreams(program: Command): void {
     });
   streams
     .command('status')
-    .description('per stream and consumer: messages, bytes, pending, redelivered, oldest pending age')
+    .description('per stream and consumer: messages, bytes, pending, redelivered, oldest pending age; DLQ entries per stage and connector')
     .option('--json', 'print as JSON')
     .action(async (o: { json?: boolean }) => {
-      const status = await withBus(streamsStatus);
+      const [status, dlq] = await withBus(async (bus) => [await streamsStatus(bus), await dlqSummary(bus).catch(() => [])] as const);
       if (o.json) return console.log(JSON.stringify(status, null, 2));
       printTable(status.map((s) => ({ stream: s.stream, messages: s.messages, bytes: formatBytes(s.bytes), first: s.firstSeq, last: s.lastSeq, consumers: s.consumers.length })));
       const rows = status.flatMap((s) => s.consumers.map((c) => ({
@@ -83,6 +84,10 @@ export function registerStreams(program: Command): void {
       if (rows.length) {
         console.log('');
         printTable(rows);
+      }
+      if (dlq.length) {
+        console.log('');
+        printDlqSummary(dlq);
       }
     });
 }

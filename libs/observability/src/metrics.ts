@@ -69,6 +69,18 @@ export function createMetrics(service: string) {
       labelNames: ['stream', 'consumer'] as const,
       registers: [registry],
     }),
+    dlqMessages: new Gauge({
+      name: 'bus_dlq_messages',
+      help: 'Entries in the DLQ by stage and connector (read every BUS_DLQ_STATS_INTERVAL_MS, default 15 s)',
+      labelNames: ['stage', 'connector'] as const,
+      registers: [registry],
+    }),
+    dlqOldestAgeSeconds: new Gauge({
+      name: 'bus_dlq_oldest_age_seconds',
+      help: 'Age of the oldest DLQ entry by stage and connector, at the last read; 0 when there is none',
+      labelNames: ['stage', 'connector'] as const,
+      registers: [registry],
+    }),
     natsConnected: new Gauge({
       name: 'bus_nats_connected',
       help: '1 while connected to NATS',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { appendAttempt, type AttemptRecord, attemptsMade, MAX_HISTORY_RECORDS, MAX_RECORD_MESSAGE_CHARS, type RetryHistory } from './index.js';
+import { appendAttempt, type AttemptRecord, attemptsMade, continueHistory, MAX_HISTORY_RECORDS, MAX_RECORD_MESSAGE_CHARS, type RetryHistory } from './index.js';
 
 const at = '2026-11-25T12:00:00.000Z';
 
@@ -46,5 +46,21 @@ describe('retry history', () => {
 
   it('an empty history has made no attempts', () => {
     assert.equal(attemptsMade([]), 0);
+  });
+
+  it('continueHistory: a later round is numbered on after the earlier one, bounded, inputs unchanged', () => {
+    let earlier: AttemptRecord[] = [];
+    for (let i = 0; i < 8; i++) earlier = appendAttempt(earlier, { failureClass: 'transient', at });
+    const later = appendAttempt(appendAttempt([], { failureClass: 'transient', at }), { failureClass: 'business', at });
+    const both = continueHistory(earlier, later);
+    assert.deepEqual(both.map((r) => r.attempt), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(later.map((r) => r.attempt), [1, 2]);
+    assert.equal(earlier.length, 8);
+    let long: AttemptRecord[] = [];
+    for (let i = 0; i < 49; i++) long = appendAttempt(long, { failureClass: 'transient', at });
+    const capped = continueHistory(long, later, MAX_HISTORY_RECORDS);
+    assert.equal(capped.length, MAX_HISTORY_RECORDS);
+    assert.equal(attemptsMade(capped), 51);
+    assert.deepEqual(continueHistory([], later), later);
   });
 });

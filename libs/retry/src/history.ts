@@ -56,3 +56,16 @@ export function appendAttempt(
   const next = [...history, { ...record, attempt, ...(message === undefined ? {} : { message }) }];
   return next.length > maxRecords ? next.slice(next.length - maxRecords) : next;
 }
+
+/**
+ * `earlier` followed by `later`, with `later` numbered on after attemptsMade(earlier) (its own
+ * numbers are taken as 1-based within its round), keeping the newest `maxRecords`. For a message
+ * retried again after a replay: each round counts its own attempts (a fresh policy budget),
+ * while the whole history — and the total — travels on.
+ */
+export function continueHistory(earlier: RetryHistory, later: RetryHistory, maxRecords: number = MAX_HISTORY_RECORDS): AttemptRecord[] {
+  const offset = attemptsMade(earlier);
+  let out = [...earlier];
+  for (const r of later) out = appendAttempt(out, { ...r, attempt: offset + r.attempt }, maxRecords);
+  return out.length > maxRecords ? out.slice(out.length - maxRecords) : out;
+}

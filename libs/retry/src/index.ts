@@ -5,7 +5,7 @@ export type { DelayOptions } from './delay.js';
 export { parseHttpDate, parseRetryAfter } from './retry-after.js';
 export { parseRateLimitReset } from './rate-limit-headers.js';
 export type { HeaderSource, RateLimitInfo } from './rate-limit-headers.js';
-export { appendAttempt, attemptsMade, MAX_HISTORY_RECORDS, MAX_RECORD_MESSAGE_CHARS } from './history.js';
+export { appendAttempt, attemptsMade, continueHistory, MAX_HISTORY_RECORDS, MAX_RECORD_MESSAGE_CHARS } from './history.js';
 export type { AttemptRecord, RetryHistory } from './history.js';
 export { decide } from './decide.js';
 export type { Decision } from './decide.js';

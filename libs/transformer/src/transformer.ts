@@ -1,4 +1,4 @@
-import { type Bus, type Consumption, deadLetter, done, ensureConsumer, type HandlerContext, type Outcome, readStream } from '@bus/bus';
+import { type Bus, type Consumption, deadLetter, done, ensureConsumer, type HandlerContext, type Outcome, readRange } from '@bus/bus';
 import { type Connector, type DeliveryCommand, type SchemaRegistry, subscriptionsFor, toCommands } from '@bus/connectors';
 import { decodeEnvelope, encode, type Envelope } from '@bus/envelope';
 import type { Logger } from '@bus/observability';
@@ -21,6 +21,12 @@ export const transformDurable = (connector: string) => `transform-${connector}`;
 /** KV key under which "this connector transformed this event" is remembered past the stream windows. */
 function seenKey(connector: string, eventId: string): string {
   return `transform.${connector}.${kvToken(eventId)}`;
+}
+
+/** The one EVENTS subject a connector takes, when it takes a single source+type (nats-server 2.9: one filter per consumer). */
+function onlySubject(bus: Bus, connector: Connector): string | undefined {
+  const only = connector.subscribes.length === 1 && connector.subscribes[0]!.source ? connector.subscribes[0]! : undefined;
+  return only ? bus.names.subjects.event(only.source!, only.type) : undefined;
 }
 
 /**
@@ -109,21 +115,26 @@ export function createTransformer(o: TransformerOptions) {
     /**
      * Re-delivers a range of EVENTS to one connector (a new target, or after a fix): every
      * event from `fromSeq` (or stored since `sinceMs`) up to `toSeq` goes through this
-     * connector's mapping again. Streams; reports progress every 1 000 events.
+     * connector's mapping again. Reads with an ordered consumer that starts at the range
+     * (by time: deliver_policy by_start_time), so `--since 1h` on a year of events reads an
+     * hour of them; a connector on one source+type reads only that subject. Streams; reports
+     * progress every 1 000 events. `firstSeq`/`lastSeq`: the first and last event read.
      */
     async replay(connector: Connector, range: { fromSeq?: number; sinceMs?: number; toSeq?: number }, onProgress?: (n: number, seq: number) => void) {
       const tag = `replay${Date.now().toString(36)}`;
       let n = 0;
       let outcomes = { handled: 0, invalid: 0 };
-      for await (const m of readStream(o.bus.jsm, o.bus.names.streams.events, { fromSeq: range.fromSeq })) {
-        if (range.toSeq !== undefined && m.seq > range.toSeq) break;
-        if (range.sinceMs && Date.parse(m.timestamp) < range.sinceMs) continue;
+      let firstSeq: number | undefined;
+      let lastSeq: number | undefined;
+      for await (const m of readRange(o.bus.js, o.bus.jsm, o.bus.names.streams.events, { ...range, filterSubject: onlySubject(o.bus, connector) })) {
+        firstSeq ??= m.seq;
+        lastSeq = m.seq;
         const outcome = await handle(connector, decodeEnvelope(m.data), { log: o.log, seq: m.seq }, tag);
         // an event that fails its schema or mapping now is counted, not dead-lettered again: it already was, live
         outcomes = outcome.kind === 'done' ? { ...outcomes, handled: outcomes.handled + 1 } : { ...outcomes, invalid: outcomes.invalid + 1 };
         if (++n % 1_000 === 0) onProgress?.(n, m.seq);
       }
-      return { events: n, ...outcomes };
+      return { events: n, ...outcomes, firstSeq, lastSeq };
     },
     /** Ensures each connector's consumer and starts consuming; returns the running consumptions. */
     async start(): Promise<Map<string, Consumption>> {
@@ -132,10 +143,9 @@ export function createTransformer(o: TransformerOptions) {
         const durable = transformDurable(connector.name);
         // nats-server 2.9 has one filter subject per consumer: a connector on a single
         // source+type filters exactly; otherwise it reads all events and skips what it does not take
-        const only = connector.subscribes.length === 1 && connector.subscribes[0]!.source ? connector.subscribes[0]! : undefined;
         await ensureConsumer(o.bus.jsm, workerConsumer({
           stream: o.bus.names.streams.events, durable, description: `transform for connector ${connector.name}`,
-          filterSubject: only ? o.bus.names.subjects.event(only.source!, only.type) : o.bus.names.subjects.all.events,
+          filterSubject: onlySubject(o.bus, connector) ?? o.bus.names.subjects.all.events,
           maxDeliver: 10,
         }));
         running.set(connector.name, await o.bus.consume<Envelope>({
