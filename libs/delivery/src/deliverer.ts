@@ -159,7 +159,7 @@ export function createDeliverer(o: DelivererOptions) {
       breaker.recordSuccess();
       limiter?.recordSuccess();
       o.metrics.outcomes.inc({ connector: name, outcome: 'delivered' });
-      audit('delivered', { status: r.status, durationMs: r.durationMs });
+      audit('delivered', { status: r.status, durationMs: r.durationMs, reason: r.detail });
       return done();
     }
     await guard.abort(token);
@@ -210,6 +210,8 @@ export function createDeliverer(o: DelivererOptions) {
           return parsed.data;
         },
         handler: handle,
+        // paused or circuit open: stop pulling, so the stream holds the backlog instead of cycling through it
+        holdOff: () => (paused ? 5_000 : breaker.msUntilProbe()),
       });
       return {
         get inFlight() {
