@@ -54,6 +54,12 @@ export interface ConsumeOptions<T> {
   deadLetterRetryMs?: number;
   /** How often the consumer's pending / ack-pending counts are read into metrics. Default 10 000 ms; 0 = never. */
   statsIntervalMs?: number;
+  /**
+   * Ms to hold off pulling (0 = go): while it says so, messages already pulled go back with
+   * that delay, one a second, and no more are pulled, so the stream — not this process —
+   * keeps the backlog (an open circuit, a paused connector). Asked before every message.
+   */
+  holdOff?: () => number;
 }
 
 export interface Consumption {
@@ -236,6 +242,15 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     for await (const m of messages) {
       if (stopping) {
         m.nak(); // handed to another process at once instead of after ack_wait
+        continue;
+      }
+      const holdMs = opts.holdOff?.() ?? 0;
+      if (holdMs > 0) {
+        m.nak(holdMs);
+        m$?.deferred.inc();
+        // the client pulls more only as this loop iterates: pausing it here stops the pulling,
+        // handing back at most one buffered message a second until the hold ends
+        await new Promise((r) => setTimeout(r, Math.min(holdMs, 1_000)));
         continue;
       }
       while (inFlight >= concurrency) await new Promise<void>((r) => (slotFree = r));

@@ -73,7 +73,8 @@ export function createDeliverer(o: DelivererOptions) {
    * the same idempotency key, which a well-behaved target also dedups.
    */
   async function landedEarlier(cmd: DeliveryCommand, ctx: HandlerContext, timeoutMs: number): Promise<number | undefined> {
-    if (!target.lookup || ctx.history.at(-1)?.failureClass !== 'ambiguous') return undefined;
+    // a replayed entry whose last attempt before the replay timed out is looked up too
+    if (!target.lookup || (ctx.history.at(-1) ?? ctx.prior?.history.at(-1))?.failureClass !== 'ambiguous') return undefined;
     try {
       // a refused token fails the lookup, and the send that follows renews it
       const headers: Record<string, string> = tokens ? { authorization: `Bearer ${await tokens.token()}` } : {};
@@ -116,7 +117,8 @@ export function createDeliverer(o: DelivererOptions) {
     guard ??= createOrderingGuard({ kv: await o.bus.kv(o.bus.names.kv.versions), connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs, leaseMs });
     const begin = await guard.begin(cmd.entity, cmd.version, ctx.storedAtMs);
     const audit = (outcome: string, extra: Record<string, unknown> = {}) => o.bus.audit({ stage: 'deliver', outcome, correlationId: cmd.correlationId,
-      eventId: cmd.event.id, connector: name, entity: cmd.entity, version: cmd.version, attempt: attemptsMade(ctx.history) + 1, ...extra });
+      eventId: cmd.event.id, connector: name, entity: cmd.entity, version: cmd.version,
+      attempt: (ctx.prior ? attemptsMade(ctx.prior.history) : 0) + attemptsMade(ctx.history) + 1, ...extra }); // numbered on across a replay
     if (begin.kind === 'skip') {
       o.metrics.outcomes.inc({ connector: name, outcome: begin.reason });
       audit(begin.reason, { reason: `target already has version ${begin.applied}` });
