@@ -23,6 +23,12 @@ export const DeliveryCommand = z.object({
   event: z.object({ id: z.string(), type: z.string(), source: z.string(), occurredAt: z.string(), schemaVersion: z.number().int() }),
   correlationId: z.string(),
   idempotencyKey: z.string(),
+  /**
+   * Set by reconcile: this command repairs a difference found at the target, so it is
+   * applied even where the target is recorded as having this version already (someone
+   * deleted or edited the record behind the bus's back). Never older over newer.
+   */
+  repair: z.object({ runId: z.string(), kind: z.string() }).optional(),
 });
 export type DeliveryCommand = z.infer<typeof DeliveryCommand>;
 

@@ -115,7 +115,7 @@ export function createDeliverer(o: DelivererOptions) {
     if (paused) return defer(5_000, `connector paused: ${paused}`);
     if (!breaker.canPass()) return defer(Math.max(250, breaker.msUntilProbe()), 'circuit open');
     guard ??= createOrderingGuard({ kv: await o.bus.kv(o.bus.names.kv.versions), connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs, leaseMs });
-    const begin = await guard.begin(cmd.entity, cmd.version, ctx.storedAtMs);
+    const begin = await guard.begin(cmd.entity, cmd.version, ctx.storedAtMs, { repair: cmd.repair !== undefined });
     const audit = (outcome: string, extra: Record<string, unknown> = {}) => o.bus.audit({ stage: 'deliver', outcome, correlationId: cmd.correlationId,
       eventId: cmd.event.id, connector: name, entity: cmd.entity, version: cmd.version,
       attempt: (ctx.prior ? attemptsMade(ctx.prior.history) : 0) + attemptsMade(ctx.history) + 1, ...extra }); // numbered on across a replay

@@ -47,6 +47,8 @@ export interface Target {
   readonly kind: string;
   apply(cmd: DeliveryCommand, o: CallOptions): Promise<CallResult>;
   lookup?(key: { type: string; id: string }, o: CallOptions): Promise<TargetRecord | undefined>;
+  /** Several records of one type at once (reconcile compares a page at a time); absent ones are left out. */
+  lookupMany?(type: string, ids: string[], o: CallOptions): Promise<TargetRecord[]>;
   list?(type: string, page: { after?: string; limit: number }, o: CallOptions): Promise<TargetPage>;
   /** Releases connections (a database pool); called when deliver stops. */
   close?(): Promise<void>;

@@ -78,12 +78,14 @@ export function createOrderingGuard(o: GuardOptions) {
      * May `version` of `entity` go now? `firstSeenMs` is when this command was first tried
      * (bounds how long a strict gap is waited for).
      */
-    async begin(entity: { type: string; id: string }, version: number, firstSeenMs: number): Promise<Begin> {
+    async begin(entity: { type: string; id: string }, version: number, firstSeenMs: number, opts: { repair?: boolean } = {}): Promise<Begin> {
       const key = keyOf(o.connector, entity);
       for (let tries = 0; tries < 5; tries++) {
         const { state, revision } = await read(key);
         const { applied } = state;
-        if (o.mode !== 'none') {
+        // a repair re-applies the source's latest state: the same version again, or past a gap; never an older one
+        if (opts.repair && version < applied) return { kind: 'skip', reason: 'stale', applied };
+        if (o.mode !== 'none' && !opts.repair) {
           if (version === applied) return { kind: 'skip', reason: 'duplicate', applied };
           if (version < applied) return { kind: 'skip', reason: 'stale', applied };
           if (o.mode === 'strict' && version > applied + 1) {
@@ -103,7 +105,7 @@ export function createOrderingGuard(o: GuardOptions) {
     },
     /** The target applied it: record the version and free the entity. */
     async commit(t: Token): Promise<void> {
-      const applied = o.mode === 'none' ? Math.max(t.applied, t.version) : t.version;
+      const applied = Math.max(t.applied, t.version);
       if ((await write(t.key, { applied }, t.revision)) !== undefined) return;
       // the lease expired and someone took it meanwhile: never lower what they recorded
       const { state, revision } = await read(t.key);

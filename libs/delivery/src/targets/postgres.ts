@@ -160,7 +160,7 @@ export function createPostgresTarget(s: PostgresTargetSettings, env: NodeJS.Proc
     const set = cols.slice(1).map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ');
     // the outer SELECT sees the table as it was before the INSERT: `current` is the version found
     const text = `WITH w AS (INSERT INTO ${table} AS cur (${cols.map(q).join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) ` +
-      `ON CONFLICT (${key}) DO UPDATE SET ${set} WHERE cur.${version} < EXCLUDED.${version} RETURNING 1) ` +
+      `ON CONFLICT (${key}) DO UPDATE SET ${set} WHERE cur.${version} ${cmd.repair ? '<=' : '<'} EXCLUDED.${version} RETURNING 1) ` +
       `SELECT (SELECT count(*) FROM w)::int AS done, (SELECT ${version} FROM ${table} WHERE ${key} = $1) AS current`;
     return { text, values };
   }
@@ -229,6 +229,12 @@ export function createPostgresTarget(s: PostgresTargetSettings, env: NodeJS.Proc
       if (!t) throw new TargetReadError('permanent', `lookup of ${key.type} ${key.id}: ${noTable(key.type)}`);
       const rows = await read(`lookup of ${key.type} ${key.id}`, `SELECT * FROM ${nameOf(t)} WHERE ${q(t.keyColumn)} = $1`, [key.id], o.timeoutMs);
       return rows[0] && toRecord(t, key.type, rows[0]);
+    },
+    async lookupMany(type, ids, o) {
+      const t = tableOf(type);
+      if (!t) throw new TargetReadError('permanent', `lookup of ${ids.length} ${type}: ${noTable(type)}`);
+      const rows = await read(`lookup of ${ids.length} ${type}`, `SELECT * FROM ${nameOf(t)} WHERE ${q(t.keyColumn)} = ANY($1)`, [ids], o.timeoutMs);
+      return rows.map((r) => toRecord(t, type, r));
     },
     async list(type, page, o) {
       const t = tableOf(type);
