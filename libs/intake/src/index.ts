@@ -1,5 +1,7 @@
 export { defineSource, secretsOf } from './source.js';
-export type { AnySource, ExtractContext, SourceDefinition, Verification } from './source.js';
+export type {
+  AnySource, ChangesContext, ChangesPage, ExtractContext, ListedItem, SourceChanges, SourceDefinition, Verification,
+} from './source.js';
 export { createIntake } from './intake.js';
 export type { Answer, Intake, IntakeOptions } from './intake.js';
 export { createEventsApi, MAX_BATCH } from './events-api.js';
@@ -12,4 +14,8 @@ export { correlationIdOf } from './correlation.js';
 export { dedupKey } from './dedup.js';
 export { problem, PROBLEM_CONTENT_TYPE } from './problem.js';
 export { serveReplays } from './replay.js';
+export { pollSourceChanges } from './poll.js';
+export type { PollOutcome, PollResult, PollSourceOptions } from './poll.js';
+export { readCheckpoint as readSourceCheckpoint, sourceCheckpointKey, sourceLeaseKey } from './checkpoint.js';
+export type { SourceCheckpoint } from './checkpoint.js';
 export type { ReplayReply, ReplayRequest } from './replay.js';

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { type Bus, type DeadLetter, PublishError } from '@bus/bus';
 import { createEnvelope, EnvelopeError, type FieldIssue, toFieldIssues } from '@bus/envelope';
-import { describeError } from '@bus/errors';
+import { BusError, describeError } from '@bus/errors';
 import { type Logger, logFor } from '@bus/observability';
 import { correlationIdOf } from './correlation.js';
 import { dedupKey, remember, seenBefore } from './dedup.js';
 import type { IntakeMetrics } from './metrics.js';
 import { problem } from './problem.js';
-import type { AnySource } from './source.js';
-import { type SourceVerifier, verifierFor } from './verify.js';
+import type { AnySource, ListedItem } from './source.js';
+import { type SourceVerifier, unsignedDeliveryId, verifierFor } from './verify.js';
 
 export type Headers = Record<string, string | string[] | undefined>;
 
@@ -27,6 +27,24 @@ export interface IntakeOptions {
   metrics: IntakeMetrics;
   /** Seconds a provider is told to wait when the bus cannot store (Retry-After). Default 5. */
   retryAfterSec?: number;
+  /**
+   * Default true. false: an intake for listed items only (`receiveListed`, e.g. in reconcile):
+   * no verifiers are built, so no webhook secrets are needed, and `receive()` throws.
+   */
+  webhooks?: boolean;
+}
+
+/** How a payload reached the pipeline; `listing` and `replay` skip signature verification. */
+type Via = 'webhook' | 'listing' | 'replay';
+
+interface StoreOptions {
+  checkDedup: boolean;
+  quarantine: boolean;
+  via: Via;
+  /** Stop before anything is written: answer what would happen (`would-store`, `duplicate`, `would-quarantine`). */
+  dryRun?: boolean;
+  /** The reconcile run that listed it, kept in the audit record. */
+  runId?: string;
 }
 
 /** Request headers kept with a quarantined payload: enough to re-extract it, no credentials. */
@@ -46,7 +64,7 @@ function keptHeaders(h: Headers): Record<string, string> {
  */
 export function createIntake(o: IntakeOptions) {
   const sources = new Map(o.sources.map((s) => [s.name, s]));
-  const verifiers = new Map<string, SourceVerifier>(o.sources.map((s) => [s.name, verifierFor(s, o.env)]));
+  const verifiers = new Map<string, SourceVerifier>(o.webhooks === false ? [] : o.sources.map((s) => [s.name, verifierFor(s, o.env)]));
   const retryAfter = String(o.retryAfterSec ?? 5);
   const dedupBucket = () => o.bus.kv(o.bus.names.kv.dedup);
 
@@ -62,7 +80,7 @@ export function createIntake(o: IntakeOptions) {
   };
 
   async function quarantine(source: AnySource, headers: Headers, body: Buffer, deliveryId: string, correlationId: string,
-    issues: FieldIssue[], log: Logger): Promise<Answer> {
+    issues: FieldIssue[], log: Logger, details: Record<string, unknown> | undefined): Promise<Answer> {
     const key = dedupKey(source.name, deliveryId);
     const entry: DeadLetter = {
       id: key, stage: 'ingest', connector: source.name, failureClass: 'business', code: 'INGEST_PAYLOAD_INVALID',
@@ -74,13 +92,15 @@ export function createIntake(o: IntakeOptions) {
     const stored = await o.bus.deadLetter(entry);
     o.metrics.quarantined.inc({ source: source.name });
     log.warn({ issues }, 'authentic payload fails its schema: quarantined in the DLQ');
-    o.bus.audit({ stage: 'ingest', outcome: 'quarantined', correlationId, source: source.name, reason: entry.reason });
+    o.bus.audit({ stage: 'ingest', outcome: 'quarantined', correlationId, source: source.name, reason: entry.reason, ...(details ? { details } : {}) });
     return answer(202, correlationId, { status: 'quarantined', correlationId, issues, dlqSeq: stored.seq });
   }
 
-  /** Everything after authentication; replay of a quarantined payload re-enters here. */
+  /** Everything after authentication; a listed item and the replay of a quarantined payload enter here too. */
   async function storeAuthentic(source: AnySource, headers: Headers, body: Buffer, correlationId: string, signedDeliveryId: string | undefined,
-    opts: { checkDedup: boolean; quarantine: boolean }): Promise<Answer> {
+    opts: StoreOptions): Promise<Answer> {
+    // webhooks keep their audit records as they were; the other ways in say which they are
+    const details = opts.via === 'webhook' ? undefined : { via: opts.via, ...(opts.runId ? { runId: opts.runId } : {}) };
     let child: Logger | undefined;
     const log = () => (child ??= logFor(o.log, { correlationId, source: source.name })); // made only when something is logged
     let payload: unknown;
@@ -111,9 +131,10 @@ export function createIntake(o: IntakeOptions) {
       }
       if (!parsed.success) {
         const issues = toFieldIssues(parsed.error.issues);
+        if (opts.dryRun) return answer(200, correlationId, { status: 'would-quarantine', correlationId, issues });
         // a replay that still fails leaves its one DLQ entry where it is
         if (!opts.quarantine) return answer(422, correlationId, problem(422, 'still-invalid', 'Payload still invalid', 'The payload still fails its schema.', { issues }));
-        return await quarantine(source, headers, body, deliveryId, correlationId, issues, log());
+        return await quarantine(source, headers, body, deliveryId, correlationId, issues, log(), details);
       }
 
       let env: ReturnType<typeof createEnvelope>;
@@ -125,9 +146,11 @@ export function createIntake(o: IntakeOptions) {
         }, { source: source.name, id: `${source.name}:${deliveryId}`, correlationId });
       } catch (err) {
         const issues = err instanceof EnvelopeError ? err.issues : [{ path: '(extract)', message: (err as Error).message }];
+        if (opts.dryRun) return answer(200, correlationId, { status: 'would-quarantine', correlationId, issues });
         if (!opts.quarantine) return answer(422, correlationId, problem(422, 'still-invalid', 'Payload still invalid', 'The payload still cannot be made an event.', { issues }));
-        return await quarantine(source, headers, body, deliveryId, correlationId, issues, log());
+        return await quarantine(source, headers, body, deliveryId, correlationId, issues, log(), details);
       }
+      if (opts.dryRun) return answer(200, correlationId, { status: 'would-store', eventId: env.id, correlationId });
       const stored = await o.bus.publishEnvelope(o.bus.names.subjects.event(source.name, env.type), env);
       if (stored.duplicate) {
         o.metrics.duplicate.inc({ source: source.name, where: 'stream' });
@@ -135,7 +158,9 @@ export function createIntake(o: IntakeOptions) {
       }
       o.metrics.stored.inc({ source: source.name });
       remember(o.bus, dedupKey(source.name, deliveryId), { eventId: env.id, seq: stored.seq, storedAt: new Date().toISOString() });
-      o.bus.audit({ stage: 'ingest', outcome: 'stored', correlationId, eventId: env.id, source: source.name, entity: env.entity, version: env.version });
+      o.bus.audit({
+        stage: 'ingest', outcome: 'stored', correlationId, eventId: env.id, source: source.name, entity: env.entity, version: env.version, ...(details ? { details } : {}),
+      });
       return answer(202, correlationId, { status: 'stored', eventId: env.id, correlationId, seq: stored.seq });
     } catch (err) {
       if (err instanceof PublishError || describeError(err).failureClass === 'transient' || isNatsError(err)) return unavailable(correlationId, source.name, err, log());
@@ -156,7 +181,9 @@ export function createIntake(o: IntakeOptions) {
         result = answer(404, correlationId, problem(404, 'unknown-source', 'Unknown source', `No source is named "${sourceName}". Known: ${[...sources.keys()].join(', ')}.`, { correlationId }));
       } else {
         o.metrics.received.inc({ source: sourceName });
-        const verified = verifiers.get(sourceName)!.verify(headers, body);
+        const verifier = verifiers.get(sourceName);
+        if (!verifier) throw new Error(`this intake was made with webhooks: false (listed items only); it cannot receive a ${sourceName} webhook`);
+        const verified = verifier.verify(headers, body);
         if (!verified.ok) {
           o.metrics.rejected.inc({ source: sourceName, reason: verified.reason });
           logFor(o.log, { correlationId, source: sourceName }).warn({ reason: verified.reason }, `webhook refused: ${verified.detail}`);
@@ -164,7 +191,7 @@ export function createIntake(o: IntakeOptions) {
           result = answer(401, correlationId, problem(401, verified.reason.replaceAll('_', '-'), 'Signature not verified', verified.detail, { correlationId, reason: verified.reason }));
         } else {
           o.metrics.secretUsed.inc({ source: sourceName, index: String(verified.secretIndex) });
-          result = await storeAuthentic(source, headers, body, correlationId, verified.deliveryId, { checkDedup: true, quarantine: true });
+          result = await storeAuthentic(source, headers, body, correlationId, verified.deliveryId, { checkDedup: true, quarantine: true, via: 'webhook' });
         }
       }
       o.metrics.seconds.observe({ source: source ? sourceName : '(unknown)', status: String(result.status) }, (performance.now() - started) / 1000);
@@ -176,9 +203,41 @@ export function createIntake(o: IntakeOptions) {
       const source = sources.get(name);
       if (!source) throw new Error(`DLQ entry ${entry.id} belongs to source "${name}", which this ingest does not know`);
       return storeAuthentic(source, entry.original.headers, Buffer.from(entry.original.data), entry.correlationId ?? correlationIdOf({}),
-        entry.original.msgId, { checkDedup: false, quarantine: false });
+        entry.original.msgId, { checkDedup: false, quarantine: false, via: 'replay' });
+    },
+    /**
+     * A change the bus listed itself from the source's API (`changes.list`): the same
+     * pipeline as a webhook — parse, dedup (bucket and Nats-Msg-Id), validate (quarantine
+     * when invalid), store, audit — without signature verification. The event id is the one
+     * the webhook would have had, so a delivery that did arrive is a duplicate.
+     * `dryRun`: nothing is written; the answer's status is `would-store`, `duplicate` or
+     * `would-quarantine`.
+     */
+    async receiveListed(sourceName: string, item: ListedItem, opts: { dryRun?: boolean; runId?: string } = {}): Promise<Answer> {
+      const source = sources.get(sourceName);
+      if (!source) throw new BusError('SOURCE_UNKNOWN', 'permanent', `no source is named "${sourceName}" in this intake. Known: ${[...sources.keys()].join(', ')}`);
+      if (item?.payload === undefined) {
+        throw new BusError('SOURCE_CHANGES_INVALID', 'permanent', `source "${sourceName}": a listed item has no payload; changes.list must return { payload, headers? } per item`);
+      }
+      const headers: Headers = Object.fromEntries(Object.entries(item.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      // a string is the raw body as the webhook carried it (its hash is then the webhook's when there is no delivery id)
+      if (typeof item.payload === 'string' && !isJson(item.payload)) {
+        throw new BusError('SOURCE_CHANGES_INVALID', 'permanent', `source "${sourceName}": a listed item's payload is a string but not JSON text; return the parsed payload or the raw JSON body`);
+      }
+      const body = Buffer.from(typeof item.payload === 'string' ? item.payload : JSON.stringify(item.payload));
+      return storeAuthentic(source, headers, body, correlationIdOf(headers), unsignedDeliveryId(source, headers),
+        { checkDedup: true, quarantine: true, via: 'listing', dryRun: opts.dryRun, runId: opts.runId });
     },
   };
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isNatsError(err: unknown): boolean {

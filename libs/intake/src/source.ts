@@ -41,9 +41,52 @@ export interface SourceDefinition<S extends z.ZodType = z.ZodType> {
   data?(ctx: ExtractContext<z.infer<S>>): Record<string, unknown>;
   /** Schema version of `data`. Default 1. */
   schemaVersion?: number;
+  /** How to list what the source sent (for missed webhooks). Default none: the source is not polled. */
+  changes?: SourceChanges;
 }
 
 export type AnySource = SourceDefinition<z.ZodType>;
+
+/**
+ * One change as a source's listing API reports it: the payload as the webhook would have
+ * carried it, and the headers its extractors read (the delivery id for Standard Webhooks
+ * `webhook-id`, GitHub `x-github-delivery`, an hmac `deliveryIdHeader`; GitHub's
+ * `x-github-event`). Same payload, same headers → the same event id as the webhook.
+ */
+export interface ListedItem {
+  payload: unknown;
+  headers?: Record<string, string>;
+}
+
+/** What a listing call gets besides the checkpoint. */
+export interface ChangesContext {
+  env: NodeJS.ProcessEnv;
+  /** Use this, not the global fetch: tests and callers substitute it. */
+  fetch: typeof fetch;
+  /** Aborted when the run is stopped (shutdown, lost lease); pass it to fetch. */
+  signal: AbortSignal;
+  /** Items per page to ask for (`changes.pageSize`). */
+  limit: number;
+}
+
+/** One page of a listing: `checkpoint` resumes right after it; `more: false` when nothing newer is left. */
+export interface ChangesPage {
+  items: ListedItem[];
+  checkpoint: string;
+  more: boolean;
+}
+
+/** How to list a source's changes since a checkpoint, so missed webhooks are found (`pollSourceChanges`). */
+export interface SourceChanges {
+  /** One page after `checkpoint` (undefined: the first run; the source decides where history starts). Throw on failure: the checkpoint stays. */
+  list(checkpoint: string | undefined, ctx: ChangesContext): Promise<ChangesPage>;
+  /** How often to poll, for the scheduler. Default 300 s; 10 s to 1 day. */
+  everySec?: number;
+  /** Items per page asked for (`ctx.limit`). Default 100; 1 to 1000. */
+  pageSize?: number;
+  /** Environment variables the listing needs (API key, base URL); while one is unset, polls are skipped with a log line naming it. */
+  requiredEnv?: string[];
+}
 
 /** Declares a source; a wrong definition fails here, at start-up, naming source and field. */
 export function defineSource<S extends z.ZodType>(def: SourceDefinition<S>): SourceDefinition<S> {
@@ -57,10 +100,23 @@ export function defineSource<S extends z.ZodType>(def: SourceDefinition<S>): Sou
   }
   if (def.data !== undefined && typeof def.data !== 'function') problems.push('data must be a function reading the event data from the payload');
   if (!['standard-webhooks', 'stripe', 'github', 'hmac'].includes(def.verification?.scheme)) problems.push('verification.scheme must be standard-webhooks, stripe, github or hmac');
+  if (def.changes !== undefined) problems.push(...changesProblems(def.changes));
   if (problems.length) {
     throw new BusError('SOURCE_INVALID', 'permanent', `source "${def.name}" is invalid: ${problems.join('; ')}`);
   }
   return Object.freeze(def);
+}
+
+function changesProblems(c: SourceChanges): string[] {
+  const problems: string[] = [];
+  if (typeof c !== 'object' || c === null) return ['changes must be an object { list, everySec?, pageSize?, requiredEnv? }'];
+  if (typeof c.list !== 'function') problems.push('changes.list must be a function (checkpoint, ctx) → { items, checkpoint, more }');
+  if (c.everySec !== undefined && !(Number.isInteger(c.everySec) && c.everySec >= 10 && c.everySec <= 86_400)) problems.push('changes.everySec must be a whole number from 10 to 86400');
+  if (c.pageSize !== undefined && !(Number.isInteger(c.pageSize) && c.pageSize >= 1 && c.pageSize <= 1000)) problems.push('changes.pageSize must be a whole number from 1 to 1000');
+  if (c.requiredEnv !== undefined && !(Array.isArray(c.requiredEnv) && c.requiredEnv.every((v) => /^[A-Z][A-Z0-9_]*$/.test(v)))) {
+    problems.push('changes.requiredEnv must list environment variable names');
+  }
+  return problems;
 }
 
 /** The secrets of a source from the environment; missing ones fail start-up with what to set. */

@@ -24,3 +24,19 @@ export function verifierFor(source: AnySource, env: NodeJS.ProcessEnv): SourceVe
     },
   };
 }
+
+/**
+ * The delivery id a verified webhook of this source would carry, read from the headers
+ * without checking any signature: for listed items (`receiveListed`), fetched by the bus
+ * itself, so that they get the webhook's event id.
+ */
+export function unsignedDeliveryId(source: AnySource, headers: Headers): string | undefined {
+  const v = source.verification;
+  const name = v.scheme === 'standard-webhooks' ? 'webhook-id' : v.scheme === 'github' ? 'x-github-delivery' : v.scheme === 'hmac' ? v.deliveryIdHeader : undefined;
+  if (!name) return undefined;
+  const lower = name.toLowerCase();
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === lower);
+  const value = key === undefined ? undefined : headers[key];
+  const text = Array.isArray(value) ? value.join(', ') : value;
+  return text?.trim() ? text : undefined;
+}

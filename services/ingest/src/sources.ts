@@ -1,6 +1,7 @@
 // The demo sources `npm start` runs (README → Demo). Real deployments declare their own here.
 import { defineSource } from '@bus/intake';
 import { z } from 'zod';
+import { stripeEventsListing } from './stripe-events.js';
 
 /** Stripe events: `customer.*` become contacts, everything else names its object. */
 export const stripe = defineSource({
@@ -19,6 +20,8 @@ export const stripe = defineSource({
   // Stripe has no per-object version; `created` (seconds) orders its events well enough for the demo
   version: ({ payload }) => payload.created,
   occurredAt: ({ payload }) => new Date(payload.created * 1000),
+  // missed webhooks: GET /v1/events from STRIPE_API_BASE with STRIPE_API_KEY (not polled while it is unset)
+  changes: stripeEventsListing(),
 });
 
 /** GitHub: the event name is in X-GitHub-Event, the delivery id in X-GitHub-Delivery. */
