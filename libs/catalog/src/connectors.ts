@@ -26,6 +26,8 @@ export const crm = defineConnector({
   delivery: {
     kind: 'http', baseUrlEnv: 'CRM_BASE_URL',
     routes: { upsert: { method: 'PUT', path: '/{type}s/{id}' }, delete: { method: 'DELETE', path: '/{type}s/{id}' } },
+    // read one record back: after an ambiguous attempt (did it land?) and for reconcile
+    lookup: { path: '/{type}s/{id}', fieldsField: 'fields' },
     auth: { kind: 'api-key', header: 'x-api-key', env: 'CRM_API_KEY' },
     rateLimit: { ratePerSec: 50, burst: 20 }, // what the CRM's plan allows; 429s slow it further
     retry: { initialDelayMs: 500, maxAttempts: 8, attemptTimeoutMs: 5_000 },
@@ -44,6 +46,11 @@ export const warehouse = defineConnector({
   delivery: {
     kind: 'http', baseUrlEnv: 'WAREHOUSE_BASE_URL',
     routes: { upsert: { method: 'PUT', path: '/{type}s/{id}' } },
+    lookup: { path: '/{type}s/{id}', fieldsField: 'fields' },
+    // OAuth2 client credentials when a token endpoint is configured (the sandbox has one under npm start)
+    auth: process.env.WAREHOUSE_TOKEN_URL
+      ? { kind: 'oauth2-client-credentials', tokenUrlEnv: 'WAREHOUSE_TOKEN_URL', clientIdEnv: 'WAREHOUSE_CLIENT_ID', clientSecretEnv: 'WAREHOUSE_CLIENT_SECRET' }
+      : { kind: 'none' },
     retry: { kind: 'schedule', delaysMs: [1_000, 5_000, 30_000, 120_000], attemptTimeoutMs: 5_000 },
     ordering: 'latest', // only the newest shipment request matters
   },

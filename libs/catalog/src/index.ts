@@ -1,2 +1,3 @@
 export { ContactUpdated, demoSchemas, OrderCreated, StripeCustomerEvent } from './schemas.js';
 export { crm, demoConnectors, warehouse } from './connectors.js';
+export { demoSources, github, standard, stripe } from './sources.js';

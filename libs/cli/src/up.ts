@@ -27,6 +27,10 @@ export const DEMO_ENV: Record<string, string> = {
   CRM_API_KEY: 'demo-crm-key',
   CRM_BASE_URL: 'http://127.0.0.1:8090/crm',
   WAREHOUSE_BASE_URL: 'http://127.0.0.1:8090/warehouse',
+  // the demo warehouse wants OAuth2 (client credentials) from the sandbox's token endpoint
+  WAREHOUSE_TOKEN_URL: 'http://127.0.0.1:8090/oauth/token',
+  WAREHOUSE_CLIENT_ID: 'demo-warehouse-client',
+  WAREHOUSE_CLIENT_SECRET: 'demo-warehouse-secret',
 };
 
 const root = resolve(fileURLToPath(new URL('../../../', import.meta.url)));

@@ -1,5 +1,5 @@
 import { type Bus, type Consumption, deadLetter, defer, done, ensureConsumer, type HandlerContext, type Outcome, retryAfter } from '@bus/bus';
-import { createTokenProvider, TokenError, type TokenProvider } from '@bus/auth';
+import { TokenError, type TokenProvider } from '@bus/auth';
 import { createCircuitBreaker } from '@bus/breaker';
 import { DeliveryCommand } from '@bus/connectors';
 import { decode, EnvelopeError, toFieldIssues } from '@bus/envelope';
@@ -9,6 +9,7 @@ import { createRateLimiter } from '@bus/ratelimit';
 import { attemptsMade, decide } from '@bus/retry';
 import { workerConsumer } from '@bus/streams';
 import type { DeliverMetrics } from './metrics.js';
+import { oauthFor } from './oauth.js';
 import type { ResolvedDelivery } from './settings.js';
 import { type CallResult, TargetReadError } from './target.js';
 
@@ -52,8 +53,6 @@ export function createDeliverer(o: DelivererOptions) {
   const ackWaitSec = Math.ceil(leaseMs / 1000) + 2;
   let paused: string | undefined;
   let tokens: TokenProvider | undefined;
-  const auth = settings.kind === 'http' ? settings.auth : undefined;
-  const oauth = auth?.kind === 'oauth2-client-credentials' || auth?.kind === 'oauth2-refresh-token' ? auth : undefined;
   const target = o.delivery.target;
 
   /** Runs one target operation with a bearer token when the connector uses OAuth2; a 401 renews the token once and tries once more. */
@@ -195,7 +194,7 @@ export function createDeliverer(o: DelivererOptions) {
     },
     tokenExpiresAtMs: () => tokens?.expiresAtMs(),
     async start(): Promise<Consumption> {
-      if (oauth) tokens = createTokenProvider({ kv: await o.bus.kv(o.bus.names.kv.tokens), connector: name, config: oauth, env: o.delivery.env, fetchFn: o.fetchFn });
+      tokens = await oauthFor(o.bus, o.delivery, o.fetchFn);
       await watchPaused();
       const durable = deliverDurable(name);
       await ensureConsumer(o.bus.jsm, workerConsumer({

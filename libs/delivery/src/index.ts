@@ -1,6 +1,7 @@
 export { createDeliverer, deliverDurable } from './deliverer.js';
 export type { Deliverer, DelivererOptions } from './deliverer.js';
 export { createDeliverMetrics } from './metrics.js';
+export { oauthFor } from './oauth.js';
 export type { DeliverMetrics } from './metrics.js';
 export { DeliverySettings, HttpDelivery, resolveDelivery } from './settings.js';
 export type { ResolvedDelivery } from './settings.js';

@@ -56,7 +56,8 @@ export interface Target {
 
 /** A read from a target failed; its class says whether trying again can help. */
 export class TargetReadError extends BusError {
-  constructor(failureClass: FailureClass, message: string) {
+  /** @param status the target's HTTP status, when it answered one (401: renew the token). */
+  constructor(failureClass: FailureClass, message: string, readonly status?: number) {
     super('TARGET_READ_FAILED', failureClass, message);
   }
 }

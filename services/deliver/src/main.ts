@@ -19,20 +19,27 @@ runService({
     const deliverMetrics = createDeliverMetrics(metrics.registry);
     const deliverers = deliveries.map((delivery) => createDeliverer({ bus, delivery, log, metrics: deliverMetrics, concurrency: config.DELIVER_CONCURRENCY }));
     const running = await Promise.all(deliverers.map((d) => d.start()));
-    // credentials checked now, so a wrong client secret shows in /readyz, not at the first event
-    for (const [i, d] of deliverers.entries()) {
+    // credentials checked now, so a wrong client secret shows in /readyz, not at the first event;
+    // a failed check is repeated (the token endpoint may start after us), a passed one is not
+    const failing = new Set<number>();
+    const checkCredentials = async (i: number) => {
       const check = `credentials:${deliveries[i]!.connector.name}`;
-      readiness.require(check, 'checking credentials');
-      const problem = await d.checkCredentials();
+      const problem = await deliverers[i]!.checkCredentials();
       readiness.set(check, !problem, problem);
-      if (problem) log.error({ connector: deliveries[i]!.connector.name }, `credentials refused: ${problem}`);
-    }
+      if (problem && !failing.has(i)) log.error({ connector: deliveries[i]!.connector.name }, `credentials refused: ${problem}`);
+      if (!problem && failing.has(i)) log.info({ connector: deliveries[i]!.connector.name }, 'credentials accepted');
+      if (problem) failing.add(i);
+      else failing.delete(i);
+    };
+    for (const i of deliverers.keys()) readiness.require(`credentials:${deliveries[i]!.connector.name}`, 'checking credentials');
+    await Promise.all([...deliverers.keys()].map(checkCredentials));
     const expiry = setInterval(() => {
+      for (const i of failing) void checkCredentials(i);
       for (const [i, d] of deliverers.entries()) {
         const at = d.tokenExpiresAtMs();
         if (at) deliverMetrics.tokenExpiry.set({ connector: deliveries[i]!.connector.name }, Math.floor(at / 1000));
       }
-    }, 10_000);
+    }, 5_000);
     expiry.unref();
     return {
       endpoints: { connectors: deliveries.map((d) => d.connector.name).join(',') },

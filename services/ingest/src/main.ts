@@ -2,7 +2,7 @@
 import { runService } from '@bus/bus';
 import { createEventsApi, createHttpApp, createIntake, createIntakeMetrics, serveReplays } from '@bus/intake';
 import { z } from 'zod';
-import { demoSources } from './sources.js';
+import { demoSources } from '@bus/catalog';
 
 runService({
   name: 'ingest',

@@ -17,4 +17,17 @@ describe('demo sandbox targets', () => {
     assert.ok(limited, 'some call is rate limited');
     assert.equal(limited.headers['retry-after'], '1');
   });
+
+  it('the warehouse wants an OAuth2 bearer token from /oauth/token when a client is configured', async () => {
+    const oauth = createSandbox({ crmApiKey: 'k', warehouseClient: { id: 'w', secret: 's' } });
+    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+    const tokenFor = (auth: string) => oauth.inject({ method: 'POST', url: '/oauth/token', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=client_credentials' });
+    assert.equal((await tokenFor(basic('w', 'wrong'))).statusCode, 401);
+    const granted = (await tokenFor(basic('w', 's'))).json() as { access_token: string; expires_in: number };
+    assert.equal(granted.expires_in, 300);
+    const ship = (auth?: string) => oauth.inject({ method: 'PUT', url: '/warehouse/shipments/o1', headers: auth ? { authorization: auth } : {}, payload: { version: 1, fields: {} } });
+    assert.equal((await ship()).statusCode, 401);
+    assert.equal((await ship('Bearer nope')).statusCode, 401);
+    assert.equal((await ship(`Bearer ${granted.access_token}`)).statusCode, 200);
+  });
 });

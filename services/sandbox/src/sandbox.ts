@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 
 /** One demo target system: records by type and id, in memory. */
@@ -8,17 +9,35 @@ interface Store {
 
 /**
  * Demo targets for `npm start`: `/crm/...` (API key, 20 requests/s, then 429 with
- * Retry-After) and `/warehouse/...`. Both honour Idempotency-Key (a repeated key is
- * answered from memory, not applied again) and refuse a version older than the stored one
- * with 409, like real systems with optimistic concurrency. Not a library: a demo.
+ * Retry-After) and `/warehouse/...` (OAuth2 bearer tokens from `/oauth/token`, client
+ * credentials, when a warehouse client is configured). Both honour Idempotency-Key (a
+ * repeated key is answered from memory, not applied again) and refuse a version older than
+ * the stored one with 409, like real systems with optimistic concurrency. Not a library: a demo.
  */
-export function createSandbox(opts: { crmApiKey: string; crmRatePerSec?: number }): FastifyInstance {
+export function createSandbox(opts: { crmApiKey: string; crmRatePerSec?: number; warehouseClient?: { id: string; secret: string; tokenTtlSec?: number } }): FastifyInstance {
   const app = Fastify({ logger: false });
+  const tokens = new Map<string, number>(); // access token → expiry (ms)
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))));
+  app.post<{ Body: Record<string, string> }>('/oauth/token', async (req, reply) => {
+    const client = opts.warehouseClient;
+    const [id, secret] = Buffer.from(String(req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString().split(':').map(decodeURIComponent);
+    if (!client || id !== client.id || secret !== client.secret) return reply.status(401).send({ error: 'invalid_client' });
+    if (req.body?.grant_type !== 'client_credentials') return reply.status(400).send({ error: 'unsupported_grant_type' });
+    const token = randomBytes(16).toString('hex');
+    const ttl = client.tokenTtlSec ?? 300;
+    tokens.set(token, Date.now() + ttl * 1_000);
+    return { access_token: token, token_type: 'Bearer', expires_in: ttl };
+  });
   const stores = { crm: { records: new Map(), keys: new Map() }, warehouse: { records: new Map(), keys: new Map() } } as Record<string, Store>;
   let windowStart = Date.now();
   let inWindow = 0;
 
   app.addHook('onRequest', async (req, reply) => {
+    if (req.url.startsWith('/warehouse/') && opts.warehouseClient) {
+      const expires = tokens.get(String(req.headers.authorization ?? '').replace(/^Bearer /, ''));
+      if (!expires || expires < Date.now()) return reply.status(401).send({ error: 'invalid_token' });
+      return;
+    }
     if (!req.url.startsWith('/crm/')) return;
     if (req.headers['x-api-key'] !== opts.crmApiKey) return reply.status(401).send({ error: 'bad api key' });
     if (Date.now() - windowStart >= 1_000) {

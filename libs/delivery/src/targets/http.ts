@@ -90,7 +90,7 @@ export function createHttpTarget(s: HttpTargetSettings, env: NodeJS.ProcessEnv, 
     lookup: lookupRoute && (async (key, o): Promise<TargetRecord | undefined> => {
       const r = await sendHttp({ url: `${baseUrl}${fill(lookupRoute.path, key)}`, method: 'GET', headers: { accept: 'application/json', ...authHeaders, ...o.headers } }, o.timeoutMs, fetchFn);
       if (r.status === 404) return undefined;
-      if (!r.ok) throw new TargetReadError(r.failureClass === 'ok' ? 'transient' : r.failureClass, `lookup of ${key.type} ${key.id}: ${r.detail}`);
+      if (!r.ok) throw new TargetReadError(r.failureClass === 'ok' ? 'transient' : r.failureClass, `lookup of ${key.type} ${key.id}: ${r.detail}`, r.status);
       let answer: unknown;
       try {
         answer = JSON.parse(r.body ?? '');

@@ -1,4 +1,4 @@
-// The demo sources `npm start` runs (README → Demo). Real deployments declare their own here.
+// The demo sources `npm start` runs (README → Demo), beside the schemas and connectors. Real deployments declare their own.
 import { defineSource } from '@bus/intake';
 import { z } from 'zod';
 import { stripeEventsListing } from './stripe-events.js';
