@@ -39,6 +39,7 @@ if (variant === 'ingest') {
 }
 await app.listen({ port: 0, host: '127.0.0.1' });
 console.log(`listening ${(app.server.address() as { port: number }).port}`);
+process.once('disconnect', () => process.exit(0)); // the bench is gone (even SIGKILLed): so is this
 process.on('SIGTERM', async () => {
   await app.close();
   await bus.close();

@@ -1,9 +1,9 @@
 // Ingest requests/s and p99 under load (fixed duration): 1 KiB signed webhooks, 50 connections, beside a
 // bare handler and a PubAck-only handler measured in the same run.
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Webhook } from 'standardwebhooks';
+import { forkTracked, stopChild } from './children.js';
 import { fmt } from './stats.js';
 
 const SECRET = `whsec_${Buffer.from('bench-secret-bench-secret-bench!').toString('base64')}`;
@@ -25,27 +25,29 @@ function signedRequests(count: number, tag: string) {
 }
 
 async function measure(variant: string, natsUrl: string, prefix: string, durationSec: number): Promise<Result> {
-  const child = fork(fileURLToPath(new URL('./ingest-server.js', import.meta.url)), [], {
+  const child = forkTracked(fileURLToPath(new URL('./ingest-server.js', import.meta.url)), [], {
     env: { ...process.env, NATS_URL: natsUrl, BUS_PREFIX: prefix, VARIANT: variant, STANDARD_WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      const m = /listening (\d+)/.exec(d.toString());
-      if (m) resolve(Number(m[1]));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        const m = /listening (\d+)/.exec(d.toString());
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`${variant} server exited with ${code}`)));
     });
-    child.once('exit', (code) => reject(new Error(`${variant} server exited with ${code}`)));
-  });
-  // more distinct deliveries than the run can send, so none is a duplicate
-  const requests = signedRequests(60_000, `${variant}${Date.now()}`);
-  let next = 0;
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}`, connections: 50, duration: durationSec,
-    requests: [{ setupRequest: (req) => ({ ...req, ...requests[next++ % requests.length] }) }],
-  });
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  return { variant, rps: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx };
+    // more distinct deliveries than the run can send, so none is a duplicate
+    const requests = signedRequests(60_000, `${variant}${Date.now()}`);
+    let next = 0;
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}`, connections: 50, duration: durationSec,
+      requests: [{ setupRequest: (req) => ({ ...req, ...requests[next++ % requests.length] }) }],
+    });
+    return { variant, rps: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx };
+  } finally {
+    await stopChild(child);
+  }
 }
 
 export async function ingestBench(natsUrl: string, durationSec: number): Promise<void> {

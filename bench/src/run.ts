@@ -1,39 +1,80 @@
 // npm run bench: prints this machine's raw JetStream figures and the bus's beside them.
-// Never fails on timing; every loop is bounded by a message count.
+// Never fails on timing; every loop is bounded by a message count or a duration.
+// BENCH_ONLY=js,ingest,e2e (comma-separated) runs only those parts; default all.
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnNatsServer } from '@bus/nats-server';
+import { e2eBench } from './e2e.js';
+import { machineBusy } from './proc.js';
 import { ingestBench } from './ingest.js';
 import { jetstreamBench } from './jetstream.js';
 import { medianOf3, printPairs } from './stats.js';
 
 const N = Number(process.env.BENCH_MESSAGES ?? 20_000);
+const PARTS = ['js', 'ingest', 'e2e'] as const;
+const only = (process.env.BENCH_ONLY ?? PARTS.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
+const unknown = only.filter((p) => !(PARTS as readonly string[]).includes(p));
+const runs = (part: (typeof PARTS)[number]) => only.includes(part);
+
+let storeDir: string | undefined;
+// Ctrl-C or SIGTERM: exit, which SIGKILLs every child (children.ts, @bus/nats-server) on the way out
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping the bench and its processes`);
+    if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 
 async function main() {
-  const storeDir = await mkdtemp(join(tmpdir(), 'bench-nats-'));
+  if (unknown.length) console.log(`! BENCH_ONLY: unknown part(s) ${unknown.join(', ')}; parts are ${PARTS.join(', ')}`);
+  storeDir = await mkdtemp(join(tmpdir(), 'bench-nats-'));
   const server = process.env.NATS_URL ? undefined : await spawnNatsServer({ storeDir });
   const url = process.env.NATS_URL ?? server!.url;
-  console.log(`# bench — ${new Date().toISOString()} — node ${process.version}, ${N} messages of ~1 KiB, nats at ${url}`);
+  const started = performance.now();
+  console.log(`# bench — ${new Date().toISOString()} — node ${process.version}, ${N} messages of ~1 KiB, nats at ${url}, parts: ${PARTS.filter(runs).join(', ')}`);
+  // other work on the machine moves every figure here: say so, so a reader can discount the run
+  const busy = await machineBusy(1_000);
+  if (busy > 0.2) console.log(`! the machine was ${Math.round(busy * 100)} % busy before the bench started: other work is running; these figures will be low and noisy`);
   try {
-    const b = await jetstreamBench(url, `b${Date.now().toString(36)}`);
-    const one = await medianOf3(() => b.publishOneByOne(Math.min(N, 5_000)));
-    const win = await medianOf3(() => b.publishWindow(N, 256));
-    const con = await medianOf3(() => b.consume(N));
-    printPairs('libs/bus over JetStream (aim: ≥ 80 % of raw)', [
-      { what: 'publish, one at a time, await each PubAck', ...one },
-      { what: 'publish, 256 PubAcks in flight', ...win },
-      { what: 'pull consume + decode + ack', ...con },
-    ]);
-    await b.close();
-    await ingestBench(url, Number(process.env.BENCH_HTTP_SEC ?? 10));
+    if (runs('js')) {
+      const b = await jetstreamBench(url, `b${Date.now().toString(36)}`);
+      const one = await medianOf3(() => b.publishOneByOne(Math.min(N, 5_000)));
+      const win = await medianOf3(() => b.publishWindow(N, 256));
+      const con = await medianOf3(() => b.consume(N));
+      printPairs('libs/bus over JetStream (aim: ≥ 80 % of raw)', [
+        { what: 'publish, one at a time, await each PubAck', ...one },
+        { what: 'publish, 256 PubAcks in flight', ...win },
+        { what: 'pull consume + decode + ack', ...con },
+      ]);
+      await b.close();
+    }
+    if (runs('ingest')) await ingestBench(url, Number(process.env.BENCH_HTTP_SEC ?? 10));
+    if (runs('e2e')) {
+      await e2eBench({
+        natsUrl: url, natsPid: server?.pid,
+        events: Number(process.env.BENCH_E2E_EVENTS ?? 5_000),
+        window: Number(process.env.BENCH_E2E_WINDOW ?? 64),
+        rate: Number(process.env.BENCH_E2E_RATE ?? 1_000),
+        seconds: Number(process.env.BENCH_E2E_SEC ?? 10),
+        logLevel: process.env.BENCH_E2E_LOG_LEVEL ?? 'info',
+        profileDir: process.env.BENCH_E2E_PROFILE_DIR,
+      });
+    }
   } finally {
     await server?.stop();
     await rm(storeDir, { recursive: true, force: true });
+    storeDir = undefined;
+    console.log(`\n(bench took ${Math.round((performance.now() - started) / 1000)} s)`);
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(0); // a benchmark never fails the build
-});
+main().then(
+  () => process.exit(0), // nothing left running: every child was stopped, and exit SIGKILLs any straggler
+  (err) => {
+    console.error(err);
+    process.exit(0); // a benchmark never fails the build
+  },
+);

@@ -1,0 +1,302 @@
+// End to end: events posted to ingest's publish API (POST /events) go through the real
+// services — ingest → EVENTS → transform → DELIVERIES → deliver — to an HTTP target in this
+// process, which times each arrival against its send. Beside it, in the same run, the raw
+// two-hop pipeline of the plain client (two-hop.ts) with the same messages.
+//
+// What is measured: `order.created` with items. The demo catalog sends every order to crm
+// (rate-limited to 50/s by the demo's plan) and orders with items to warehouse (no limit).
+// crm is paused for the run (its commands are still made and stored, and wait in
+// DELIVERIES), and the arrivals are timed at the warehouse target: the pipeline, not the
+// demo CRM's plan. Each event is a new order at version 1, so strict ordering never waits.
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer, Agent, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectBus, loadBusConfig } from '@bus/bus';
+import { createEnvelope, encodeEnvelope } from '@bus/envelope';
+import { createLogger } from '@bus/observability';
+import { forkTracked, stopChild, waitForMessage } from './children.js';
+import { driveMax, driveSteady, Run } from './load.js';
+import { type ProcStats, procStats } from './proc.js';
+import { fmt, printPairs } from './stats.js';
+import { startTwoHop, type TwoHop } from './two-hop.js';
+
+export interface E2eOptions {
+  natsUrl: string;
+  /** The nats-server's pid when the bench spawned it: its memory and CPU are shown too. */
+  natsPid?: number;
+  /** Events in the max-throughput phase. */
+  events: number;
+  /** Requests (and raw PubAcks) in flight in the max-throughput phase. */
+  window: number;
+  /** Steady phase: events per second, for `seconds`. */
+  rate: number;
+  seconds: number;
+  /** LOG_LEVEL of the services (`bus up` runs them at info). */
+  logLevel: string;
+  /** When set, each service runs with --cpu-prof and writes its profile into this directory on exit. */
+  profileDir?: string;
+}
+
+const root = resolve(fileURLToPath(new URL('../../', import.meta.url)));
+const SERVICES = ['ingest', 'transform', 'deliver'] as const;
+type ServiceName = (typeof SERVICES)[number];
+const TOKEN = 'bench-token';
+const SOURCE = 'bench';
+// what `bus up` gives the services when unset (libs/cli DEMO_ENV); the URLs point at this process
+const DEMO_SECRETS = {
+  STRIPE_WEBHOOK_SECRET: 'whsec_demo_stripe_secret',
+  GITHUB_WEBHOOK_SECRET: 'demo-github-secret',
+  STANDARD_WEBHOOK_SECRET: 'whsec_ZGVtby1zdGFuZGFyZC13ZWJob29rcy1zZWNyZXQ=',
+  CRM_API_KEY: 'demo-crm-key',
+};
+
+/** An order with something to ship, sized so its envelope is ~1 KiB of msgpack like the other benches. */
+function orderData(i: number) {
+  return {
+    contactId: `c-${i % 1000}`, total: 100 + (i % 900), currency: 'EUR',
+    items: Array.from({ length: 8 }, (_, k) => ({ sku: `SKU-${k}-${'x'.repeat(78)}`, quantity: 1 + ((i + k) % 5) })),
+  };
+}
+const orderId = (tag: string, i: number) => `${tag}-${i}`;
+
+/** The POST /events bodies of one phase, built before the clock starts. */
+function eventBodies(tag: string, n: number): Buffer[] {
+  return Array.from({ length: n }, (_, i) => Buffer.from(JSON.stringify({ source: SOURCE, events: [
+    { type: 'order.created', entity: { type: 'order', id: orderId(tag, i) }, version: 1, data: orderData(i) },
+  ] })));
+}
+
+/** The same events as the envelopes ingest would store: the raw pipeline's messages. */
+function envelopes(n: number): Uint8Array[] {
+  return Array.from({ length: n }, (_, i) => encodeEnvelope(createEnvelope(
+    { type: 'order.created', entity: { type: 'order', id: orderId('raw', i) }, version: 1, data: orderData(i) }, { source: SOURCE })));
+}
+
+interface Service {
+  name: ServiceName;
+  child: ChildProcess;
+  endpoints: Record<string, string>;
+  /** last lines of its output, and how many were warnings or worse */
+  tail: string[];
+  warnings: number;
+  /** how it ended, when it ended before the bench stopped it */
+  exited?: string;
+}
+
+async function startService(name: ServiceName, env: NodeJS.ProcessEnv, profileDir?: string): Promise<Service> {
+  const main = resolve(root, 'services', name, 'dist', 'main.js');
+  if (!existsSync(main)) throw new Error(`${name} is not built (${main} missing): run npm run build`);
+  const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const child = forkTracked(main, [], { env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const s: Service = { name, child, endpoints: {}, tail: [], warnings: 0 };
+  child.once('exit', (code, signal) => (s.exited = String(signal ?? code)));
+  const onData = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue;
+      if (Number(/"level":(\d+)/.exec(line)?.[1] ?? 40) >= 40) s.warnings++;
+      s.tail.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
+      if (s.tail.length > 20) s.tail.shift();
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  s.endpoints = await waitForMessage(child, (m) => {
+    const r = m as { type?: string; endpoints?: Record<string, string> };
+    return r?.type === 'ready' ? (r.endpoints ?? {}) : undefined;
+  }, 30_000, name, () => s.tail.join('\n'));
+  return s;
+}
+
+/** The target: PUT /warehouse/shipments/<order id> is timed; /crm/… is only counted. */
+async function startTarget(onShipment: (id: string, at: number) => void) {
+  let crmCalls = 0;
+  let otherCalls = 0;
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    req.on('end', () => {
+      const at = performance.now();
+      const url = req.url ?? '';
+      if (url.startsWith('/warehouse/shipments/')) onShipment(decodeURIComponent(url.slice('/warehouse/shipments/'.length)), at);
+      else if (url.startsWith('/crm/')) crmCalls++;
+      else otherCalls++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls: () => ({ crm: crmCalls, other: otherCalls }),
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+function poster(eventsUrl: string, maxSockets: number) {
+  const u = new URL(eventsUrl);
+  const agent = new Agent({ keepAlive: true, maxSockets });
+  const post = (body: Buffer) => new Promise<void>((resolvePost, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': body.length, authorization: `Bearer ${TOKEN}` } }, (res) => {
+      res.resume();
+      res.once('end', () => (res.statusCode === 200 ? resolvePost() : reject(new Error(`ingest answered ${res.statusCode}`))));
+      res.once('error', reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error('no answer from ingest within 30 s')));
+    req.once('error', reject);
+    req.end(body);
+  });
+  return { post, close: () => agent.destroy() };
+}
+
+type Snapshot = Map<string, ProcStats | undefined>;
+
+export async function e2eBench(o: E2eOptions): Promise<void> {
+  const prefix = `e${Date.now().toString(36)}`;
+  const sample = (envelopes(1)[0] ?? new Uint8Array()).length;
+  console.log(`\n## end to end: POST /events → ingest → EVENTS → transform → DELIVERIES → deliver → HTTP target\n`);
+  console.log(`events: order.created with 8 items (envelope ${fmt(sample)} B msgpack), one per request, each a new order at version 1`);
+  console.log('(strict ordering on, never waiting); the demo catalog fans each out to crm and warehouse. Timed at the warehouse');
+  console.log('target, which has no rate limit. crm is paused for the run — its demo plan allows 50/s, which would measure the');
+  console.log('plan, not the pipeline — so its commands are made and stored, and wait in DELIVERIES.');
+  console.log('raw two-hop: this process → stream A → worker process (decode, publish with msg id, ack) → stream B → this process.');
+  console.log('Each raw phase runs just before its bus phase, with the services started and idle.');
+
+  const runs = new Map<string, Run>();
+  const target = await startTarget((id, at) => {
+    const dash = id.lastIndexOf('-');
+    runs.get(id.slice(0, dash))?.arrive(Number(id.slice(dash + 1)), at);
+  });
+  const log = createLogger({ service: 'bench', level: 'silent' });
+  const bus = await connectBus({ config: loadBusConfig({ NATS_URL: o.natsUrl, BUS_PREFIX: prefix }), name: 'bench-e2e', log });
+  const services: Service[] = [];
+  let twoHop: TwoHop | undefined;
+  let http: ReturnType<typeof poster> | undefined;
+  try {
+    twoHop = await startTwoHop(o.natsUrl, `h${prefix}`);
+    const raw = twoHop;
+    await bus.applyTopology();
+    await (await bus.kv(bus.names.kv.connectors)).put('crm', JSON.stringify({ paused: true, reason: 'bench: crm is rate-limited to 50/s by the demo plan', at: new Date().toISOString(), by: 'bench' }));
+    const env: NodeJS.ProcessEnv = {
+      ...process.env, ...DEMO_SECRETS, NATS_URL: o.natsUrl, BUS_PREFIX: prefix, LOG_LEVEL: o.logLevel, INGEST_API_TOKENS: TOKEN,
+      CRM_BASE_URL: `${target.url}/crm`, WAREHOUSE_BASE_URL: `${target.url}/warehouse`,
+      INGEST_PORT: '0', TRANSFORM_OPS_PORT: '0', DELIVER_OPS_PORT: '0',
+    };
+    for (const name of SERVICES) services.push(await startService(name, env, o.profileDir));
+    const eventsUrl = services[0]!.endpoints.events;
+    if (!eventsUrl) throw new Error(`ingest did not say where POST /events is: ${JSON.stringify(services[0]!.endpoints)}`);
+    http = poster(eventsUrl, Math.max(o.window, 256));
+    const h = http;
+
+    const snapshot = (): Snapshot => new Map([
+      ...services.map((s) => [s.name, procStats(s.child.pid)] as const),
+      ['nats-server', procStats(o.natsPid)],
+      ['bench', { rssMb: process.memoryUsage.rss() / 2 ** 20, peakMb: process.resourceUsage().maxRSS / 1024, cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000 }],
+    ]);
+    /** One bus phase: bodies built first, then sent by `drive`; CPU counted until the last arrival. */
+    const phase = async (tag: string, n: number, drive: (run: Run, send: (i: number) => Promise<void>) => Promise<unknown>) => {
+      const bodies = eventBodies(tag, n);
+      const run = new Run(n);
+      runs.set(tag, run);
+      const before = snapshot();
+      const extra = await drive(run, (i) => h.post(bodies[i]!));
+      const dead = () => services.filter((s) => s.exited);
+      // a dead service makes the figures meaningless: say which and why, rather than time the wreck
+      if (!dead().length) await run.settle();
+      if (dead().length) {
+        throw new Error(dead().map((s) => `${s.name} exited (${s.exited}) during the ${tag} phase; its last lines:\n${s.tail.slice(-8).join('\n')}`).join('\n'));
+      }
+      return { run, n, extra, before, after: snapshot() };
+    };
+
+    const idle = snapshot();
+    await raw.max(envelopes(500), o.window); // warm-ups: JIT, connections, consumers
+    await phase('warm', 500, (run, send) => driveMax(run, 16, send));
+    const rawMax = await raw.max(envelopes(o.events), o.window);
+    const max = await phase('max', o.events, (run, send) => driveMax(run, o.window, send));
+    // when the bus cannot keep up with the asked rate, its latency there is time in a growing
+    // backlog; a second steady phase at half its max rate shows the latency of the pipeline itself
+    const busMaxRate = max.run.figure().rate;
+    const rates = [o.rate];
+    if (busMaxRate < o.rate * 0.9) rates.push(Math.max(50, Math.floor(busMaxRate / 2 / 50) * 50));
+    const steadies: { rate: number; raw: Run & { stalls: number; lagMaxMs: number }; bus: Awaited<ReturnType<typeof phase>> }[] = [];
+    for (const [k, rate] of rates.entries()) {
+      const count = Math.round(rate * o.seconds);
+      const rawSteady = await raw.steady(envelopes(count), rate);
+      const busSteady = await phase(`steady${k}`, count, (run, send) => driveSteady(run, rate, 256, send));
+      steadies.push({ rate, raw: rawSteady, bus: busSteady });
+    }
+
+    // ---- report
+    const rawMaxFig = rawMax.figure();
+    const busMaxFig = max.run.figure();
+    printPairs('end to end beside the raw two-hop (aim: ≥ 33 % of raw; p99 < 50 ms at 1,000/s)', [
+      { what: `max: ${fmt(o.events)} events, ${o.window} in flight`, raw: rawMaxFig, bus: busMaxFig },
+      ...steadies.map((st) => ({ what: `steady: ${fmt(st.rate)}/s for ${o.seconds} s`, raw: st.raw.figure(), bus: st.bus.run.figure() })),
+    ]);
+    console.log('\n| send → arrival | phase | sent | accepted/s | arrived | arrived/s | p50 ms | p95 ms | p99 ms |');
+    console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    const row = (what: string, ph: string, f: ReturnType<Run['figure']>) =>
+      console.log(`| ${what} | ${ph} | ${fmt(f.sent)} | ${fmt(f.acceptedRate)} | ${fmt(f.arrived)} | ${fmt(f.rate)} | ${fmt(f.p50Ms, 2)} | ${fmt(f.p95Ms, 2)} | ${fmt(f.p99Ms, 2)} |`);
+    row('raw two-hop', 'max', rawMaxFig);
+    row('end to end', 'max', busMaxFig);
+    for (const st of steadies) {
+      row('raw two-hop', `${fmt(st.rate)}/s`, st.raw.figure());
+      row('end to end', `${fmt(st.rate)}/s`, st.bus.run.figure());
+    }
+    console.log('(accepted/s: PubAcks from stream A, or 200s from ingest; arrived/s: from the first send to the last arrival)');
+    const checked: [string, Run][] = [['raw two-hop, max', rawMax], ['end to end, max', max.run],
+      ...steadies.flatMap((st): [string, Run][] => [[`raw two-hop, ${st.rate}/s`, st.raw], [`end to end, ${st.rate}/s`, st.bus.run]])];
+    for (const [what, r] of checked) {
+      if (r.sendErrors || r.arrivals < r.n || r.duplicates) {
+        console.log(`! ${what}: ${r.n - r.arrivals} of ${r.n} did not arrive, ${r.duplicates} arrived twice, ${r.sendErrors} sends failed${r.firstError ? ` (first: ${r.firstError})` : ''}`);
+      }
+    }
+    for (const st of steadies) {
+      const f = st.bus.run.figure();
+      if (f.rate < st.rate * 0.95) console.log(`! at ${fmt(st.rate)}/s the bus did not keep up (${fmt(f.rate)}/s arrived): its latency there is mostly time waiting in the backlog`);
+      const ex = st.bus.extra as { stalls: number; lagMaxMs: number };
+      if (st.raw.stalls || ex.stalls) console.log(`! at ${fmt(st.rate)}/s the sender hit 256 unanswered sends: raw ${st.raw.stalls}×, end to end ${ex.stalls}× (sender lag up to ${fmt(st.raw.lagMaxMs, 1)} / ${fmt(ex.lagMaxMs, 1)} ms)`);
+    }
+
+    console.log(`\n| process | RSS started, idle | peak RSS (VmHWM) | RSS at the end | CPU per event: max | ${steadies.map((st) => `at ${fmt(st.rate)}/s`).join(' | ')} |`);
+    console.log(`|---|---:|---:|---:|---:|${steadies.map(() => '---:|').join('')}`);
+    const end = snapshot();
+    const cpuPer = (p: { before: Snapshot; after: Snapshot; n: number }, name: string) => {
+      const a = p.before.get(name);
+      const b = p.after.get(name);
+      return a && b ? `${fmt(((b.cpuMs - a.cpuMs) * 1000) / p.n)} µs` : '-';
+    };
+    for (const name of [...SERVICES, 'nats-server', 'bench']) {
+      const s = end.get(name);
+      if (!s) continue;
+      // the bench process's memory is mostly the earlier parts' prepared messages: only its CPU tells anything here
+      const mem = name === 'bench' ? '- | - | -' : `${fmt(idle.get(name)?.rssMb, 1)} MB | ${fmt(s.peakMb, 1)} MB | ${fmt(s.rssMb, 1)} MB`;
+      const label = name === 'bench' ? 'bench (load, target, raw two-hop ends)' : name;
+      console.log(`| ${label} | ${mem} | ${cpuPer(max, name)} | ${steadies.map((st) => cpuPer(st.bus, name)).join(' | ')} |`);
+    }
+    console.log('(CPU per event: user + system time of the process over the phase, until its last arrival, divided by its events)');
+    const peak = Math.max(...SERVICES.map((n) => end.get(n)?.peakMb ?? 0));
+
+    const crmInfo = await bus.jsm.consumers.info(bus.names.streams.deliveries, 'deliver-crm').catch(() => undefined);
+    const calls = target.calls();
+    console.log(`\ncrm (paused): ${fmt(crmInfo?.num_pending)} commands held in DELIVERIES, ${calls.crm} calls reached it${calls.other ? `; ${calls.other} calls to unknown paths` : ''}`);
+    const first = steadies[0]!.bus.run.figure();
+    console.log(`end to end / raw two-hop: ${fmt((busMaxFig.rate / rawMaxFig.rate) * 100)} % (aim ≥ 33 %), p99 at ${fmt(o.rate)}/s ${fmt(first.p99Ms, 1)} ms (aim < 50 ms), largest service peak RSS ${fmt(peak)} MB (aim < 150 MB)`);
+    const noisy = services.filter((s) => s.warnings > 1); // deliver warns once that crm is paused
+    for (const s of noisy) console.log(`! ${s.name} logged ${s.warnings} warnings or errors; last lines:\n${s.tail.slice(-5).join('\n')}`);
+  } finally {
+    http?.close();
+    await Promise.all(services.map((s) => stopChild(s.child)));
+    await twoHop?.close();
+    if (o.profileDir) console.log(`\nCPU profiles of the services: ${o.profileDir}/<service>.cpuprofile`);
+    await bus.close();
+    await target.close();
+  }
+}
