@@ -66,6 +66,9 @@ function connectionOptions(config: BusConfig, name: string, waitOnFirstConnect: 
     reconnectTimeWait: 500,
     waitOnFirstConnect, // services start before NATS does and readiness says they wait; the CLI fails fast
     pingInterval: 10_000,
+    // the client would capture two stack traces per request "in case it fails": 11–18 % of a
+    // service's CPU (bench profiles); errors keep their classes, only the caller's frames go
+    noAsyncTraces: true,
   };
   if (config.NATS_USER) Object.assign(opts, { user: config.NATS_USER, pass: config.NATS_PASSWORD });
   if (config.NATS_TOKEN) opts.token = config.NATS_TOKEN;
