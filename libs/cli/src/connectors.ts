@@ -8,6 +8,8 @@ export interface ConnectorState {
   reason?: string;
   pending: number;
   ackPending: number;
+  /** The last circuit change any deliver process reported, e.g. `open since 09:12:03 (host:pid)`. */
+  circuit?: { state: string; at: string; by: string };
 }
 
 /** Each connector that has a deliver consumer: paused and why, and its queue. */
@@ -19,7 +21,9 @@ export async function connectorStates(bus: Bus): Promise<ConnectorState[]> {
     const connector = c.name.slice('deliver-'.length);
     const e = await kv.get(connector).catch(() => null);
     const state = e?.operation === 'PUT' && e.value.length ? (e.json() as { paused?: boolean; reason?: string }) : {};
-    out.push({ connector, paused: !!state.paused, reason: state.reason, pending: c.num_pending, ackPending: c.num_ack_pending });
+    const circuit = await kv.get(`${connector}.circuit`).catch(() => null);
+    out.push({ connector, paused: !!state.paused, reason: state.reason, pending: c.num_pending, ackPending: c.num_ack_pending,
+      circuit: circuit?.operation === 'PUT' && circuit.value.length ? (circuit.json() as ConnectorState['circuit']) : undefined });
   }
   return out;
 }
@@ -35,7 +39,8 @@ export function registerConnectors(program: Command): void {
     const states = await connectorStates(bus);
     if (o.json) return console.log(JSON.stringify(states, null, 2));
     if (states.length === 0) return console.log('no deliver consumers yet (is deliver running?)');
-    printTable(states.map((s) => ({ connector: s.connector, state: s.paused ? 'paused' : 'running', pending: s.pending, 'in flight': s.ackPending, why: s.reason ?? '' })));
+    printTable(states.map((s) => ({ connector: s.connector, state: s.paused ? 'paused' : 'running', circuit: s.circuit ? `${s.circuit.state} since ${s.circuit.at.slice(11, 19)} (${s.circuit.by})` : 'closed',
+      pending: s.pending, 'in flight': s.ackPending, why: s.reason ?? '' })));
   }));
   c.command('pause <connector>').option('--reason <text>', 'shown in list and logs', 'paused by an operator')
     .action(async (name: string, o: { reason: string }) => withBus(async (bus) => {

@@ -55,6 +55,9 @@ describe('deliver: a target that is down, with a backlog', () => {
     await waitFor(() => target.calls.length >= 3, { what: 'the first failures' });
     const deliveredAtOpen = (await info()).delivered.consumer_seq;
     const callsAtOpen = target.calls.length;
+    // bus connectors list shows it: every change is recorded in bus_connectors
+    const circuit = await waitFor(async () => (await (await bus.kv(bus.names.kv.connectors)).get('down.circuit'))?.json() as { state: string } | undefined, { what: 'the circuit recorded' });
+    assert.ok(['open', 'half-open'].includes(circuit.state));
     // three probe periods of an open circuit
     await waitFor(() => target.calls.length >= callsAtOpen + 2, { what: 'two probes', timeoutMs: 10_000 });
     const i = await info();

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { type Bus, type Consumption, deadLetter, defer, done, ensureConsumer, type HandlerContext, type Outcome, retryAfter } from '@bus/bus';
 import { TokenError, type TokenProvider } from '@bus/auth';
 import { createCircuitBreaker } from '@bus/breaker';
@@ -41,6 +42,8 @@ export function createDeliverer(o: DelivererOptions) {
     ...settings.breaker,
     onStateChange: (from, to) => {
       o.metrics.circuit.set({ connector: name }, circuitValue[to]);
+      // shown by `bus connectors list`; best effort: the metric is the record
+      void connectorsKv().then((kv) => kv.put(`${name}.circuit`, JSON.stringify({ state: to, at: new Date().toISOString(), by: `${hostname()}:${process.pid}` }))).catch(() => undefined);
       log[to === 'open' ? 'error' : 'info']({ from, to }, to === 'open' ? 'circuit opened: the target keeps failing; commands wait in the stream' : `circuit ${to}`);
     },
   });
