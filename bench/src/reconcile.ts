@@ -46,10 +46,9 @@ function progress(what: string) {
   };
 }
 
-/** User + system CPU ms of every `postgres` process we may read (the server and its backends): what the target cost. */
-function postgresCpuMs(): number | undefined {
-  let total = 0;
-  let seen = 0;
+/** User + system CPU ms per `postgres` process we may read (the server and its backends): what the target cost. */
+function postgresCpu(): Map<string, number> | undefined {
+  const out = new Map<string, number>();
   try {
     for (const pid of readdirSync('/proc')) {
       if (!/^\d+$/.test(pid)) continue;
@@ -57,8 +56,7 @@ function postgresCpuMs(): number | undefined {
         if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        total += ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
-        seen++;
+        out.set(pid, ((Number(rest[11]) + Number(rest[12])) * 1000) / 100);
       } catch {
         // gone meanwhile
       }
@@ -66,19 +64,25 @@ function postgresCpuMs(): number | undefined {
   } catch {
     return undefined;
   }
-  return seen ? total : undefined; // a server elsewhere (another host, a container) is not seen
+  return out.size ? out : undefined; // a server elsewhere (another host, a container) is not seen
 }
 
 /** CPU of the processes that do the work, between two snapshots. */
 function cpuMeter(pids: Record<string, number | undefined>) {
   const take = () => ({
     ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procStats(pid)?.cpuMs])),
-    postgres: postgresCpuMs(),
     bench: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
   } as Record<string, number | undefined>);
   const a = take();
+  const pgA = postgresCpu();
   return (perItems: number) => {
     const b = take();
+    const pgB = postgresCpu();
+    // per process: a backend that ended meanwhile takes its CPU with it (not counted); one that began counts whole
+    if (pgA && pgB) {
+      a.postgres = 0;
+      b.postgres = [...pgB].reduce((sum, [pid, ms]) => sum + ms - (pgA.get(pid) ?? 0), 0);
+    }
     return Object.entries(b).filter(([k, v]) => v !== undefined && a[k] !== undefined)
       .map(([k, v]) => `${k} ${fmt(((v! - a[k]!) * 1000) / perItems)} µs`).join(', ');
   };
