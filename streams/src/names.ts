@@ -15,7 +15,14 @@ export interface Names {
     attempts: string;
     connectors: string;
     reconcile: string;
+    /** The projection's control bucket: key `active` points at the live generation, key `rebuild` holds a rebuild's checkpoint. */
+    projection: string;
   };
+  /**
+   * The bucket of projection generation `generation` (1, 2, …): `<k>bus_projection_<generation>`.
+   * Generations are made by the projector (the first) and by `bus rebuild projection` (each next), not by applyTopology.
+   */
+  projectionBucket(generation: number): string;
   subjects: {
     /** `events.<source>.<type>` — type may be dotted. */
     event(source: string, type: string): string;
@@ -56,7 +63,9 @@ export function names(prefix = ''): Names {
       attempts: `${k}bus_attempts`,
       connectors: `${k}bus_connectors`,
       reconcile: `${k}bus_reconcile`,
+      projection: `${k}bus_projection`,
     },
+    projectionBucket: (generation) => `${k}bus_projection_${generation}`,
     subjects: {
       event: (source, type) => `${s}events.${source}.${type}`,
       delivery: (connector, entityType) => `${s}deliveries.${connector}.${entityType}`,

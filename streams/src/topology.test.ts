@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { names, topology } from './index.js';
+import { names, projectionBucket, topology } from './index.js';
 
 describe('streams as code', () => {
   it('defines the four streams of DESIGN.md with one subject root each', () => {
@@ -29,5 +29,16 @@ describe('streams as code', () => {
 
   it('rejects a prefix that cannot be a stream name', () => {
     assert.throws(() => names('a.b'), /BUS_PREFIX/);
+  });
+
+  it('projection: one control bucket in the topology; generation buckets named per generation, made on demand', () => {
+    const t = topology({ prefix: 'tab12', replicas: 3 });
+    assert.equal(t.names.kv.projection, 'tab12_bus_projection');
+    assert.ok(t.kv.some((b) => b.bucket === 'tab12_bus_projection'));
+    assert.ok(!t.kv.some((b) => b.bucket.startsWith('tab12_bus_projection_')), 'generations are not applied with the topology');
+    const g = projectionBucket({ prefix: 'tab12', replicas: 3 }, 4);
+    assert.deepEqual([g.bucket, g.history, g.ttlSec, g.replicas], ['tab12_bus_projection_4', 1, 0, 3]);
+    assert.equal(names().projectionBucket(1), 'bus_projection_1');
+    assert.throws(() => projectionBucket({}, 0), /whole number from 1/);
   });
 });

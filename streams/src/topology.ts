@@ -80,9 +80,26 @@ export function topology(opts: TopologyOptions = {}): Topology & { names: Names 
     { bucket: n.kv.attempts, description: 'Retry history of messages being retried', history: 1, ttlSec: 7 * DAY_SEC, replicas, storage: 'file' }, // outlives any retry schedule
     { bucket: n.kv.connectors, description: 'Connector state: paused and why', history: 5, ttlSec: 0, replicas, storage: 'file' }, // a pause stays until a person resumes it; history shows who flipped it
     { bucket: n.kv.reconcile, description: 'Reconcile checkpoints and reports', history: 1, ttlSec: 0, replicas, storage: 'file' },
+    { bucket: n.kv.projection, description: 'Projection: the active generation pointer and the rebuild checkpoint', history: 5, ttlSec: 0, replicas, storage: 'file' }, // never expires; history shows the last switches
   ];
 
   return { streams, consumers: [], kv, names: n };
+}
+
+/**
+ * One generation of the entity projection (`libs/projection`): the latest state per source and
+ * entity. Not in topology(): the projector creates the first, each rebuild the next.
+ */
+export function projectionBucket(opts: Pick<TopologyOptions, 'prefix' | 'replicas'>, generation: number): KvDef {
+  if (!Number.isInteger(generation) || generation < 1) throw new Error(`a projection generation is a whole number from 1, got ${generation}`);
+  return {
+    bucket: namesFor(opts.prefix ?? '').projectionBucket(generation),
+    description: `Entity projection, generation ${generation}: latest version and fields per source and entity`,
+    history: 1, // only the current state: a read pages through exactly one value per entity
+    ttlSec: 0, // an entity unchanged for years is still the state reconcile compares with
+    replicas: opts.replicas ?? 1,
+    storage: 'file', // rebuilt by replay if lost, but that takes a while: keep it across restarts
+  };
 }
 
 /** Defaults for a worker consumer; a service states only what differs. */

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerConnectors } from './connectors.js';
 import { registerDlq } from './dlq.js';
+import { registerRebuild } from './rebuild.js';
 import { registerReplay } from './replay.js';
 import { registerStreams } from './streams.js';
 import { registerTrace } from './trace.js';
@@ -14,6 +15,7 @@ registerStreams(program);
 registerDlq(program);
 registerTrace(program);
 registerReplay(program);
+registerRebuild(program);
 registerConnectors(program);
 registerUp(program);
 

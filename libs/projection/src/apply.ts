@@ -1,0 +1,100 @@
+import { BusError } from '@bus/errors';
+import type { Logger } from '@bus/observability';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { type ApplyOutcome, decide, type ProjectedEntity } from './record.js';
+
+/** What a writer last knew of an entry: enough to decide, and its revision for the next compare-and-set. */
+type Known = { revision: number; current?: Ranked };
+type Ranked = Pick<ProjectedEntity, 'version' | 'seq' | 'eventId'>;
+const rankOf = (r: ProjectedEntity): Ranked => ({ version: r.version, seq: r.seq, eventId: r.eventId }); // small: the cache holds no fields
+
+/**
+ * A bounded memory of entries this writer wrote or read (least recently used go first). Entries
+ * only ever move up (decide), so a remembered entry is a lower bound of the real one: a
+ * candidate it beats is stale for sure, and a write with a revision that moved on fails
+ * the compare-and-set and is retried with a fresh read. A rebuild, the main writer of its
+ * bucket, so saves the read before each write.
+ */
+export class EntryCache {
+  readonly #known = new Map<string, Known>();
+  constructor(readonly maxEntries = 100_000) {}
+  get(key: string): Known | undefined {
+    const k = this.#known.get(key);
+    if (k) {
+      this.#known.delete(key);
+      this.#known.set(key, k);
+    }
+    return k;
+  }
+  set(key: string, k: Known): void {
+    this.#known.delete(key);
+    this.#known.set(key, k);
+    if (this.#known.size > this.maxEntries) this.#known.delete(this.#known.keys().next().value!);
+  }
+  forget(key: string): void {
+    this.#known.delete(key);
+  }
+}
+
+export interface ApplyOptions {
+  /** Remember entries between calls (see EntryCache); a key it does not know is assumed new (create, read only on conflict). */
+  cache?: EntryCache;
+  /** Compare-and-set attempts before giving up (a transient error: the event is retried later). Default 20. */
+  maxTries?: number;
+  /** Called on each lost compare-and-set (another writer changed the entry first). */
+  onConflict?: () => void;
+  log?: Logger;
+}
+
+/** True when a KV create/update lost to a concurrent writer (the entry's revision moved). */
+export function isConflict(err: unknown): boolean {
+  return err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+}
+
+/**
+ * Writes `candidate` into `kv` under `key` if it wins over what is there (see decide), by
+ * compare-and-set on the entry's revision: any number of writers — live projector processes,
+ * a rebuild's final pass — may apply at once and the entry still ends as the maximum.
+ * The one function both the live projector and a rebuild apply with.
+ */
+export async function applyRecord(kv: KV, key: string, candidate: ProjectedEntity, o: ApplyOptions = {}): Promise<ApplyOutcome> {
+  const maxTries = o.maxTries ?? 20;
+  let known = o.cache?.get(key);
+  // with a cache, an unknown key is tried as new first: no read for the usual case of a fresh bucket
+  let read = !o.cache;
+  for (let tries = 0; tries < maxTries; tries++) {
+    if (read) {
+      const e = await kv.get(key);
+      const live = e?.operation === 'PUT' && e.value.length > 0;
+      // a deleted entry keeps its revision: the next write must update() it, not create()
+      known = e ? { revision: e.revision, current: live ? rankOf(e.json() as ProjectedEntity) : undefined } : undefined;
+    }
+    const current = known?.current;
+    const { outcome, replace } = decide(current, candidate);
+    if (current && outcome === 'duplicate' && current.eventId !== candidate.eventId) {
+      o.log?.warn({ key, version: candidate.version, kept: replace ? candidate.eventId : current.eventId, other: replace ? current.eventId : candidate.eventId },
+        'two events claim the same version of one entity; the first stored is kept (fix the source\'s versioning)');
+    }
+    if (!replace) {
+      if (known) o.cache?.set(key, known);
+      return outcome;
+    }
+    const written = { ...candidate, updatedAt: new Date().toISOString() };
+    const data = JSON.stringify(written);
+    try {
+      const revision = known ? await kv.update(key, data, known.revision) : await kv.create(key, data);
+      o.cache?.set(key, { revision, current: rankOf(written) });
+      return outcome;
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      o.cache?.forget(key);
+      read = true;
+      if (tries > 0 || !o.cache) o.onConflict?.(); // a cache's first guess being wrong is not a conflict with another writer
+    }
+  }
+  throw new BusError('PROJECTION_CONFLICT', 'transient',
+    `projection entry ${key} kept changing under ${maxTries} compare-and-set attempts; the event is retried later. ` +
+    'If this repeats, look for a process writing the projection bucket in a loop');
+}

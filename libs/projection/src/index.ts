@@ -1,0 +1,13 @@
+export { createProjector, PROJECTION_DURABLE } from './projector.js';
+export type { Projector, ProjectorOptions } from './projector.js';
+export { rebuildProjection } from './rebuild.js';
+export type { RebuildCounts, RebuildOptions, RebuildProgress, RebuildResult } from './rebuild.js';
+export { getEntity, readProjection } from './read.js';
+export type { ProjectionFilter } from './read.js';
+export { readActive, readCheckpoint } from './generations.js';
+export type { ActiveGeneration, RebuildCheckpoint } from './generations.js';
+export { applyRecord } from './apply.js';
+export { decide, projectionKey, recordOf } from './record.js';
+export type { ApplyCounts, ApplyOutcome, ProjectedEntity } from './record.js';
+export { createProjectionMetrics } from './metrics.js';
+export type { ProjectionMetrics } from './metrics.js';

@@ -1,0 +1,24 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** The live projector's metrics (README → Operations); its queue depth is bus_consumer_pending{consumer="projection"}. */
+export function createProjectionMetrics(registry: Registry) {
+  return {
+    events: new Counter({
+      name: 'projection_events_total',
+      help: 'Events applied to the projection, by outcome: applied (newer version), stale (older), duplicate (same version)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    conflicts: new Counter({
+      name: 'projection_cas_conflicts_total',
+      help: 'Projection writes that lost a compare-and-set to another writer and were tried again',
+      registers: [registry],
+    }),
+    generation: new Gauge({
+      name: 'projection_generation',
+      help: 'The projection generation this process writes into',
+      registers: [registry],
+    }),
+  };
+}
+export type ProjectionMetrics = ReturnType<typeof createProjectionMetrics>;

@@ -1,0 +1,127 @@
+import { type Bus, type Consumption, done, ensureConsumer } from '@bus/bus';
+import { decodeEnvelope, type Envelope } from '@bus/envelope';
+import { BusError } from '@bus/errors';
+import type { Logger } from '@bus/observability';
+import { workerConsumer } from '@bus/streams';
+import { applyRecord } from './apply.js';
+import { type ActiveGeneration, ensureActive, readActive } from './generations.js';
+import type { ProjectionMetrics } from './metrics.js';
+import { type ApplyCounts, type ApplyOutcome, keyOfRecord, type ProjectedEntity, recordOf } from './record.js';
+
+export interface ProjectorOptions {
+  /** Required. A connected bus whose topology is applied. */
+  bus: Bus;
+  /** Required. */
+  log: Logger;
+  /** Optional: counts per outcome, conflicts, generation. */
+  metrics?: ProjectionMetrics;
+  /** Events handled at once by this process. Default 32. */
+  concurrency?: number;
+}
+
+/** The live projector's durable consumer on EVENTS, shared by every projector process. */
+export const PROJECTION_DURABLE = 'projection';
+
+/**
+ * Coalesced reads: each caller gets the result of a read that *started after* it called, and
+ * callers arriving together share one. The projector's pointer check costs about one read per
+ * round trip, not one per event.
+ */
+export function freshReader<T>(read: () => Promise<T>): () => Promise<T> {
+  let inFlight: Promise<T> | undefined;
+  let queued: Promise<T> | undefined;
+  const start = (): Promise<T> => {
+    const p = read();
+    inFlight = p;
+    const clear = () => {
+      if (inFlight === p) inFlight = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  };
+  return () => {
+    if (!inFlight) return start();
+    // the read in flight may have been sent before our caller's write: take the next one
+    queued ??= inFlight.then(() => undefined, () => undefined).then(() => {
+      queued = undefined;
+      return start();
+    });
+    return queued;
+  };
+}
+
+/**
+ * The live projection: a durable consumer on EVENTS that applies each event to the active
+ * generation's bucket (newer version wins; compare-and-set, so any number of processes may run).
+ *
+ * Following a rebuild's switch: after each write the projector reads the pointer (a read that
+ * began after the write). If it moved, the event is applied to the new generation too. If it
+ * had not moved, the switch came later than this event was stored, and the rebuild's final
+ * catch-up pass (which starts after the switch) applies it. Either way the new generation has it.
+ */
+export function createProjector(o: ProjectorOptions) {
+  const counts: ApplyCounts = { applied: 0, stale: 0, duplicate: 0 };
+  let active: ActiveGeneration | undefined;
+  const readPointer = freshReader(async () => (await readActive(o.bus))?.value);
+
+  const use = (a: ActiveGeneration) => {
+    if (active && active.generation !== a.generation) o.log.info({ from: active.generation, to: a.generation }, 'projection: now writing into the new generation');
+    active = a;
+    o.metrics?.generation.set(a.generation);
+    return a;
+  };
+
+  async function applyTo(gen: ActiveGeneration, rec: ProjectedEntity, log: Logger): Promise<ApplyOutcome> {
+    return applyRecord(await o.bus.kv(gen.bucket), keyOfRecord(rec), rec, { log, onConflict: () => o.metrics?.conflicts.inc() });
+  }
+
+  /** Applies one event (stream sequence `seq`) to the projection; returns what it did. */
+  async function apply(env: Envelope, seq: number, log: Logger = o.log): Promise<ApplyOutcome> {
+    const rec = recordOf(env, seq);
+    let outcome: ApplyOutcome;
+    try {
+      let gen = active ?? use(await ensureActive(o.bus, o.log));
+      outcome = await applyTo(gen, rec, log);
+      // a switch can happen between any read of the pointer and a write: check after the write
+      for (let hops = 0; hops < 3; hops++) {
+        const now = (await readPointer()) ?? (await ensureActive(o.bus, o.log));
+        if (now.generation === gen.generation) break;
+        gen = use(now);
+        outcome = await applyTo(gen, rec, log);
+      }
+    } catch (err) {
+      active = undefined; // look the pointer up again before the retry: the bucket may be gone
+      if (err instanceof BusError) throw err;
+      throw new BusError('PROJECTION_WRITE_FAILED', 'transient',
+        `could not write ${env.source} ${env.entity.type} ${env.entity.id} v${env.version} to the projection (${(err as Error).message}); retried with backoff`, { cause: err });
+    }
+    counts[outcome]++;
+    o.metrics?.events.inc({ outcome });
+    return outcome;
+  }
+
+  return {
+    apply,
+    /** Outcomes in this process since it started. */
+    counts: (): ApplyCounts => ({ ...counts }),
+    /** The generation this process writes into (undefined before the first event or start()). */
+    generation: () => active?.generation,
+    /** Ensures the active generation and the durable consumer, and starts consuming EVENTS. */
+    async start(): Promise<Consumption> {
+      use(await ensureActive(o.bus, o.log));
+      const stream = o.bus.names.streams.events;
+      // no filter subject: the whole stream (nats-server 2.9 refuses an empty one)
+      await ensureConsumer(o.bus.jsm, workerConsumer({
+        stream, durable: PROJECTION_DURABLE, description: 'entity projection: latest version and fields per source and entity',
+      }));
+      return o.bus.consume<Envelope>({
+        stream, durable: PROJECTION_DURABLE, stage: 'projection', concurrency: o.concurrency ?? 32, decode: decodeEnvelope,
+        handler: async (env, ctx) => {
+          await apply(env, ctx.seq, ctx.log);
+          return done();
+        },
+      });
+    },
+  };
+}
+export type Projector = ReturnType<typeof createProjector>;
