@@ -34,6 +34,8 @@ export interface Names {
     audit(stage: string, outcome: string): string;
     /** Core request subject on which ingest replays quarantined payloads (not a stream). */
     ingestReplay: string;
+    /** Core request subject on which reconcile starts a run now (`bus reconcile run`; not a stream). */
+    reconcileRun: string;
     /** The root wildcards, e.g. `events.>`. */
     all: { events: string; deliveries: string; dlq: string; audit: string };
   };
@@ -72,6 +74,7 @@ export function names(prefix = ''): Names {
       dlq: (stage, connector = '-') => `${s}dlq.${stage}.${connector}`,
       audit: (stage, outcome) => `${s}audit.${stage}.${outcome}`,
       ingestReplay: `${s}ingest.replay`,
+      reconcileRun: `${s}reconcile.run`,
       all: { events: `${s}events.>`, deliveries: `${s}deliveries.>`, dlq: `${s}dlq.>`, audit: `${s}audit.>` },
     },
   };

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerConnectors } from './connectors.js';
 import { registerDlq } from './dlq.js';
 import { registerRebuild } from './rebuild.js';
+import { registerReconcile } from './reconcile.js';
 import { registerReplay } from './replay.js';
 import { registerStreams } from './streams.js';
 import { registerTrace } from './trace.js';
@@ -17,6 +18,7 @@ registerTrace(program);
 registerReplay(program);
 registerRebuild(program);
 registerConnectors(program);
+registerReconcile(program);
 registerUp(program);
 
 program.parseAsync().catch((err: Error) => {

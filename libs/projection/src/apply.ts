@@ -44,7 +44,8 @@ export interface ApplyOptions {
   maxTries?: number;
   /** Called on each lost compare-and-set (another writer changed the entry first). */
   onConflict?: () => void;
-  log?: Logger;
+  /** A logger, or how to get one (a message's child logger costs something to build: only when there is something to say). */
+  log?: Logger | (() => Logger);
 }
 
 /** True when a KV create/update lost to a concurrent writer (the entry's revision moved). */
@@ -74,7 +75,7 @@ export async function applyRecord(kv: KV, key: string, candidate: ProjectedEntit
     const current = known?.current;
     const { outcome, replace } = decide(current, candidate);
     if (current && outcome === 'duplicate' && current.eventId !== candidate.eventId) {
-      o.log?.warn({ key, version: candidate.version, kept: replace ? candidate.eventId : current.eventId, other: replace ? current.eventId : candidate.eventId },
+      (typeof o.log === 'function' ? o.log() : o.log)?.warn({ key, version: candidate.version, kept: replace ? candidate.eventId : current.eventId, other: replace ? current.eventId : candidate.eventId },
         'two events claim the same version of one entity; the first stored is kept (fix the source\'s versioning)');
     }
     if (!replace) {

@@ -3,7 +3,7 @@ import { decodeEnvelope, type Envelope } from '@bus/envelope';
 import { BusError } from '@bus/errors';
 import type { Logger } from '@bus/observability';
 import { workerConsumer } from '@bus/streams';
-import { applyRecord } from './apply.js';
+import { applyRecord, EntryCache } from './apply.js';
 import { type ActiveGeneration, ensureActive, readActive } from './generations.js';
 import type { ProjectionMetrics } from './metrics.js';
 import { type ApplyCounts, type ApplyOutcome, keyOfRecord, type ProjectedEntity, recordOf } from './record.js';
@@ -64,19 +64,24 @@ export function createProjector(o: ProjectorOptions) {
   let active: ActiveGeneration | undefined;
   const readPointer = freshReader(async () => (await readActive(o.bus))?.value);
 
+  // entries this process wrote or read, per generation: most writes then need no read first (see EntryCache)
+  let cache = new EntryCache(50_000);
   const use = (a: ActiveGeneration) => {
-    if (active && active.generation !== a.generation) o.log.info({ from: active.generation, to: a.generation }, 'projection: now writing into the new generation');
+    if (active && active.generation !== a.generation) {
+      o.log.info({ from: active.generation, to: a.generation }, 'projection: now writing into the new generation');
+      cache = new EntryCache(50_000);
+    }
     active = a;
     o.metrics?.generation.set(a.generation);
     return a;
   };
 
-  async function applyTo(gen: ActiveGeneration, rec: ProjectedEntity, log: Logger): Promise<ApplyOutcome> {
-    return applyRecord(await o.bus.kv(gen.bucket), keyOfRecord(rec), rec, { log, onConflict: () => o.metrics?.conflicts.inc() });
+  async function applyTo(gen: ActiveGeneration, rec: ProjectedEntity, log: Logger | (() => Logger)): Promise<ApplyOutcome> {
+    return applyRecord(await o.bus.kv(gen.bucket), keyOfRecord(rec), rec, { log, cache, onConflict: () => o.metrics?.conflicts.inc() });
   }
 
   /** Applies one event (stream sequence `seq`) to the projection; returns what it did. */
-  async function apply(env: Envelope, seq: number, log: Logger = o.log): Promise<ApplyOutcome> {
+  async function apply(env: Envelope, seq: number, log: Logger | (() => Logger) = o.log): Promise<ApplyOutcome> {
     const rec = recordOf(env, seq);
     let outcome: ApplyOutcome;
     try {
@@ -117,7 +122,7 @@ export function createProjector(o: ProjectorOptions) {
       return o.bus.consume<Envelope>({
         stream, durable: PROJECTION_DURABLE, stage: 'projection', concurrency: o.concurrency ?? 32, decode: decodeEnvelope,
         handler: async (env, ctx) => {
-          await apply(env, ctx.seq, ctx.log);
+          await apply(env, ctx.seq, () => ctx.log);
           return done();
         },
       });

@@ -1,0 +1,85 @@
+import type { Bus } from '@bus/bus';
+import { demoConnectors, demoSchemas } from '@bus/catalog';
+import { type ReportItem, reportStore, resolveItem, type RunAnswer, type RunReport } from '@bus/reconcile';
+import type { Command } from 'commander';
+import { formatAge, printTable, withBus } from './context.js';
+
+const fmt = (v: unknown) => (v === undefined ? '–' : typeof v === 'string' ? v : JSON.stringify(v));
+const differences = (r: RunReport) => Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+
+export function printRuns(runs: RunReport[]): void {
+  printTable(runs.map((r) => ({
+    run: r.runId, connector: r.connector, status: r.dryRun ? `${r.status} (dry run)` : r.status, started: r.startedAt.slice(0, 19).replace('T', ' '),
+    took: r.endedAt ? formatAge(Date.parse(r.endedAt) - Date.parse(r.startedAt)) : '…', checked: r.checked, listed: r.listed,
+    differences: differences(r), repaired: r.repaired, flagged: r.flagged,
+  })));
+}
+
+export function printItems(items: ReportItem[]): void {
+  printTable(items.map((i) => ({
+    item: i.id, kind: i.kind, record: `${i.target.type} ${i.target.id}`, versions: `${i.sourceVersion ?? '–'} / ${i.targetVersion ?? '–'}`,
+    fields: i.fields.map((f) => `${f.field}: ${fmt(f.source)} → ${fmt(f.target)}`).join('; ') || '–',
+    decision: i.resolution ? `settled: ${i.resolution.as} (${i.resolution.by})` : i.decision,
+  })));
+}
+
+/** Asks a running reconcile service to start a run now (one per connector across all processes). */
+export async function requestRun(bus: Bus, connector: string, dryRun: boolean): Promise<RunAnswer> {
+  const answer = await bus.nc.request(bus.names.subjects.reconcileRun, JSON.stringify({ connector, dryRun }), { timeout: 10_000 }).catch((err: Error) => {
+    throw new Error(`no reconcile service answered (${err.message}); is it running (npm start runs one)?`);
+  });
+  return answer.json<RunAnswer>();
+}
+
+export function registerReconcile(program: Command): void {
+  const r = program.command('reconcile').description('compare sources with targets: repair the safe differences, flag the rest');
+  r.command('run').requiredOption('--connector <name>').option('--dry-run', 'compare and report only; nothing is changed anywhere')
+    .option('--no-wait', 'return once the run has started')
+    .action(async (o: { connector: string; dryRun?: boolean; wait: boolean }) => withBus(async (bus) => {
+      const a = await requestRun(bus, o.connector, o.dryRun ?? false);
+      if ('error' in a) throw new Error(a.error);
+      console.log(`${a.resumed ? 'resumed' : 'started'} run ${a.runId} of ${o.connector}${o.dryRun ? ' (dry run)' : ''}`);
+      if (!o.wait) return;
+      const store = reportStore(bus);
+      for (let last = '';;) {
+        const run = await store.readRun(a.runId);
+        const line = run ? `${run.status}: ${run.checked} checked, ${run.listed} listed; ${differences(run)}` : 'starting';
+        if (line !== last) console.log(line);
+        last = line;
+        if (run && run.status !== 'running') {
+          if (run.status === 'failed') throw new Error(`run ${a.runId} failed: ${run.error}`);
+          return console.log(`done. Details: npm run bus -- reconcile report ${a.runId}`);
+        }
+        await new Promise((res) => setTimeout(res, 1_000));
+      }
+    }));
+  r.command('report [runId]').description('the runs (newest first), or one run with every difference').option('--connector <name>').option('--json')
+    .action(async (runId: string | undefined, o: { connector?: string; json?: boolean }) => withBus(async (bus) => {
+      const store = reportStore(bus);
+      if (!runId) {
+        const runs = await store.runs(o.connector);
+        if (o.json) return console.log(JSON.stringify(runs, null, 2));
+        if (runs.length === 0) return console.log('no reconcile runs yet: npm run bus -- reconcile run --connector <name>');
+        return printRuns(runs);
+      }
+      const run = await store.readRun(runId);
+      if (!run) throw new Error(`no run ${runId}; see: npm run bus -- reconcile report`);
+      const items: ReportItem[] = [];
+      for await (const i of store.items(runId)) items.push(i);
+      if (o.json) return console.log(JSON.stringify({ ...run, items }, null, 2));
+      printRuns([run]);
+      console.log('');
+      if (items.length === 0) return console.log('no differences');
+      printItems(items);
+      console.log('\nsettle a flagged one: npm run bus -- reconcile resolve <item> --source | --target | --ignore');
+    }));
+  r.command('resolve <item>').description('settle a flagged difference (audited)')
+    .option('--source', 'send the source\'s state to the target').option('--target', 'the target is right: stop flagging it').option('--ignore', 'leave it: stop flagging it')
+    .option('--by <who>', 'recorded with the decision', process.env.USER ?? 'operator')
+    .action(async (item: string, o: { source?: boolean; target?: boolean; ignore?: boolean; by: string }) => withBus(async (bus) => {
+      const chosen = (['source', 'target', 'ignore'] as const).filter((k) => o[k]);
+      if (chosen.length !== 1) throw new Error('say exactly one of --source, --target or --ignore');
+      const settled = await resolveItem({ bus, connectors: demoConnectors, schemas: demoSchemas, itemId: item, as: chosen[0]!, by: o.by });
+      console.log(`${settled.id} settled as ${chosen[0]} by ${o.by}${chosen[0] === 'source' ? ': a repair command went to deliver' : ''}`);
+    }));
+}

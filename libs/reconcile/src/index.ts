@@ -1,0 +1,12 @@
+export { compareRecord, DIFFERENCE_KINDS, redact, SAFE_KINDS, sameValue, unknownRecord } from './differences.js';
+export type { Difference, DifferenceKind, FieldDifference } from './differences.js';
+export { expectedCommands, repairCommand } from './expected.js';
+export { createReconcileMetrics } from './metrics.js';
+export type { ReconcileMetrics } from './metrics.js';
+export { itemId, newRunId, reportStore } from './report.js';
+export type { Checkpoint, Decision, ReportItem, ReportStore, Resolution, RunReport, RunStatus } from './report.js';
+export { runReconcile } from './run.js';
+export type { ReconcileOptions } from './run.js';
+export { resolveItem } from './resolve.js';
+export { createReconciler } from './reconciler.js';
+export type { Reconciler, ReconcilerOptions, RunAnswer, RunRequest } from './reconciler.js';

@@ -1,0 +1,103 @@
+import { hostname } from 'node:os';
+import type { Bus } from '@bus/bus';
+import type { SchemaRegistry } from '@bus/connectors';
+import type { ResolvedDelivery } from '@bus/delivery';
+import { acquireLease } from '@bus/lease';
+import type { Logger } from '@bus/observability';
+import type { ReconcileMetrics } from './metrics.js';
+import { newRunId, reportStore } from './report.js';
+import { runReconcile } from './run.js';
+
+export interface ReconcilerOptions {
+  bus: Bus;
+  /** The connectors to reconcile (those whose target can look records up). */
+  deliveries: ResolvedDelivery[];
+  log: Logger;
+  metrics?: ReconcileMetrics;
+  /** The event schemas transform validates with (see runReconcile). */
+  schemas?: SchemaRegistry;
+  /** Seconds between scheduled runs of each connector; 0 = only on request. */
+  everySec: number;
+  /** How long a dead holder's lease keeps others out. Default 30 000 ms. */
+  leaseTtlMs?: number;
+  pageSize?: number;
+  personalFields?: string[];
+  readRatePerSec?: number;
+  holder?: string;
+}
+
+export type RunRequest = { connector: string; dryRun?: boolean };
+export type RunAnswer = { runId: string; resumed: boolean } | { error: string };
+
+/**
+ * Runs reconcile for each connector on a schedule and on request (`bus reconcile run`),
+ * one run per connector across every process: a KV lease, renewed while the run goes,
+ * that frees itself if the holder dies. A run found unfinished (its holder died) is
+ * resumed from its checkpoint rather than started again.
+ */
+export function createReconciler(o: ReconcilerOptions) {
+  const holder = o.holder ?? `${hostname()}:${process.pid}`;
+  const stopping = new AbortController();
+  const active = new Map<string, Promise<unknown>>();
+  const timers: NodeJS.Timeout[] = [];
+  const store = reportStore(o.bus);
+
+  async function runNow(req: RunRequest): Promise<RunAnswer> {
+    const delivery = o.deliveries.find((d) => d.connector.name === req.connector);
+    if (!delivery) return { error: `no connector "${req.connector}" to reconcile here (known: ${o.deliveries.map((d) => d.connector.name).join(', ') || 'none'})` };
+    if (active.has(req.connector)) return { error: `${req.connector} is being reconciled by this process already` };
+    const lease = await acquireLease({ kv: await o.bus.kv(o.bus.names.kv.leases), key: `reconcile.${req.connector}`, holder, ttlMs: o.leaseTtlMs ?? 30_000, log: o.log });
+    if (!lease) return { error: `${req.connector} is being reconciled by another process; see bus reconcile report` };
+    const last = await store.lastRun(req.connector);
+    // the last run never finished and nobody holds it: its holder died mid-run
+    const resume = last?.status === 'running' && !req.dryRun ? last : undefined;
+    const runId = resume?.runId ?? newRunId();
+    const signal = AbortSignal.any([lease.lost, stopping.signal]);
+    const run = runReconcile({ bus: o.bus, delivery, log: o.log, metrics: o.metrics, schemas: o.schemas, dryRun: req.dryRun, runId, resume, holder, signal,
+      pageSize: o.pageSize, personalFields: o.personalFields, readRatePerSec: o.readRatePerSec })
+      .catch((err: Error) => o.log.error({ err, connector: req.connector, runId }, 'reconcile run failed'))
+      .finally(async () => {
+        active.delete(req.connector);
+        await lease.release();
+      });
+    active.set(req.connector, run);
+    return { runId, resumed: resume !== undefined };
+  }
+
+  return {
+    runNow,
+    /** Answers run requests and starts the schedule. */
+    async start(): Promise<{ stop(): Promise<void> }> {
+      const sub = o.bus.nc.subscribe(o.bus.names.subjects.reconcileRun, {
+        queue: 'reconcile',
+        callback: (err, msg) => {
+          if (err) return;
+          let req: RunRequest;
+          try {
+            req = msg.json<RunRequest>();
+          } catch {
+            msg.respond(JSON.stringify({ error: 'the request must be JSON: {"connector": "...", "dryRun": false}' }));
+            return;
+          }
+          runNow(req).then((a) => msg.respond(JSON.stringify(a)), (e: Error) => msg.respond(JSON.stringify({ error: e.message })));
+        },
+      });
+      if (o.everySec > 0) {
+        for (const d of o.deliveries) {
+          const tick = () => void runNow({ connector: d.connector.name }).then((a) => 'error' in a && o.log.debug({ connector: d.connector.name }, a.error));
+          // first run soon after start (an unfinished one is resumed), then on the schedule
+          timers.push(setTimeout(tick, 1_000).unref(), setInterval(tick, o.everySec * 1_000).unref());
+        }
+      }
+      return {
+        async stop() {
+          for (const t of timers) clearTimeout(t);
+          sub.unsubscribe();
+          stopping.abort();
+          await Promise.allSettled(active.values());
+        },
+      };
+    },
+  };
+}
+export type Reconciler = ReturnType<typeof createReconciler>;

@@ -1,0 +1,36 @@
+import type { Bus } from '@bus/bus';
+import type { Connector, SchemaRegistry } from '@bus/connectors';
+import { encode } from '@bus/envelope';
+import { getEntity } from '@bus/projection';
+import { expectedCommands, repairCommand } from './expected.js';
+import { type ReportItem, reportStore, type Resolution } from './report.js';
+
+/**
+ * Settles a flagged difference, audited: `source` sends the source's state to the target
+ * (a repair command through deliver); `target` accepts the target's state and `ignore`
+ * leaves it — both stop the same difference (same versions) from being flagged again.
+ */
+export async function resolveItem(o: { bus: Bus; connectors: Connector[]; schemas?: SchemaRegistry; itemId: string; as: Resolution; by: string }): Promise<ReportItem> {
+  const store = reportStore(o.bus);
+  const found = await store.item(o.itemId);
+  if (!found) throw new Error(`no report item ${o.itemId}; see the ids in: bus reconcile report`);
+  const { item, key } = found;
+  if (item.resolution) throw new Error(`item ${o.itemId} was already settled as ${item.resolution.as} by ${item.resolution.by} at ${item.resolution.at}`);
+  if (o.as === 'source') {
+    const connector = o.connectors.find((c) => c.name === item.connector);
+    if (!connector) throw new Error(`item ${o.itemId} is of connector "${item.connector}", which this bus does not run`);
+    const entry = item.entity && (await getEntity(o.bus, item.entity.source, item.entity.type, item.entity.id));
+    if (!entry) throw new Error(`the sources have no entity for ${item.target.type} ${item.target.id}: nothing to send. Settle it with --target or --ignore, or remove it at the target by hand`);
+    const cmd = expectedCommands(connector, entry, item.runId, o.schemas).find((c) => c.target.type === item.target.type && c.target.id === item.target.id);
+    if (!cmd) throw new Error(`the source's entity no longer maps to ${item.target.type} ${item.target.id} for ${connector.name}; settle it with --target or --ignore`);
+    const repair = repairCommand(cmd, `${item.runId}-resolved`, `resolved-${item.kind}`);
+    // a person chose the source: its state goes even over a newer version at the target
+    await o.bus.publish(o.bus.names.subjects.delivery(connector.name, repair.target.type), encode({ ...repair, version: Math.max(repair.version, item.targetVersion ?? 0) }),
+      { msgId: repair.id, headers: { 'Bus-Correlation-Id': item.runId } });
+  }
+  const settled: ReportItem = { ...item, resolution: { as: o.as, by: o.by, at: new Date().toISOString() } };
+  await store.saveResolvedItem(key, settled);
+  o.bus.audit({ stage: 'reconcile', outcome: `resolved-${o.as}`, correlationId: item.runId, connector: item.connector, entity: item.target,
+    reason: `${item.kind} settled as ${o.as} by ${o.by}`, details: { itemId: item.id } });
+  return settled;
+}

@@ -1,0 +1,60 @@
+// reconcile: wiring only — the live projection, reconcile runs per connector (on a schedule and on
+// request), and the sources' change listings polled for webhooks that never arrived.
+import { runService } from '@bus/bus';
+import { demoConnectors, demoSchemas, demoSources } from '@bus/catalog';
+import { resolveDelivery } from '@bus/delivery';
+import { createIntake, createIntakeMetrics, pollSourceChanges } from '@bus/intake';
+import { createProjectionMetrics, createProjector } from '@bus/projection';
+import { createReconcileMetrics, createReconciler } from '@bus/reconcile';
+import { z } from 'zod';
+
+runService({
+  name: 'reconcile',
+  env: z.object({
+    RECONCILE_OPS_PORT: z.coerce.number().int().min(0).max(65_535).default(8083),
+    RECONCILE_OPS_HOST: z.string().default('127.0.0.1'),
+    /** Seconds between runs of each connector; 0 = only on request (bus reconcile run). */
+    RECONCILE_EVERY_SEC: z.coerce.number().int().min(0).default(3_600),
+    RECONCILE_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+    /** Fields reports show only as a short hash. */
+    RECONCILE_PERSONAL_FIELDS: z.string().default('email,phone,name'),
+    /** 0 = sources' change listings are never polled here. */
+    RECONCILE_POLL_SOURCES: z.enum(['0', '1']).default('1'),
+  }),
+  ops: (c) => ({ port: c.RECONCILE_OPS_PORT, host: c.RECONCILE_OPS_HOST }),
+  stream: (bus) => bus.names.streams.events,
+  async start({ bus, config, log, metrics }) {
+    const projector = await createProjector({ bus, log, metrics: createProjectionMetrics(metrics.registry) }).start();
+    // a connector is reconciled when its target can look records up; the others are named, not silently skipped
+    const deliveries = demoConnectors.map((c) => resolveDelivery(c, process.env));
+    const able = deliveries.filter((d) => d.target.lookup || d.target.lookupMany);
+    for (const d of deliveries) if (!able.includes(d)) log.warn({ connector: d.connector.name }, 'not reconciled: its target has no lookup (add one to its delivery settings)');
+    const reconciler = await createReconciler({
+      bus, deliveries: able, log, schemas: demoSchemas, metrics: createReconcileMetrics(metrics.registry), everySec: config.RECONCILE_EVERY_SEC, pageSize: config.RECONCILE_PAGE_SIZE,
+      personalFields: config.RECONCILE_PERSONAL_FIELDS.split(',').map((f) => f.trim()).filter(Boolean),
+    }).start();
+    // missed webhooks: each source that can list its changes is polled on its own schedule, one poller at a time (lease)
+    const listing = config.RECONCILE_POLL_SOURCES === '1' ? demoSources.filter((s) => s.changes) : [];
+    const intake = createIntake({ bus, sources: demoSources, env: process.env, log, metrics: createIntakeMetrics(metrics.registry), webhooks: false });
+    const stopping = new AbortController();
+    const polls = new Set<Promise<unknown>>();
+    const timers = listing.map((source) => setInterval(() => {
+      const p = pollSourceChanges({ bus, intake, source, env: process.env, log, signal: stopping.signal, registry: metrics.registry })
+        .catch((err: Error) => log.error({ err, source: source.name }, 'polling the source\'s changes failed'))
+        .finally(() => polls.delete(p));
+      polls.add(p);
+    }, (source.changes?.everySec ?? 300) * 1_000).unref());
+    return {
+      endpoints: { reconciles: able.map((d) => d.connector.name).join(',') || 'none', everySec: String(config.RECONCILE_EVERY_SEC),
+        polls: listing.map((s) => s.name).join(',') || 'none' },
+      async stop() {
+        for (const t of timers) clearInterval(t);
+        stopping.abort();
+        await Promise.allSettled(polls);
+        await reconciler.stop();
+        await projector.stop();
+        await Promise.all(deliveries.map((d) => d.target.close?.()));
+      },
+    };
+  },
+});
