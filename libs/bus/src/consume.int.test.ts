@@ -10,7 +10,10 @@ import { decodeDeadLetter, type DeadLetter } from './dead-letter.js';
 import { deadLetter, done, type Outcome, retryAfter } from './outcome.js';
 import { readStream } from './read.js';
 import { ensureConsumer } from './topology.js';
-import { testBus } from './test-support.js';
+import { createMetrics } from '@bus/observability';
+import { loadBusConfig } from './config.js';
+import { connectBus } from './connect.js';
+import { silent, testBus } from './test-support.js';
 
 describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
   let nats: TestNats;
@@ -194,6 +197,35 @@ describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
     const info = await bus.jsm.consumers.info(bus.names.streams.events, durable);
     assert.equal(info.num_redelivered, 0);
     assert.equal(calls, 1);
+  });
+
+  it('metrics: queue depth and the age of the oldest unfinished message per consumer', async () => {
+    const metrics = createMetrics('stats-test');
+    const own = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: bus.names.prefix }), name: 'stats', log: silent, metrics });
+    const durable = 'test-stats';
+    await ensureConsumer(own.jsm, workerConsumer({ stream: own.names.streams.events, durable, description: 'test', filterSubject: own.names.subjects.event('t', 'stats.>') }));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const c = await own.consume<Envelope>({ stream: own.names.streams.events, durable, stage: 'test', decode: decodeEnvelope, concurrency: 1, statsIntervalMs: 100,
+      handler: async () => {
+        await held;
+        return done();
+      } });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const env = createEnvelope({ type: 'stats.x', entity: { type: 'e', id: `s${i}` }, version: 1, data: {} }, { source: 't' });
+        await own.publishEnvelope(own.names.subjects.event('t', env.type), env);
+      }
+      const gauge = async (name: string) => Number((await metrics.registry.getSingleMetric(name)?.get())?.values.find((v) => v.labels.consumer === durable)?.value ?? -1);
+      await waitFor(async () => (await gauge('bus_consumer_oldest_pending_age_seconds')) > 0.2, { what: 'the oldest unfinished message ageing' });
+      assert.ok((await gauge('bus_consumer_pending')) + (await gauge('bus_consumer_ack_pending')) >= 3);
+      release();
+      await waitFor(async () => (await gauge('bus_consumer_oldest_pending_age_seconds')) === 0, { what: 'nothing unfinished: age 0' });
+    } finally {
+      release();
+      await c.stop();
+      await own.close();
+    }
   });
 
   it('stop() lets a handler in flight finish and acknowledges it before resolving', async () => {

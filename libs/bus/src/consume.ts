@@ -1,7 +1,7 @@
 import { BusError, describeError } from '@bus/errors';
 import { readHeaderFacts, type HeaderFacts } from '@bus/envelope';
 import { logFor, type BusMetrics, type Logger } from '@bus/observability';
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JsMsg, MsgRequest } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { appendAttempt, type AttemptRecord, continueHistory } from '@bus/retry';
 import { type DeadLetter, PRIOR_HISTORY_HEADER, type PriorHistory, readPriorHistory, REPLAYS_HEADER } from './dead-letter.js';
@@ -230,10 +230,15 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   const statsMs = opts.statsIntervalMs ?? 10_000;
   const stats = deps.metrics && statsMs > 0
     ? setInterval(() => {
-        consumer.info().then((i) => {
-          deps.metrics?.consumerPending.set({ stream: opts.stream, consumer: opts.durable }, i.num_pending);
-          deps.metrics?.consumerAckPending.set({ stream: opts.stream, consumer: opts.durable }, i.num_ack_pending);
-        }, () => undefined);
+        consumer.info().then(async (i) => {
+          const labels = { stream: opts.stream, consumer: opts.durable };
+          deps.metrics?.consumerPending.set(labels, i.num_pending);
+          deps.metrics?.consumerAckPending.set(labels, i.num_ack_pending);
+          // the oldest unfinished message: the first of the consumer's subject after its ack floor (one direct read)
+          const oldest = i.num_pending + i.num_ack_pending === 0 ? null : await (await deps.js.jetstreamManager()).streams
+            .getMessage(opts.stream, { next_by_subj: i.config.filter_subject || '>', seq: i.ack_floor.stream_seq + 1 } as unknown as MsgRequest).catch(() => null);
+          deps.metrics?.consumerOldestAge.set(labels, oldest ? Math.max(0, (Date.now() - Date.parse(oldest.timestamp)) / 1000) : 0);
+        }).catch(() => undefined);
       }, statsMs)
     : undefined;
   stats?.unref();

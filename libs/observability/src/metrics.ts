@@ -69,6 +69,12 @@ export function createMetrics(service: string) {
       labelNames: ['stream', 'consumer'] as const,
       registers: [registry],
     }),
+    consumerOldestAge: new Gauge({
+      name: 'bus_consumer_oldest_pending_age_seconds',
+      help: 'Age of the oldest message the consumer has not finished (0 when none): alert on it, not on the count',
+      labelNames: ['stream', 'consumer'] as const,
+      registers: [registry],
+    }),
     dlqMessages: new Gauge({
       name: 'bus_dlq_messages',
       help: 'Entries in the DLQ by stage and connector (read every BUS_DLQ_STATS_INTERVAL_MS, default 15 s)',
