@@ -5,23 +5,16 @@ import type { Bus, Consumption } from '@bus/bus';
 import { connectorStates, setPaused, traceOf } from '@bus/cli';
 import { defineConnector, SchemaRegistry } from '@bus/connectors';
 import { createDeliverer, createDeliverMetrics, resolveDelivery } from '@bus/delivery';
-import { createIntake, createIntakeMetrics, defineSource } from '@bus/intake';
+import { createIntake, createIntakeMetrics } from '@bus/intake';
 import { createMetrics } from '@bus/observability';
 import { startNats, startTarget, type TestNats, type TestTarget, uniquePrefix, waitFor } from '@bus/testkit';
 import { createTransformer, createTransformMetrics } from '@bus/transformer';
 import { Webhook } from 'standardwebhooks';
-import { z } from 'zod';
+import { Contact, contactSource } from './fixtures/contact-source.js';
 import { silent, testBus } from './support.js';
 
 const secret = `whsec_${Buffer.from('e2e-secret-e2e-secret').toString('base64')}`;
-const Contact = z.object({ id: z.string(), version: z.number().int(), email: z.email() });
-const source = defineSource({
-  name: 'standard', verification: { scheme: 'standard-webhooks' }, secretsEnv: 'STANDARD_WEBHOOK_SECRET',
-  schema: z.object({ type: z.string(), data: Contact }),
-  deliveryId: ({ signedDeliveryId }) => signedDeliveryId, eventType: ({ payload }) => payload.type,
-  entity: ({ payload }) => ({ type: 'contact', id: payload.data.id }), version: ({ payload }) => payload.data.version, occurredAt: () => undefined,
-  data: ({ payload }) => payload.data,
-});
+const source = contactSource();
 const schemas = new SchemaRegistry().add('contact.updated', 1, Contact);
 const crm = defineConnector({
   name: 'crm',

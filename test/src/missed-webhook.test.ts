@@ -6,16 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import type { Bus, Consumption } from '@bus/bus';
 import { defineConnector, SchemaRegistry } from '@bus/connectors';
 import { createDeliverer, createDeliverMetrics, resolveDelivery } from '@bus/delivery';
-import { createIntake, createIntakeMetrics, defineSource, pollSourceChanges } from '@bus/intake';
+import { createIntake, createIntakeMetrics, pollSourceChanges } from '@bus/intake';
 import { createMetrics } from '@bus/observability';
 import { startNats, startTarget, type TestNats, type TestTarget, uniquePrefix, waitFor } from '@bus/testkit';
 import { createTransformer, createTransformMetrics } from '@bus/transformer';
 import { Webhook } from 'standardwebhooks';
-import { z } from 'zod';
+import { Contact, contactSource } from './fixtures/contact-source.js';
 import { silent, testBus } from './support.js';
 
 const secret = `whsec_${Buffer.from('missed-webhook-secret').toString('base64')}`;
-const Contact = z.object({ id: z.string(), version: z.number().int(), email: z.email() });
 type Sent = { id: string; body: string };
 
 /** The provider's side: every webhook it sent (delivered or not), listed oldest first after a cursor, two per page. */
@@ -31,20 +30,13 @@ async function provider() {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sent, close: () => new Promise((r) => server.close(r)) };
 }
 
-const source = defineSource({
-  name: 'standard', verification: { scheme: 'standard-webhooks' }, secretsEnv: 'STANDARD_WEBHOOK_SECRET',
-  schema: z.object({ type: z.string(), data: Contact }),
-  deliveryId: ({ signedDeliveryId }) => signedDeliveryId, eventType: ({ payload }) => payload.type,
-  entity: ({ payload }) => ({ type: 'contact', id: payload.data.id }), version: ({ payload }) => payload.data.version, occurredAt: () => undefined,
-  data: ({ payload }) => payload.data,
-  changes: {
-    requiredEnv: ['PROVIDER_URL'],
-    async list(checkpoint, ctx) {
-      const res = await ctx.fetch(`${ctx.env.PROVIDER_URL}/sent?${checkpoint ? `after=${checkpoint}` : ''}`, { signal: ctx.signal });
-      const page = (await res.json()) as { items: Sent[]; more: boolean };
-      // the listed item is the webhook as it would have come: its body, and the header its id is read from
-      return { items: page.items.map((s) => ({ payload: s.body, headers: { 'webhook-id': s.id } })), checkpoint: page.items.at(-1)?.id ?? checkpoint ?? '', more: page.more };
-    },
+const source = contactSource({
+  requiredEnv: ['PROVIDER_URL'],
+  async list(checkpoint, ctx) {
+    const res = await ctx.fetch(`${ctx.env.PROVIDER_URL}/sent?${checkpoint ? `after=${checkpoint}` : ''}`, { signal: ctx.signal });
+    const page = (await res.json()) as { items: Sent[]; more: boolean };
+    // the listed item is the webhook as it would have come: its body, and the header its id is read from
+    return { items: page.items.map((s) => ({ payload: s.body, headers: { 'webhook-id': s.id } })), checkpoint: page.items.at(-1)?.id ?? checkpoint ?? '', more: page.more };
   },
 });
 const schemas = new SchemaRegistry().add('contact.updated', 1, Contact);
