@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Bus, Consumption } from '@bus/bus';
 import type { Envelope } from '@bus/envelope';
-import { startNats, type TestNats } from '@bus/testkit';
+import { startNats, type TestNats, waitFor } from '@bus/testkit';
 import fc from 'fast-check';
 import { createProjector, getEntity, readActive, readCheckpoint, rebuildProjection, type RebuildProgress } from './index.js';
 import { busOn, dropAll, entriesOf, envelope, expected, projectorCaughtUp, publish, silent } from './test-support.js';
@@ -149,7 +149,7 @@ describe('projection: rebuild by replay', () => {
     try {
       const firstHalf = await publishMany(t.bus, 400, 60);
       const splitAt = Date.now();
-      await new Promise((r) => setTimeout(r, 5)); // stored strictly after splitAt
+      await waitFor(() => Date.now() > splitAt + 1, { what: 'the clock past splitAt, so what follows is stored strictly after it' });
       const secondHalf = await publishMany(t.bus, 400, 60, 400);
       await projectorCaughtUp(t.bus);
       const fromSeq = secondHalf[0]!.seq;
