@@ -49,8 +49,8 @@ export function createReconciler(o: ReconcilerOptions) {
     const lease = await acquireLease({ kv: await o.bus.kv(o.bus.names.kv.leases), key: `reconcile.${req.connector}`, holder, ttlMs: o.leaseTtlMs ?? 30_000, log: o.log });
     if (!lease) return { error: `${req.connector} is being reconciled by another process; see bus reconcile report` };
     const last = await store.lastRun(req.connector);
-    // the last run never finished and nobody holds it: its holder died mid-run
-    const resume = last?.status === 'running' && !req.dryRun ? last : undefined;
+    // the last run never finished and nobody holds it: its holder died mid-run; go on with it (a dry one only as dry)
+    const resume = last?.status === 'running' && last.dryRun === (req.dryRun ?? false) ? last : undefined;
     const runId = resume?.runId ?? newRunId();
     const signal = AbortSignal.any([lease.lost, stopping.signal]);
     const run = runReconcile({ bus: o.bus, delivery, log: o.log, metrics: o.metrics, schemas: o.schemas, dryRun: req.dryRun, runId, resume, holder, signal,
