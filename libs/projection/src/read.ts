@@ -1,5 +1,5 @@
 import type { Bus } from '@bus/bus';
-import type { JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { readActive } from './generations.js';
 import { type ProjectedEntity, projectionKey } from './record.js';
 
@@ -26,29 +26,53 @@ const isDelete = (m: JsMsg) => {
   return op === 'DEL' || op === 'PURGE' || m.data.length === 0;
 };
 
+/** One batch of a generation's entries, each with its bucket stream sequence, and the batch's last sequence (a checkpoint). */
+export interface ProjectionPage {
+  entries: Array<{ entry: ProjectedEntity; seq: number }>;
+  lastSeq: number;
+}
+
 /**
  * Streams one generation's entries in the bucket's storage order, `batch` at a time, through
- * an ordered consumer: one pass over the bucket, values included, memory bounded by the batch
- * whatever the size. Stops at the entries present when it started (later writes may or may
- * not be seen). The bucket keeps one value per key, so each entity comes once.
+ * an ordered consumer (from after `afterSeq`, for a caller resuming from a checkpoint): one
+ * pass over the bucket, values included, memory bounded by the batch whatever the size.
+ * Stops at the entries present when it started (later writes may or may not be seen). The
+ * bucket keeps one value per key, so each entity comes once.
  */
-export async function* readGeneration(bus: Bus, bucket: string, f: ProjectionFilter = {}, batch = 256): AsyncGenerator<ProjectedEntity> {
-  const c = await bus.js.consumers.get(`KV_${bucket}`, { filter_subjects: subjectFor(bucket, f) });
+export async function* readGenerationPages(bus: Bus, bucket: string, f: ProjectionFilter = {}, batch = 256, afterSeq = 0): AsyncGenerator<ProjectionPage> {
+  const c = await bus.js.consumers.get(`KV_${bucket}`, {
+    filter_subjects: subjectFor(bucket, f),
+    ...(afterSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSeq + 1 } : {}),
+  });
   try {
     let pending = (await c.info(true)).num_pending;
     while (pending > 0) {
       const msgs = await c.fetch({ max_messages: Math.min(pending, batch), expires: 5_000 });
-      let got = 0;
+      const entries: ProjectionPage['entries'] = [];
+      let lastSeq = 0;
       for await (const m of msgs) {
-        got++;
         pending = m.info.pending;
-        if (!isDelete(m)) yield m.json<ProjectedEntity>();
+        lastSeq = m.seq;
+        if (!isDelete(m)) entries.push({ entry: m.json<ProjectedEntity>(), seq: m.seq });
       }
-      if (got === 0) pending = (await c.info()).num_pending; // an empty fetch (slow server): ask where we are
+      if (lastSeq === 0) pending = (await c.info()).num_pending; // an empty fetch (slow server): ask where we are
+      else yield { entries, lastSeq };
     }
   } finally {
     await c.delete().catch(() => undefined); // it would go by itself after 5 minutes idle
   }
+}
+
+/** A generation's entries one at a time (see readGenerationPages). */
+export async function* readGeneration(bus: Bus, bucket: string, f: ProjectionFilter = {}, batch = 256): AsyncGenerator<ProjectedEntity> {
+  for await (const page of readGenerationPages(bus, bucket, f, batch)) for (const { entry } of page.entries) yield entry;
+}
+
+/** The active projection in pages from a bucket sequence on (reconcile's checkpointed pass); nothing when none exists yet. */
+export async function* readProjectionPages(bus: Bus, o: ProjectionFilter & { afterSeq?: number; pageSize?: number } = {}): AsyncGenerator<ProjectionPage> {
+  const active = await readActive(bus);
+  if (!active) return;
+  yield* readGenerationPages(bus, active.value.bucket, { source: o.source, entityType: o.entityType }, o.pageSize, o.afterSeq);
 }
 
 /**

@@ -3,11 +3,11 @@ import type { DeliveryCommand, SchemaRegistry } from '@bus/connectors';
 import { oauthFor, type ResolvedDelivery, TargetReadError, type TargetRecord } from '@bus/delivery';
 import { encode } from '@bus/envelope';
 import type { Logger } from '@bus/observability';
+import { readProjectionPages } from '@bus/projection';
 import { createRateLimiter, type RateLimiter } from '@bus/ratelimit';
 import { compareRecord, type Difference, DIFFERENCE_KINDS, redact, SAFE_KINDS, unknownRecord } from './differences.js';
 import { expectedCommands, repairCommand, targetKey } from './expected.js';
 import type { ReconcileMetrics } from './metrics.js';
-import { projectionPages } from './projection-pages.js';
 import { type Checkpoint, itemId, newRunId, type ReportItem, type ReportStore, reportStore, type RunReport } from './report.js';
 
 export interface ReconcileOptions {
@@ -136,7 +136,7 @@ export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
     const start = checkpoint();
     const sources = new Set(connector.subscribes.map((s) => s.source));
     const onlySource = sources.size === 1 && !sources.has(undefined) ? [...sources][0] : undefined;
-    for await (const page of projectionPages(bus, { afterSeq: 0, pageSize, source: onlySource })) {
+    for await (const page of readProjectionPages(bus, { afterSeq: 0, pageSize, source: onlySource })) {
       o.signal?.throwIfAborted();
       const byType = new Map<string, Array<{ cmd: DeliveryCommand; entity: ReportItem['entity'] }>>();
       for (const { entry, seq } of page.entries) {
