@@ -26,8 +26,14 @@ export interface Names {
   subjects: {
     /** `events.<source>.<type>` — type may be dotted. */
     event(source: string, type: string): string;
-    /** `deliveries.<connector>.<entityType>` */
-    delivery(connector: string, entityType: string): string;
+    /**
+     * `deliveries.<connector>.<targetType>[.<entityType>.<entityId>]`: with the source entity (as KV-safe tokens),
+     * so the commands pending or in flight for one entity are found by subject (`pendingVersions`, libs/ordering).
+     * `delivery(connector, '>')` is every command of a connector.
+     */
+    delivery(connector: string, targetType: string, entity?: { type: string; id: string }): string;
+    /** Every command of `connector` for one source entity, whatever its target type. */
+    deliveriesOfEntity(connector: string, entity: { type: string; id: string }): string;
     /** `dlq.<stage>.<connector>` — connector is `-` where a stage has none (ingest). */
     dlq(stage: string, connector?: string): string;
     /** `audit.<stage>.<outcome>` */
@@ -70,7 +76,9 @@ export function names(prefix = ''): Names {
     projectionBucket: (generation) => `${k}bus_projection_${generation}`,
     subjects: {
       event: (source, type) => `${s}events.${source}.${type}`,
-      delivery: (connector, entityType) => `${s}deliveries.${connector}.${entityType}`,
+      delivery: (connector, targetType, entity) =>
+        entity ? `${s}deliveries.${connector}.${targetType}.${kvToken(entity.type)}.${kvToken(entity.id)}` : `${s}deliveries.${connector}.${targetType}`,
+      deliveriesOfEntity: (connector, entity) => `${s}deliveries.${connector}.*.${kvToken(entity.type)}.${kvToken(entity.id)}`,
       dlq: (stage, connector = '-') => `${s}dlq.${stage}.${connector}`,
       audit: (stage, outcome) => `${s}audit.${stage}.${outcome}`,
       ingestReplay: `${s}ingest.replay`,

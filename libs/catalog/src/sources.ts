@@ -17,8 +17,9 @@ export const stripe = defineSource({
   deliveryId: ({ payload }) => payload.id,
   eventType: ({ payload }) => payload.type,
   entity: ({ payload }) => ({ type: payload.type.startsWith('customer.') ? 'contact' : (payload.data.object.object ?? 'object'), id: payload.data.object.id }),
-  // Stripe has no per-object version; `created` (seconds) orders its events well enough for the demo
+  // Stripe has no per-object version; `created` (seconds) orders its events: a stamp, not a sequence
   version: ({ payload }) => payload.created,
+  versionKind: 'stamp',
   occurredAt: ({ payload }) => new Date(payload.created * 1000),
   // missed webhooks: GET /v1/events from STRIPE_API_BASE with STRIPE_API_KEY (not polled while it is unset)
   changes: stripeEventsListing(),
@@ -40,6 +41,7 @@ export const github = defineSource({
   },
   entity: ({ payload }) => ({ type: 'repository', id: String(payload.repository.id) }),
   version: () => Date.now(),
+  versionKind: 'stamp',
   occurredAt: () => undefined,
 });
 

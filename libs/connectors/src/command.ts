@@ -20,6 +20,8 @@ export const DeliveryCommand = z.object({
   /** The source entity and version: per-entity ordering runs on these. */
   entity: z.object({ type: z.string(), id: z.string() }),
   version: z.number().int().min(1),
+  /** sequence (1, 2, 3 …: a gap can be seen and is waited for) or stamp (a timestamp: applied in increasing order). Absent = sequence. */
+  versionKind: z.enum(['sequence', 'stamp']).optional(),
   event: z.object({ id: z.string(), type: z.string(), source: z.string(), occurredAt: z.string(), schemaVersion: z.number().int() }),
   correlationId: z.string(),
   idempotencyKey: z.string(),
@@ -37,4 +39,15 @@ export interface MappedCommand {
   action: 'upsert' | 'delete' | (string & {});
   target: { type: string; id: string };
   fields?: Record<string, unknown>;
+}
+
+/**
+ * The headers every delivery command is published with (transform, reconcile repairs): routing and
+ * tracing without decoding, and the entity version that `pendingVersions` (libs/ordering) reads.
+ */
+export function commandHeaders(cmd: DeliveryCommand, causationId?: string): Record<string, string> {
+  return {
+    'Bus-Correlation-Id': cmd.correlationId, ...(causationId ? { 'Bus-Causation-Id': causationId } : {}), 'Bus-Entity-Type': cmd.entity.type,
+    'Bus-Entity-Id': cmd.entity.id, 'Bus-Entity-Version': String(cmd.version), 'Bus-Connector': cmd.connector,
+  };
 }

@@ -1,6 +1,6 @@
 export { SchemaRegistry, schemaKey } from './schemas.js';
 export type { Validation } from './schemas.js';
-export { DeliveryCommand } from './command.js';
+export { commandHeaders, DeliveryCommand } from './command.js';
 export type { MappedCommand } from './command.js';
 export { checkConnectors, defineConnector, subscriptionsFor } from './connector.js';
 export type { Connector, ConnectorDefinition, DeliverySettings, Ownership, Subscription } from './connector.js';

@@ -22,7 +22,7 @@ export function toCommands(connector: Connector, sub: Subscription, data: Record
     const { fields, sourceOwned } = applyOwnership(connector, m.fields ?? {});
     return {
       id, connector: connector.name, action: m.action, target: m.target, fields, sourceOwned,
-      entity: event.entity, version: event.version,
+      entity: event.entity, version: event.version, ...(event.versionKind === 'stamp' ? { versionKind: 'stamp' as const } : {}),
       event: { id: event.id, type: event.type, source: event.source, occurredAt: event.occurredAt, schemaVersion: event.schemaVersion },
       correlationId: event.correlationId,
       idempotencyKey: id, // stable per business action: the same on every attempt and replay

@@ -5,7 +5,9 @@ import { createCircuitBreaker } from '@bus/breaker';
 import { DeliveryCommand } from '@bus/connectors';
 import { decode, EnvelopeError, toFieldIssues } from '@bus/envelope';
 import type { Logger } from '@bus/observability';
-import { createOrderingGuard } from '@bus/ordering';
+import { createOrderingGuard, type OrderingGuard, pendingVersions, type Token } from '@bus/ordering';
+import { transformDurable } from '@bus/transformer';
+import type { ConsumerInfo } from '@nats-io/jetstream';
 import { createRateLimiter } from '@bus/ratelimit';
 import { attemptsMade, decide } from '@bus/retry';
 import { workerConsumer } from '@bus/streams';
@@ -48,12 +50,16 @@ export function createDeliverer(o: DelivererOptions) {
     },
   });
   const limiter = settings.rateLimit ? createRateLimiter(settings.rateLimit) : undefined;
-  let guard: ReturnType<typeof createOrderingGuard> | undefined;
-  // a crashed process's command comes back after ack_wait, and its entity lease frees itself after
-  // leaseMs: both just above the longest attempt, so a crash costs seconds, not minutes
+  let guard: OrderingGuard | undefined;
+  // the entity lease outlives the longest attempt with room to renew it (every third of it) during the call;
+  // a crashed process's entity is taken over after leaseMs, its command comes back after ack_wait
   const longestAttemptMs = Math.max(o.delivery.policyFor('').attemptTimeoutMs, ...Object.keys(settings.retryByType ?? {}).map((t) => o.delivery.policyFor(t).attemptTimeoutMs));
   const leaseMs = longestAttemptMs * 2 + 2_000;
   const ackWaitSec = Math.ceil(leaseMs / 1000) + 2;
+  /** A call must end this long before the lease does, so a lease that cannot be renewed never runs out mid-call. */
+  const LEASE_MARGIN_MS = 1_000;
+  /** No call starts with less lease left than this: it goes back to wait instead. */
+  const SHORTEST_CALL_MS = 1_000;
   let paused: string | undefined;
   let tokens: TokenProvider | undefined;
   const target = o.delivery.target;
@@ -69,27 +75,56 @@ export function createDeliverer(o: DelivererOptions) {
   }
 
   /**
-   * After an ambiguous attempt (sent, no answer) the target may hold the command already:
-   * when the connector can look the record up and it has this version or newer, the attempt
-   * landed and nothing is sent again. Any doubt (no lookup, lookup failed) → send again with
-   * the same idempotency key, which a well-behaved target also dedups.
+   * An earlier attempt of this version may have landed (it timed out, or its process died mid-call):
+   * when the connector can look the record up, find out before sending. landed: the target has this
+   * version or newer; absent: it does not; failed: the lookup failed (retried as a lookup, never
+   * turned into a blind send); no-lookup: the target cannot be asked, so the same idempotency key goes again.
    */
-  async function landedEarlier(cmd: DeliveryCommand, ctx: HandlerContext, timeoutMs: number): Promise<number | undefined> {
-    // a replayed entry whose last attempt before the replay timed out is looked up too
-    if (!target.lookup || (ctx.history.at(-1) ?? ctx.prior?.history.at(-1))?.failureClass !== 'ambiguous') return undefined;
+  async function lookUp(cmd: DeliveryCommand, timeoutMs: () => number): Promise<{ result: 'landed' | 'absent' | 'failed' | 'no-lookup'; version?: number; detail?: string }> {
+    if (!target.lookup) return { result: 'no-lookup' };
     try {
-      // a refused token fails the lookup, and the send that follows renews it
-      const headers: Record<string, string> = tokens ? { authorization: `Bearer ${await tokens.token()}` } : {};
-      const found = await target.lookup(cmd.target, { timeoutMs, headers });
-      const landed = found !== undefined && found.version >= cmd.version;
+      const found = await withToken(async (headers) => {
+        try {
+          return { record: await target.lookup!(cmd.target, { timeoutMs: timeoutMs(), headers }) };
+        } catch (err) {
+          if (err instanceof TargetReadError && err.status === 401) return { status: 401 as const, err };
+          throw err;
+        }
+      });
+      if ('err' in found) throw found.err;
+      const landed = found.record !== undefined && found.record.version >= cmd.version;
       o.metrics.lookups.inc({ connector: name, result: landed ? 'landed' : 'absent' });
-      return landed ? found.version : undefined;
+      return landed ? { result: 'landed', version: found.record!.version } : { result: 'absent' };
     } catch (err) {
       if (!(err instanceof TargetReadError) && !(err instanceof TokenError)) throw err;
       o.metrics.lookups.inc({ connector: name, result: 'failed' });
-      ctx.log.warn({ err: err.message }, 'lookup after an ambiguous attempt failed; sending again with the same idempotency key');
-      return undefined;
+      return { result: 'failed', detail: err.message };
     }
+  }
+
+  /** The ordering guard, made on first use (the bucket is opened once). */
+  async function guardFor(): Promise<OrderingGuard> {
+    if (guard) return guard;
+    const kv = await o.bus.kv(o.bus.names.kv.versions);
+    const { streams, subjects } = o.bus.names;
+    const upstreamDurable = transformDurable(name);
+    let upstreamInfo: { at: number; info: Promise<ConsumerInfo> } | undefined;
+    const kvOps = { get: o.metrics.kvOps.labels({ connector: name, op: 'get' }), create: o.metrics.kvOps.labels({ connector: name, op: 'create' }), update: o.metrics.kvOps.labels({ connector: name, op: 'update' }) };
+    guard = createOrderingGuard({
+      kv, connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs, reorderWindowMs: settings.reorderWindowMs, leaseMs,
+      pending: (entity) => pendingVersions(o.bus.jsm, streams.deliveries, subjects.deliveriesOfEntity(name, entity)),
+      // a version still queued in transform is not missing: the gap clock starts once transform has passed what was stored when the gap was seen
+      upstream: {
+        mark: async () => (await o.bus.jsm.streams.info(streams.events)).state.last_seq,
+        async passed(mark) {
+          if (!upstreamInfo || Date.now() - upstreamInfo.at > 500) upstreamInfo = { at: Date.now(), info: o.bus.jsm.consumers.info(streams.events, upstreamDurable) };
+          const i = await upstreamInfo.info.catch(() => undefined);
+          return i === undefined || (i.num_pending === 0 && i.num_ack_pending === 0) || i.ack_floor.stream_seq >= mark;
+        },
+      },
+      onKvOp: (op) => kvOps[op].inc(),
+    });
+    return guard;
   }
 
   const connectorsKv = () => o.bus.kv(o.bus.names.kv.connectors);
@@ -116,73 +151,128 @@ export function createDeliverer(o: DelivererOptions) {
   async function handle(cmd: DeliveryCommand, ctx: HandlerContext): Promise<Outcome> {
     if (paused) return defer(5_000, `connector paused: ${paused}`);
     if (!breaker.canPass()) return defer(Math.max(250, breaker.msUntilProbe()), 'circuit open');
-    guard ??= createOrderingGuard({ kv: await o.bus.kv(o.bus.names.kv.versions), connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs, leaseMs });
-    const begin = await guard.begin(cmd.entity, cmd.version, ctx.storedAtMs, { repair: cmd.repair !== undefined });
+    const g = await guardFor();
+    const begin = await g.begin({ entity: cmd.entity, version: cmd.version, versionKind: cmd.versionKind, storedAtMs: ctx.storedAtMs, repair: cmd.repair !== undefined });
     const audit = (outcome: string, extra: Record<string, unknown> = {}) => o.bus.audit({ stage: 'deliver', outcome, correlationId: cmd.correlationId,
       eventId: cmd.event.id, connector: name, entity: cmd.entity, version: cmd.version,
-      attempt: (ctx.prior ? attemptsMade(ctx.prior.history) : 0) + attemptsMade(ctx.history) + 1, ...extra }); // numbered on across a replay
+      attempt: (ctx.prior ? attemptsMade(ctx.prior.history) : 0) + attemptsMade(ctx.history) + 1, // numbered on across a replay
+      ...(cmd.repair ? { details: { repair: cmd.repair } } : {}), ...extra });
     if (begin.kind === 'skip') {
       o.metrics.outcomes.inc({ connector: name, outcome: begin.reason });
       audit(begin.reason, { reason: `target already has version ${begin.applied}` });
       return done();
     }
-    if (begin.kind === 'wait') return defer(begin.delayMs, begin.reason === 'gap' ? `waiting for version ${begin.applied + 1}` : 'entity busy');
+    if (begin.kind === 'wait') {
+      o.metrics.waits.inc({ connector: name, reason: begin.reason });
+      const why = { gap: `waiting for version ${begin.applied + 1}`, pending: 'an older version is still on its way', reorder: 'holding the reorder window', busy: 'entity busy' }[begin.reason];
+      return defer(begin.delayMs, why);
+    }
     if (begin.kind === 'gap-expired') {
       o.metrics.outcomes.inc({ connector: name, outcome: 'gap' });
-      return deadLetter('business', 'DELIVER_ORDER_GAP', `${cmd.entity.type} ${cmd.entity.id} version ${cmd.version} waited ${settings.gapWaitMs} ms for versions ${begin.missing.join(', ')}, which never came. Find them (bus trace), or replay this once the target is consistent.`);
+      return deadLetter('business', 'DELIVER_ORDER_GAP', `${cmd.entity.type} ${cmd.entity.id} version ${cmd.version}: versions ${begin.missing.join(', ')} were neither pending nor in flight anywhere for ${Math.round(begin.waitedMs / 1000)} s (gapWaitMs ${settings.gapWaitMs}). Find them (bus trace), or replay this once the target is consistent.`);
     }
     const token = begin.token;
     const wait = limiter?.tryTake();
     if (wait && !wait.ok) {
-      await guard.abort(token);
+      await g.abort(token);
       return defer(wait.waitMs, 'rate limited');
     }
-    const policy = o.delivery.policyFor(cmd.event.type);
-    const attempt = attemptsMade(ctx.history) + 1; // counts every attempt, also those trimmed from the history
-    const landed = await landedEarlier(cmd, ctx, policy.attemptTimeoutMs);
-    if (landed !== undefined) {
-      await guard.commit(token);
-      o.metrics.outcomes.inc({ connector: name, outcome: 'delivered' });
-      audit('delivered', { reason: `found at the target by lookup (version ${landed}) after an ambiguous attempt; not sent again` });
-      return done();
+    // the lease is renewed while the attempt runs (and the message's ack timer with it); every call is bounded by the lease left
+    let leaseLost = false;
+    const renewal = setInterval(() => {
+      ctx.working();
+      g.renew(token).then((held) => { if (!held) leaseLost = true; }, (err: Error) => ctx.log.warn({ err: err.message }, 'could not renew the entity lease; calls are cut to the time it has left'));
+    }, Math.max(250, Math.floor(leaseMs / 3)));
+    try {
+      return await attempt(cmd, ctx, g, token, begin.inDoubt, () => leaseLost, audit);
+    } finally {
+      clearInterval(renewal);
     }
+  }
+
+  /** One attempt while holding the entity's lease: look up first when in doubt, then call, then record the outcome (fenced). */
+  async function attempt(cmd: DeliveryCommand, ctx: HandlerContext, g: OrderingGuard, token: Token, inDoubt: boolean, leaseLost: () => boolean,
+    audit: (outcome: string, extra?: Record<string, unknown>) => void): Promise<Outcome> {
+    const policy = o.delivery.policyFor(cmd.event.type);
+    const attemptNo = attemptsMade(ctx.history) + 1; // counts every attempt, also those trimmed from the history
+    const timeoutMs = () => Math.min(policy.attemptTimeoutMs, token.untilMs - Date.now() - LEASE_MARGIN_MS);
+    const leaseEnough = () => !leaseLost() && timeoutMs() >= Math.min(policy.attemptTimeoutMs, SHORTEST_CALL_MS);
+    const leaseShort = (what: string): Outcome => {
+      // nothing is written: the lease record keeps this version, so the next attempt (here or in another process) looks it up first
+      g.release(token);
+      o.metrics.waits.inc({ connector: name, reason: 'lease' });
+      ctx.log.warn(`entity lease ${leaseLost() ? 'lost' : 'running out'} ${what}; the command goes back to wait and is looked up next time`);
+      return defer(1_000, `entity lease ${leaseLost() ? 'lost' : 'too short'} ${what}`);
+    };
+    /** A failed attempt (or lookup): its class decides — retry with backoff, dead-letter, or pause the connector. */
+    const failed = async (failureClass: Exclude<CallResult['failureClass'], 'ok'>, detail: string, status?: number, retryAfterMs?: number): Promise<Outcome> => {
+      const d = decide(policy, attemptNo, failureClass, { retryAfterMs });
+      const what = `${name} answered ${detail} for ${cmd.target.type} ${cmd.target.id} (attempt ${attemptNo})`;
+      if (d.action === 'retry' || d.action === 'lookup-then-retry') {
+        // ambiguous: the next attempt looks the record up first, else the same idempotency key goes again
+        return retryAfter(d.delayMs, what, { failureClass, status, code: `DELIVER_${failureClass.toUpperCase()}` });
+      }
+      o.metrics.outcomes.inc({ connector: name, outcome: 'dead_letter' });
+      if (d.action === 'pause') await pause(`${what}: ${failureClass}`);
+      return deadLetter(failureClass, `DELIVER_${failureClass.toUpperCase()}`, `${what}. ${d.reason}. Not retried further; fix the cause, then: bus dlq replay --connector ${name}`,
+        { status });
+    };
+    // a replayed entry whose last attempt before the replay timed out is looked up too
+    const lastClass = (ctx.history.at(-1) ?? ctx.prior?.history.at(-1))?.failureClass;
+    let lookedUp = false;
+    if (inDoubt || lastClass === 'ambiguous') {
+      if (!leaseEnough()) return leaseShort('before the lookup');
+      const found = await lookUp(cmd, timeoutMs);
+      if (found.result === 'landed') {
+        if (!(await g.commit(token))) return leaseShort('after the lookup');
+        o.metrics.outcomes.inc({ connector: name, outcome: 'delivered' });
+        audit('delivered', { reason: `found at the target by lookup (version ${found.version}) after an attempt that may have landed; not sent again` });
+        return done();
+      }
+      if (found.result === 'failed') {
+        // still in doubt: never a blind send; the next attempt looks again
+        await g.abort(token, { inDoubt: true });
+        ctx.log.warn({ err: found.detail }, 'lookup after an attempt that may have landed failed; looking again later, not sending');
+        audit('failed', { failureClass: 'ambiguous', reason: `lookup failed: ${found.detail}` });
+        return failed('ambiguous', `a lookup with ${found.detail}`);
+      }
+      lookedUp = found.result === 'absent';
+    }
+    if (!leaseEnough()) return leaseShort('before the call');
     let r: CallResult;
     try {
-      r = await withToken((headers) => target.apply(cmd, { timeoutMs: policy.attemptTimeoutMs, headers }));
+      r = await withToken((headers) => {
+        if (!leaseEnough()) return Promise.resolve<CallResult>({ ok: false, failureClass: 'transient', detail: 'entity lease too short for another call', durationMs: 0, notSent: true });
+        return target.apply(cmd, { timeoutMs: timeoutMs(), headers });
+      });
     } catch (err) {
       if (!(err instanceof TokenError)) throw err;
       // no token: nothing was sent. Refused credentials pause the connector; an unreachable token endpoint is retried
-      r = { ok: false, failureClass: err.failureClass, detail: err.message, durationMs: 0 };
+      r = { ok: false, failureClass: err.failureClass, detail: err.message, durationMs: 0, notSent: true };
     }
+    if (r.notSent && r.failureClass === 'transient' && !leaseEnough()) return leaseShort('before the call');
     o.metrics.attempts.inc({ connector: name, class: r.failureClass });
     o.metrics.seconds.observe({ connector: name }, r.durationMs / 1000);
     // a target that says how much quota is left slows us before it has to answer 429
     if (r.rateLimit) limiter?.updateFromHeaders(r.rateLimit.remaining, r.rateLimit.resetMs);
     if (r.ok) {
-      await guard.commit(token);
       breaker.recordSuccess();
       limiter?.recordSuccess();
+      // fenced: a lease lost mid-call records nothing; the command comes back in doubt and is looked up
+      if (!(await g.commit(token))) return leaseShort('during the call (it answered ok)');
       o.metrics.outcomes.inc({ connector: name, outcome: 'delivered' });
       audit('delivered', { status: r.status, durationMs: r.durationMs, reason: r.detail });
       return done();
     }
-    await guard.abort(token);
+    const failureClass = r.failureClass as Exclude<typeof r.failureClass, 'ok'>;
+    // a timeout may have landed: the version stays in doubt; a clear refusal resolves nothing but adds no doubt
+    await g.abort(token, { inDoubt: failureClass === 'ambiguous', resolved: lookedUp });
     if (r.status === 429) limiter?.penalize(r.retryAfterMs);
     // the breaker counts the target being down; a 429 is the rate limiter's, an answer like 422 means the target is up
-    if (r.status !== 429 && (r.failureClass === 'transient' || r.failureClass === 'ambiguous')) breaker.recordFailure();
-    else if (r.failureClass === 'business') breaker.recordSuccess();
-    const failureClass = r.failureClass as Exclude<typeof r.failureClass, 'ok'>;
+    if (r.status !== 429 && (failureClass === 'transient' || failureClass === 'ambiguous')) breaker.recordFailure();
+    else if (failureClass === 'business') breaker.recordSuccess();
     audit('failed', { failureClass, status: r.status, durationMs: r.durationMs, reason: r.detail });
-    const d = decide(policy, attempt, failureClass, { retryAfterMs: r.retryAfterMs });
-    const what = `${name} answered ${r.detail} for ${cmd.target.type} ${cmd.target.id} (attempt ${attempt})`;
-    if (d.action === 'retry' || d.action === 'lookup-then-retry') {
-      // ambiguous: the next attempt looks the record up first (landedEarlier), else the same idempotency key goes again
-      return retryAfter(d.delayMs, what, { failureClass, status: r.status, code: `DELIVER_${failureClass.toUpperCase()}` });
-    }
-    o.metrics.outcomes.inc({ connector: name, outcome: 'dead_letter' });
-    if (d.action === 'pause') await pause(`${what}: ${failureClass}`);
-    return deadLetter(failureClass, `DELIVER_${failureClass.toUpperCase()}`, `${what}. ${d.reason}. Not retried further; fix the cause, then: bus dlq replay --connector ${name}`,
-      { status: r.status });
+    return failed(failureClass, r.detail, r.status, r.retryAfterMs);
   }
 
   return {

@@ -14,8 +14,14 @@ const Common = {
   rateLimit: z.object({ ratePerSec: z.number().positive(), burst: z.number().min(1).optional() }).optional(),
   breaker: z.object({ failureThreshold: z.number().int().min(1).optional(), openMs: z.number().int().min(1).optional() }).optional(),
   ordering: z.enum(['strict', 'latest', 'none']).default('strict'),
-  /** How long a strict gap is waited for. Default 60 000 ms. */
+  /**
+   * Strict, sequence versions: how long a missing version is waited for once it is neither pending nor in
+   * flight in DELIVERIES and transform has passed everything stored before the gap was seen. Time paused,
+   * held off by an open circuit or queued behind a backlog does not count. Default 60 000 ms.
+   */
   gapWaitMs: z.number().int().min(0).default(60_000),
+  /** Strict, stamp versions (timestamps): how long a command is held after it was stored for older ones to arrive. Default 2 000 ms. */
+  reorderWindowMs: z.number().int().min(0).default(2_000),
 };
 
 /** A connector's `delivery` settings: the target kind's own fields plus the common ones. */

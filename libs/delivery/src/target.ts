@@ -14,6 +14,8 @@ export interface CallResult {
   /** Short and log-safe: status and a little of the answer, never headers or secrets. */
   detail: string;
   durationMs: number;
+  /** True when nothing reached the target (no token, no time left): the attempt cannot have landed. */
+  notSent?: boolean;
 }
 
 /** A record as the target holds it: its key, the version it was written from, its fields. */

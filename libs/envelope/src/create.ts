@@ -9,6 +9,8 @@ export interface DomainEvent<D extends Record<string, unknown> = Record<string, 
   entity: EntityRef;
   /** The entity version the source assigns; monotonic per entity. */
   version: number;
+  /** `stamp` when the version is a timestamp (a gap means nothing); default `sequence`. */
+  versionKind?: 'sequence' | 'stamp';
   data: D;
   /** Default 1. */
   schemaVersion?: number;
@@ -52,6 +54,7 @@ export function createEnvelope<D extends Record<string, unknown>>(
     source: ctx.source,
     entity: event.entity,
     version: event.version,
+    ...(event.versionKind !== undefined ? { versionKind: event.versionKind } : {}),
     occurredAt: toIsoUtc(event.occurredAt),
     correlationId: ctx.correlationId ?? newCorrelationId(),
     causationId: ctx.causationId ?? null,

@@ -46,6 +46,11 @@ export const Envelope = z.object({
   entity: EntityRef,
   /** Monotonic per entity, assigned by the source; ordering and staleness use it. */
   version: z.number().int('must be an integer').min(1, 'must be >= 1').max(Number.MAX_SAFE_INTEGER),
+  /**
+   * What kind of number `version` is: `sequence` (1, 2, 3 … per entity; the default when absent) or
+   * `stamp` (a timestamp such as Stripe's `created`: increasing, but a gap means nothing).
+   */
+  versionKind: z.enum(['sequence', 'stamp']).optional(),
   occurredAt: IsoUtc,
   /** One business action's id, kept across every event and delivery it causes. */
   correlationId: Id,

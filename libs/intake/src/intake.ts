@@ -141,7 +141,7 @@ export function createIntake(o: IntakeOptions) {
       try {
         env = createEnvelope({
           type: source.eventType(ctx as never), entity: source.entity(ctx as never),
-          version: source.version(ctx as never), occurredAt: source.occurredAt(ctx as never),
+          version: source.version(ctx as never), versionKind: source.versionKind, occurredAt: source.occurredAt(ctx as never),
           data: source.data ? source.data(ctx as never) : (parsed.data as Record<string, unknown>), schemaVersion: source.schemaVersion,
         }, { source: source.name, id: `${source.name}:${deliveryId}`, correlationId });
       } catch (err) {

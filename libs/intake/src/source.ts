@@ -36,6 +36,12 @@ export interface SourceDefinition<S extends z.ZodType = z.ZodType> {
   entity(ctx: ExtractContext<z.infer<S>>): { type: string; id: string };
   /** Monotonic per entity. */
   version(ctx: ExtractContext<z.infer<S>>): number;
+  /**
+   * `sequence` (default): versions count 1, 2, 3 … per entity, so strict ordering waits for a missing one.
+   * `stamp`: the version is a timestamp (Stripe's `created`): strict applies in increasing order after a
+   * short reorder window and never waits for numbers in between.
+   */
+  versionKind?: 'sequence' | 'stamp';
   occurredAt(ctx: ExtractContext<z.infer<S>>): string | Date | undefined;
   /** The event's `data`: what its `type@schemaVersion` schema describes. Default: the whole payload. */
   data?(ctx: ExtractContext<z.infer<S>>): Record<string, unknown>;
@@ -98,6 +104,7 @@ export function defineSource<S extends z.ZodType>(def: SourceDefinition<S>): Sou
   for (const fn of ['deliveryId', 'eventType', 'entity', 'version', 'occurredAt'] as const) {
     if (typeof def[fn] !== 'function') problems.push(`${fn} must be a function reading it from the request`);
   }
+  if (def.versionKind !== undefined && !['sequence', 'stamp'].includes(def.versionKind)) problems.push('versionKind must be sequence or stamp');
   if (def.data !== undefined && typeof def.data !== 'function') problems.push('data must be a function reading the event data from the payload');
   if (!['standard-webhooks', 'stripe', 'github', 'hmac'].includes(def.verification?.scheme)) problems.push('verification.scheme must be standard-webhooks, stripe, github or hmac');
   if (def.changes !== undefined) problems.push(...changesProblems(def.changes));

@@ -4,7 +4,7 @@ import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
 import { createLogger } from '@bus/observability';
 import { topology } from '@bus/streams';
 import { startNats, type TestNats, uniquePrefix } from '@bus/testkit';
-import { createOrderingGuard } from './index.js';
+import { createOrderingGuard, type GuardOptions, pendingVersions } from './index.js';
 
 describe('ordering guard decisions', () => {
   let nats: TestNats;
@@ -21,37 +21,147 @@ describe('ordering guard decisions', () => {
     await bus.close();
     await nats.stop({ removeStore: true });
   });
-  const guard = async (holder: string, mode: 'strict' | 'latest' = 'strict') =>
-    createOrderingGuard({ kv: await bus.kv(bus.names.kv.versions), connector: 'crm', mode, holder, now, gapWaitMs: 5_000, leaseMs: 10_000 });
+  let pending: number[] = [];
+  const guard = async (holder: string, mode: 'strict' | 'latest' = 'strict', more: Partial<GuardOptions> = {}) =>
+    createOrderingGuard({ kv: await bus.kv(bus.names.kv.versions), connector: 'crm', mode, holder, now, gapWaitMs: 5_000, leaseMs: 10_000, takeoverGraceMs: 0,
+      pending: async () => pending, ...more });
   const e = (id: string) => ({ type: 'contact', id });
+  const cmd = (id: string, version: number, more: { versionKind?: 'stamp'; repair?: boolean; storedAtMs?: number } = {}) =>
+    ({ entity: e(id), version, storedAtMs: more.storedAtMs ?? clock, ...more });
 
-  it('strict: a gap is waited for, then escalated once the wait is over', async () => {
+  it('strict: the gap clock starts when the missing version is neither pending nor in flight, and only then', async () => {
     const g = await guard('a');
-    assert.deepEqual(await g.begin(e('gap'), 3, clock), { kind: 'wait', reason: 'gap', applied: 0, delayMs: 250 });
-    const expired = await g.begin(e('gap'), 3, clock - 6_000);
-    assert.deepEqual(expired, { kind: 'gap-expired', applied: 0, missing: [1, 2] });
+    pending = [2, 3]; // version 2 still queued (a pause, a backlog): waiting, and the clock does not run
+    assert.deepEqual(await g.begin(cmd('gap', 3, { storedAtMs: clock - 600_000 })), { kind: 'wait', reason: 'pending', applied: 0, delayMs: 250 });
+    clock += 60_000;
+    assert.equal((await g.begin(cmd('gap', 3))).kind, 'wait');
+    pending = [3]; // version 2 gone without reaching us: now the clock runs
+    assert.deepEqual(await g.begin(cmd('gap', 3)), { kind: 'wait', reason: 'gap', applied: 0, delayMs: 250 });
+    for (let i = 0; i < 4; i++) {
+      clock += 1_000;
+      assert.equal((await g.begin(cmd('gap', 3))).kind, 'wait', 'still within gapWaitMs of real absence');
+    }
+    clock += 1_500;
+    const expired = await g.begin(cmd('gap', 3));
+    assert.equal(expired.kind, 'gap-expired');
+    if (expired.kind === 'gap-expired') {
+      assert.deepEqual(expired.missing, [1, 2]);
+      assert.ok(expired.waitedMs >= 5_000);
+    }
   });
 
-  it('stale and duplicate versions are skipped; latest accepts a jump', async () => {
+  it('strict: a gap clock not looked at for a while (paused, down, moved) starts again', async () => {
+    const g = await guard('a');
+    pending = [];
+    assert.equal((await g.begin(cmd('pause', 2))).kind, 'wait');
+    clock += 4_000;
+    assert.equal((await g.begin(cmd('pause', 2))).kind, 'wait');
+    clock += 75_000; // an operator pause: nobody looked at it
+    assert.deepEqual(await g.begin(cmd('pause', 2)), { kind: 'wait', reason: 'gap', applied: 0, delayMs: 250 }, 'the pause does not count');
+  });
+
+  it('strict: the gap clock waits for upstream (transform) to pass what was stored when the gap was seen', async () => {
+    let floor = 10;
+    const g = await guard('a', 'strict', { upstream: { mark: async () => 20, passed: async (mark) => floor >= mark } });
+    pending = [];
+    clock += 100_000;
+    assert.equal((await g.begin(cmd('up', 2))).kind, 'wait');
+    clock += 4_000;
+    assert.deepEqual(await g.begin(cmd('up', 2)), { kind: 'wait', reason: 'pending', applied: 0, delayMs: 250 }, 'transform has not passed the mark');
+    floor = 20;
+    clock += 4_000;
+    assert.equal((await g.begin(cmd('up', 2))).kind, 'wait');
+    clock += 4_000;
+    assert.equal((await g.begin(cmd('up', 2))).kind, 'wait');
+    clock += 1_500;
+    assert.equal((await g.begin(cmd('up', 2))).kind, 'gap-expired');
+  });
+
+  it('strict with stamps: held for the reorder window, never waits for numbers in between, never older over newer', async () => {
+    const g = await guard('a', 'strict', { reorderWindowMs: 2_000 });
+    pending = [];
+    const stamp = 1_760_000_000;
+    assert.deepEqual(await g.begin(cmd('st', stamp, { versionKind: 'stamp' })), { kind: 'wait', reason: 'reorder', applied: 0, delayMs: 2_000 });
+    pending = [stamp - 5, stamp]; // an older stamp is on its way: it goes first
+    assert.deepEqual(await g.begin(cmd('st', stamp, { versionKind: 'stamp', storedAtMs: clock - 3_000 })), { kind: 'wait', reason: 'pending', applied: 0, delayMs: 250 });
+    pending = [stamp];
+    const go = await g.begin(cmd('st', stamp, { versionKind: 'stamp', storedAtMs: clock - 3_000 }));
+    assert.equal(go.kind, 'go');
+    if (go.kind === 'go') assert.equal(await g.commit(go.token), true);
+    assert.deepEqual(await g.begin(cmd('st', stamp - 5, { versionKind: 'stamp', storedAtMs: clock - 3_000 })), { kind: 'skip', reason: 'stale', applied: stamp });
+  });
+
+  it('stale and duplicate versions are skipped; latest accepts a jump; a repair re-applies the same version', async () => {
     const g = await guard('a', 'latest');
-    const b = await g.begin(e('s'), 5, clock);
+    const b = await g.begin(cmd('s', 5));
     assert.equal(b.kind, 'go');
     if (b.kind === 'go') await g.commit(b.token);
-    assert.deepEqual(await g.begin(e('s'), 5, clock), { kind: 'skip', reason: 'duplicate', applied: 5 });
-    assert.deepEqual(await g.begin(e('s'), 2, clock), { kind: 'skip', reason: 'stale', applied: 5 });
+    assert.deepEqual(await g.begin(cmd('s', 5)), { kind: 'skip', reason: 'duplicate', applied: 5 });
+    assert.deepEqual(await g.begin(cmd('s', 2)), { kind: 'skip', reason: 'stale', applied: 5 });
+    assert.equal((await g.begin(cmd('s', 5, { repair: true }))).kind, 'go');
   });
 
-  it('an entity in flight elsewhere is busy; a dead holder\'s lease expires; abort leaves applied unchanged', async () => {
+  it('strict: a repair never jumps over a version still pending', async () => {
+    const g = await guard('a');
+    pending = [2];
+    assert.deepEqual(await g.begin(cmd('rep', 3, { repair: true })), { kind: 'wait', reason: 'pending', applied: 0, delayMs: 250 });
+    pending = [];
+    assert.equal((await g.begin(cmd('rep', 3, { repair: true }))).kind, 'go');
+  });
+
+  it('a lease that ran out is an attempt that never finished: its version is in doubt for whoever takes it', async () => {
     const a = await guard('a');
     const b = await guard('b');
-    const first = await a.begin(e('l'), 1, clock);
+    const first = await a.begin(cmd('l', 1));
     assert.equal(first.kind, 'go');
-    assert.equal((await b.begin(e('l'), 1, clock)).kind, 'wait');
+    assert.equal(first.kind === 'go' && first.inDoubt, false);
+    assert.equal((await b.begin(cmd('l', 1))).kind, 'wait', 'busy while the lease lives');
     clock += 11_000; // a died holding it
-    const taken = await b.begin(e('l'), 1, clock);
+    const taken = await b.begin(cmd('l', 1));
     assert.equal(taken.kind, 'go');
-    if (taken.kind === 'go') await b.abort(taken.token);
-    const again = await a.begin(e('l'), 1, clock);
-    assert.equal(again.kind === 'go' && again.token.applied, 0);
+    assert.equal(taken.kind === 'go' && taken.inDoubt, true, 'the dead attempt may have landed: look it up');
+    if (first.kind === 'go') assert.equal(await a.commit(first.token), false, 'fenced: the old holder records nothing');
+    if (taken.kind === 'go') assert.equal(await b.abort(taken.token, { inDoubt: false, resolved: true }), true);
+    const again = await a.begin(cmd('l', 1));
+    assert.equal(again.kind === 'go' && again.token.applied, 0, 'abort leaves applied unchanged');
+    assert.equal(again.kind === 'go' && again.inDoubt, false, 'a lookup that found nothing resolved the doubt');
+  });
+
+  it('a timed-out attempt stays in doubt until a lookup answers; a renewed lease is not taken over', async () => {
+    const a = await guard('a');
+    const b = await guard('b');
+    const first = await a.begin(cmd('d', 1));
+    assert.equal(first.kind, 'go');
+    if (first.kind !== 'go') return;
+    clock += 8_000;
+    assert.equal(await a.renew(first.token), true);
+    clock += 8_000; // past the first lease, within the renewed one
+    assert.equal((await b.begin(cmd('d', 1))).kind, 'wait');
+    assert.equal(await a.abort(first.token, { inDoubt: true }), true);
+    const next = await b.begin(cmd('d', 1));
+    assert.equal(next.kind === 'go' && next.inDoubt, true);
+  });
+
+  it('a KV failure is an error, not a lost race', async () => {
+    const g = await guard('a');
+    const stopped = createOrderingGuard({ kv: await bus.kv(bus.names.kv.versions), connector: 'crm', mode: 'strict', now, pending: async () => [] });
+    await bus.jsm.streams.delete(`KV_${bus.names.kv.versions}`);
+    try {
+      await assert.rejects(() => stopped.begin(cmd('gone', 1)), 'a missing bucket is thrown, not taken for someone else writing first');
+    } finally {
+      await bus.applyTopology(topology({ prefix: bus.names.prefix }));
+    }
+    assert.equal((await g.begin(cmd('back', 1))).kind, 'go');
+  });
+
+  it('pendingVersions lists the versions stored for one entity under its subject, and nothing else', async () => {
+    const s = bus.names.subjects;
+    for (const [id, v] of [['p1', 1], ['p1', 2], ['p2', 7], ['p1', 3]] as const) {
+      await bus.publish(s.delivery('crm', 'contact', e(id)), new Uint8Array([1]), { msgId: `p-${id}-${v}`, headers: { 'Bus-Entity-Version': String(v) } });
+    }
+    await bus.publish(s.delivery('crm', 'order', e('p1')), new Uint8Array([1]), { msgId: 'p-o', headers: { 'Bus-Entity-Version': '4' } });
+    await bus.publish(s.delivery('erp', 'contact', e('p1')), new Uint8Array([1]), { msgId: 'p-erp', headers: { 'Bus-Entity-Version': '9' } });
+    assert.deepEqual(await pendingVersions(bus.jsm, bus.names.streams.deliveries, s.deliveriesOfEntity('crm', e('p1'))), [1, 2, 3, 4]);
+    assert.deepEqual(await pendingVersions(bus.jsm, bus.names.streams.deliveries, s.deliveriesOfEntity('crm', e('none'))), []);
   });
 });

@@ -2,120 +2,304 @@ import { randomUUID } from 'node:crypto';
 import { kvToken } from '@bus/streams';
 import type { KV } from '@nats-io/kv';
 
-/** strict: versions contiguous (gaps waited for); latest: only newer than applied; none: no ordering. */
+/** strict: every version, in order; latest: only newer than applied; none: no ordering. */
 export type OrderingMode = 'strict' | 'latest' | 'none';
 
-/** What the guard keeps per (connector, entity) in the versions bucket. */
+/**
+ * sequence: 1, 2, 3, … per entity — a missing version can be seen and is waited for (strict).
+ * stamp: a timestamp or other increasing number — a gap means nothing, so strict holds a short
+ * reorder window and then applies in increasing order, never older over newer.
+ */
+export type VersionKind = 'sequence' | 'stamp';
+
+/** What the guard keeps per (connector, entity) in the versions bucket: one small JSON value. */
 interface EntityState {
   /** Highest version applied at the target; 0 = none yet. */
   applied: number;
-  /** The one command in flight for this entity, if any. */
+  /**
+   * The one attempt in flight for this entity. Written before the call, so it doubles as the
+   * attempt record: a lease that ran out without commit or abort is an attempt whose process died
+   * mid-call, and its version is in doubt (it may have landed).
+   */
   lease?: { version: number; holder: string; untilMs: number };
+  /** A version whose last attempt may have landed (timed out, or its process died): looked up before it is sent again. */
+  inDoubt?: number;
+}
+
+/** The command as the guard sees it. */
+export interface GuardedCommand {
+  entity: { type: string; id: string };
+  version: number;
+  /** Default sequence. */
+  versionKind?: VersionKind;
+  /** When the command was stored: a stamp's reorder window counts from here. */
+  storedAtMs: number;
+  /** Set by reconcile: re-applies the source's state even where this version is recorded as applied. */
+  repair?: boolean;
 }
 
 export type Begin =
-  | { kind: 'go'; token: Token }
+  /** Go: the lease is held. `inDoubt`: an earlier attempt of this version may have landed — look it up before sending. */
+  | { kind: 'go'; token: Token; inDoubt: boolean }
   | { kind: 'skip'; reason: 'stale' | 'duplicate'; applied: number }
-  | { kind: 'wait'; reason: 'gap' | 'busy'; applied: number; delayMs: number }
-  | { kind: 'gap-expired'; applied: number; missing: number[] };
+  /**
+   * Not yet: `gap` a missing version is neither pending nor in flight (the gap clock runs);
+   * `pending` an older version is still pending or in flight (the clock does not run);
+   * `reorder` a stamp waits out the reorder window; `busy` another attempt holds the entity.
+   */
+  | { kind: 'wait'; reason: 'gap' | 'pending' | 'reorder' | 'busy'; applied: number; delayMs: number }
+  | { kind: 'gap-expired'; applied: number; missing: number[]; waitedMs: number };
 
-/** Proof of holding an entity's lease; commit or abort it. */
+/** Proof of holding an entity's lease; renew it during the call, then commit or abort it. */
 export interface Token {
   key: string;
   version: number;
+  /** KV revision of our last write: every later write is a compare-and-set on it (the fence). */
   revision: number;
   applied: number;
+  /** Carried over: an older version still in doubt. */
+  inDoubt?: number;
+  /** When the lease runs out unless renewed (ms since epoch). A call must end before it. */
+  untilMs: number;
 }
 
 export interface GuardOptions {
   kv: KV;
   connector: string;
   mode: OrderingMode;
-  /** How long a strict gap is waited for, from the command's first attempt. Default 60 000 ms. */
+  /** How long a strict gap is waited for once nothing older is pending anywhere. Default 60 000 ms. */
   gapWaitMs?: number;
-  /** How long an entity lease lives if its holder dies mid-delivery (the entity waits that long). Default 60 000 ms; longer than an attempt. */
+  /** How long a stamp-versioned command is held, from when it was stored, for older ones to arrive. Default 2 000 ms. */
+  reorderWindowMs?: number;
+  /** How long a lease lives unless renewed. Default 60 000 ms; renew it at least every third of it. */
   leaseMs?: number;
+  /** A lease that ran out is taken over only this much later (clock skew between hosts). Default 1 000 ms. */
+  takeoverGraceMs?: number;
   /** How soon to look again at a busy entity or a gap. Default 250 ms. */
   recheckMs?: number;
   /** Identifies this process (lease holder). Default a random id. */
   holder?: string;
   now?: () => number;
+  /**
+   * Versions of this entity's commands pending or in flight for this connector (`pendingVersions`).
+   * Without it a gap is only timed, not checked.
+   */
+  pending?: (entity: { type: string; id: string }) => Promise<number[]>;
+  /**
+   * The stage before (transform): `mark()` now, and `passed(mark)` once everything stored upstream
+   * before the mark has been handed on. The gap clock starts only then: a missing version still
+   * queued upstream is not missing.
+   */
+  upstream?: { mark(): Promise<number>; passed(mark: number): Promise<boolean> };
+  /** Counts KV round trips (the bench reports them per delivery). */
+  onKvOp?: (op: 'get' | 'create' | 'update') => void;
 }
 
 function keyOf(connector: string, entity: { type: string; id: string }): string {
   return `${connector}.${entity.type}.${kvToken(entity.id)}`;
 }
 
+/** Someone else wrote the key since we read it (JetStream "wrong last sequence"). Anything else is a real error. */
+function isConflict(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === 10071 || code === 10164 || /wrong last sequence/i.test((err as Error)?.message ?? '');
+}
+
+/** Gap clocks older than this without a look are restarted: a pause, an outage or a move to another process happened meanwhile. */
+const CLOCK_STALE_MS = 5_000;
+const MAX_CACHED = 10_000;
+
 /**
- * Per-entity ordering that holds across any number of processes: a command may go only
- * while its process holds the entity's lease (a compare-and-set on the KV revision), so two
- * commands for one entity are never in flight together; other entities are not affected.
+ * Per-entity ordering across any number of processes. A command goes only while its process
+ * holds the entity's lease: a compare-and-set on the KV revision, written before the call (the
+ * attempt record), renewed during it, and checked again (the fence) when the outcome is
+ * recorded — so two attempts for one entity are never in flight together, a lease lost
+ * mid-call records nothing, and a successor knows an unfinished attempt may have landed.
  */
 export function createOrderingGuard(o: GuardOptions) {
   const holder = o.holder ?? randomUUID();
   const now = o.now ?? Date.now;
   const leaseMs = o.leaseMs ?? 60_000;
   const recheckMs = o.recheckMs ?? 250;
+  const graceMs = o.takeoverGraceMs ?? 1_000;
+  const gapWaitMs = o.gapWaitMs ?? 60_000;
+  const reorderWindowMs = o.reorderWindowMs ?? 2_000;
+  const count = o.onKvOp ?? (() => {});
+  /** Entities whose attempt runs in this process now: our own lease on any other is a leftover. */
+  const active = new Set<string>();
+  /** Last state we wrote per key, with its revision: the next version of the entity skips the read when nobody wrote since. */
+  const cache = new Map<string, { state: EntityState; revision: number }>();
+  /** Gap clocks per `key@version`, in memory: restarting one only makes the wait longer, never shorter. */
+  const clocks = new Map<string, { lastMs: number; mark?: number; sinceMs?: number }>();
+
+  function remember(key: string, state: EntityState, revision: number) {
+    cache.delete(key);
+    cache.set(key, { state, revision });
+    if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value as string);
+  }
 
   async function read(key: string): Promise<{ state: EntityState; revision: number }> {
+    count('get');
     const e = await o.kv.get(key);
     if (e?.operation !== 'PUT' || e.value.length === 0) return { state: { applied: 0 }, revision: e?.revision ?? 0 };
     return { state: e.json() as EntityState, revision: e.revision };
   }
 
+  /** Compare-and-set; undefined when someone else wrote first. Any other error is thrown (and classified by the caller). */
   async function write(key: string, state: EntityState, revision: number): Promise<number | undefined> {
+    const data = JSON.stringify(state);
     try {
-      const data = JSON.stringify(state);
-      return revision === 0 ? await o.kv.create(key, data) : await o.kv.update(key, data, revision);
-    } catch {
-      return undefined; // someone else wrote first: the caller looks again
+      count(revision === 0 ? 'create' : 'update');
+      const next = revision === 0 ? await o.kv.create(key, data) : await o.kv.update(key, data, revision);
+      remember(key, state, next);
+      return next;
+    } catch (err) {
+      cache.delete(key);
+      if (isConflict(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Versions of this entity below `version` (and above `applied`) still pending or in flight. */
+  async function olderPending(cmd: GuardedCommand, applied: number): Promise<boolean> {
+    if (!o.pending) return false;
+    return (await o.pending(cmd.entity)).some((v) => v > applied && v < cmd.version);
+  }
+
+  /** Strict, sequence, a gap: wait while the missing versions may still come; dead-letter after gapWaitMs of real absence. */
+  async function gap(key: string, cmd: GuardedCommand, applied: number): Promise<Begin> {
+    const clockKey = `${key}@${cmd.version}`;
+    if (await olderPending(cmd, applied)) {
+      clocks.delete(clockKey);
+      return { kind: 'wait', reason: 'pending', applied, delayMs: recheckMs };
+    }
+    const t = now();
+    let clock = clocks.get(clockKey);
+    if (!clock || t - clock.lastMs > CLOCK_STALE_MS) {
+      clock = { lastMs: t, mark: await o.upstream?.mark() };
+      clocks.set(clockKey, clock);
+    }
+    clock.lastMs = t;
+    if (clock.sinceMs === undefined) {
+      if (clock.mark !== undefined && !(await o.upstream?.passed(clock.mark))) return { kind: 'wait', reason: 'pending', applied, delayMs: recheckMs };
+      clock.sinceMs = t;
+    }
+    const waitedMs = t - clock.sinceMs;
+    if (waitedMs < gapWaitMs) return { kind: 'wait', reason: 'gap', applied, delayMs: recheckMs };
+    clocks.delete(clockKey);
+    const missing = Array.from({ length: Math.min(cmd.version - applied - 1, 20) }, (_, i) => applied + 1 + i);
+    return { kind: 'gap-expired', applied, missing, waitedMs };
+  }
+
+  /**
+   * What the recorded state says about this command before any lease: skip, wait, or undefined (may go).
+   * `quick`: from a cached state, only the answers that need no further reads ('slow' otherwise).
+   */
+  async function decide(key: string, cmd: GuardedCommand, state: EntityState, quick = false): Promise<Begin | undefined | 'slow'> {
+    const { applied } = state;
+    if (o.mode === 'none') return undefined;
+    if (cmd.version < applied || (cmd.version === applied && !cmd.repair)) {
+      return { kind: 'skip', reason: cmd.version === applied ? 'duplicate' : 'stale', applied };
+    }
+    if (o.mode !== 'strict' || cmd.version === applied + 1 || cmd.version === applied) return undefined;
+    if (quick) return 'slow';
+    // strict, and versions between applied and this one are not applied
+    if (cmd.repair || cmd.versionKind === 'stamp') {
+      // a repair or a stamp never jumps over an older version that is still on its way; otherwise it goes
+      if (await olderPending(cmd, applied)) return { kind: 'wait', reason: 'pending', applied, delayMs: recheckMs };
+      const heldMs = cmd.storedAtMs + reorderWindowMs - now();
+      if (!cmd.repair && heldMs > 0) return { kind: 'wait', reason: 'reorder', applied, delayMs: Math.max(recheckMs, heldMs) };
+      return undefined;
+    }
+    return gap(key, cmd, applied);
+  }
+
+  async function tryTake(key: string, cmd: GuardedCommand, state: EntityState, revision: number): Promise<Begin | 'conflict'> {
+    const lease = state.lease;
+    const ours = lease?.holder === holder && !active.has(key); // our own leftover: its attempt has ended here
+    if (lease && !ours && lease.untilMs + graceMs > now()) return { kind: 'wait', reason: 'busy', applied: state.applied, delayMs: recheckMs };
+    if (active.has(key)) return { kind: 'wait', reason: 'busy', applied: state.applied, delayMs: recheckMs }; // two copies of one command in this process
+    // a lease that ran out (or our own leftover) is an attempt that never finished: its version is in doubt
+    const inDoubt = lease ? lease.version : state.inDoubt;
+    const untilMs = now() + leaseMs;
+    const next = await write(key, { applied: state.applied, lease: { version: cmd.version, holder, untilMs }, ...(inDoubt ? { inDoubt } : {}) }, revision);
+    if (next === undefined) return 'conflict';
+    active.add(key);
+    return { kind: 'go', inDoubt: inDoubt === cmd.version, token: { key, version: cmd.version, revision: next, applied: state.applied, inDoubt, untilMs } };
+  }
+
+  /** Writes the entity's state after the attempt, fenced by the token's revision; false when the lease was lost. */
+  async function finish(t: Token, state: EntityState): Promise<boolean> {
+    try {
+      return (await write(t.key, state, t.revision)) !== undefined;
+    } finally {
+      active.delete(t.key);
     }
   }
 
   return {
     holder,
-    /**
-     * May `version` of `entity` go now? `firstSeenMs` is when this command was first tried
-     * (bounds how long a strict gap is waited for).
-     */
-    async begin(entity: { type: string; id: string }, version: number, firstSeenMs: number, opts: { repair?: boolean } = {}): Promise<Begin> {
-      const key = keyOf(o.connector, entity);
+    /** May this command go now? On `go` the entity's lease (and the attempt record) is written. */
+    async begin(cmd: GuardedCommand): Promise<Begin> {
+      const key = keyOf(o.connector, cmd.entity);
+      const cached = cache.get(key);
+      // fast path: the state we last wrote, when nobody wrote since (the compare-and-set proves it); the
+      // first version of an entity is usually new (create). Skips need no proof: applied only grows.
+      if (cached || cmd.version === 1) {
+        const { state, revision } = cached ?? { state: { applied: 0 }, revision: 0 };
+        const d = await decide(key, cmd, state, true);
+        if (d !== undefined && d !== 'slow' && d.kind === 'skip') return d;
+        if (d === undefined) {
+          const r = await tryTake(key, cmd, state, revision);
+          if (r !== 'conflict' && r.kind === 'go') return r;
+        }
+      }
       for (let tries = 0; tries < 5; tries++) {
         const { state, revision } = await read(key);
-        const { applied } = state;
-        // a repair re-applies the source's latest state: the same version again, or past a gap; never an older one
-        if (opts.repair && version < applied) return { kind: 'skip', reason: 'stale', applied };
-        if (o.mode !== 'none' && !opts.repair) {
-          if (version === applied) return { kind: 'skip', reason: 'duplicate', applied };
-          if (version < applied) return { kind: 'skip', reason: 'stale', applied };
-          if (o.mode === 'strict' && version > applied + 1) {
-            if (now() - firstSeenMs > (o.gapWaitMs ?? 60_000)) {
-              return { kind: 'gap-expired', applied, missing: Array.from({ length: Math.min(version - applied - 1, 20) }, (_, i) => applied + 1 + i) };
-            }
-            return { kind: 'wait', reason: 'gap', applied, delayMs: recheckMs };
-          }
-        }
-        // any live lease means busy, ours included: two copies of one command may be in this very process
-        const lease = state.lease;
-        if (lease && lease.untilMs > now()) return { kind: 'wait', reason: 'busy', applied, delayMs: recheckMs };
-        const next = await write(key, { applied, lease: { version, holder, untilMs: now() + leaseMs } }, revision);
-        if (next !== undefined) return { kind: 'go', token: { key, version, revision: next, applied } };
+        const d = await decide(key, cmd, state);
+        if (d && d !== 'slow') return d;
+        const r = await tryTake(key, cmd, state, revision);
+        if (r !== 'conflict') return r;
       }
       return { kind: 'wait', reason: 'busy', applied: 0, delayMs: recheckMs };
     },
-    /** The target applied it: record the version and free the entity. */
-    async commit(t: Token): Promise<void> {
-      const applied = Math.max(t.applied, t.version);
-      if ((await write(t.key, { applied }, t.revision)) !== undefined) return;
-      // the lease expired and someone took it meanwhile: never lower what they recorded
-      const { state, revision } = await read(t.key);
-      await write(t.key, { ...state, applied: Math.max(state.applied, applied) }, revision);
+    /**
+     * Extends the lease (call it every third of leaseMs during the call). False when it was lost:
+     * the call must end before `token.untilMs`, and nothing may be recorded.
+     */
+    async renew(t: Token): Promise<boolean> {
+      const untilMs = now() + leaseMs;
+      const next = await write(t.key, { applied: t.applied, lease: { version: t.version, holder, untilMs }, ...(t.inDoubt ? { inDoubt: t.inDoubt } : {}) }, t.revision);
+      if (next === undefined) return false;
+      t.revision = next;
+      t.untilMs = untilMs;
+      return true;
     },
-    /** It did not happen: free the entity, applied unchanged. */
-    async abort(t: Token): Promise<void> {
-      await write(t.key, { applied: t.applied }, t.revision);
+    /** The target holds this version: record it and free the entity. False when the lease was lost meanwhile (nothing recorded). */
+    async commit(t: Token): Promise<boolean> {
+      const applied = Math.max(t.applied, t.version);
+      return finish(t, { applied, ...(t.inDoubt && t.inDoubt > applied ? { inDoubt: t.inDoubt } : {}) });
+    },
+    /**
+     * It did not land (`inDoubt: false`, e.g. a 503 or a lookup that found nothing), or it may have
+     * (`inDoubt: true`, a timeout): free the entity, applied unchanged. False when the lease was lost.
+     */
+    async abort(t: Token, opts: { inDoubt: boolean; resolved?: boolean } = { inDoubt: false }): Promise<boolean> {
+      // a lookup that answered resolves an earlier doubt about this version; a 503 alone does not
+      const inDoubt = opts.inDoubt ? t.version : opts.resolved && t.inDoubt === t.version ? undefined : t.inDoubt;
+      return finish(t, { applied: t.applied, ...(inDoubt ? { inDoubt } : {}) });
+    },
+    /** Frees the entity in this process without writing (the lease runs out by itself; its attempt stays in doubt). */
+    release(t: Token): void {
+      active.delete(t.key);
     },
     keyOf: (entity: { type: string; id: string }) => keyOf(o.connector, entity),
+    /** The recorded state of one entity (reconcile's settled rule, the CLI). */
+    async state(entity: { type: string; id: string }): Promise<{ applied: number; inFlight?: number; inDoubt?: number }> {
+      const { state } = await read(keyOf(o.connector, entity));
+      const live = state.lease && state.lease.untilMs + graceMs > now() ? state.lease.version : undefined;
+      return { applied: state.applied, ...(live ? { inFlight: live } : {}), ...(state.inDoubt ? { inDoubt: state.inDoubt } : {}) };
+    },
   };
 }
 export type OrderingGuard = ReturnType<typeof createOrderingGuard>;

@@ -42,13 +42,11 @@ function shuffled<T>(xs: T[]): T[] {
 async function deliverProcess(url: string, prefix: string, durable: string, mode: OrderingMode, target: ReturnType<typeof fakeTarget>): Promise<{ bus: Bus; c: Consumption }> {
   const bus = await connectBus({ config: loadBusConfig({ NATS_URL: url, BUS_PREFIX: prefix }), name: 'deliver-test', log: silent });
   const guard = createOrderingGuard({ kv: await bus.kv(bus.names.kv.versions), connector: durable, mode, recheckMs: 20, gapWaitMs: 30_000 });
-  const firstSeen = new Map<number, number>();
   const c = await bus.consume<{ entity: string; version: number }>({
     stream: bus.names.streams.deliveries, durable, stage: 'deliver', connector: durable, concurrency: 8,
     decode: (b) => decode(b) as { entity: string; version: number },
     handler: async (cmd, ctx) => {
-      if (!firstSeen.has(ctx.seq)) firstSeen.set(ctx.seq, Date.now());
-      const b = await guard.begin({ type: 'contact', id: cmd.entity }, cmd.version, firstSeen.get(ctx.seq)!);
+      const b = await guard.begin({ entity: { type: 'contact', id: cmd.entity }, version: cmd.version, storedAtMs: ctx.storedAtMs });
       if (b.kind === 'skip') return done();
       if (b.kind === 'wait') return defer(b.delayMs, b.reason);
       if (b.kind === 'gap-expired') return deadLetter('business', 'ORDERING_GAP', `missing ${b.missing.join(',')}`);

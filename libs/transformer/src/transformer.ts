@@ -1,5 +1,5 @@
 import { type Bus, type Consumption, deadLetter, done, ensureConsumer, type HandlerContext, type Outcome, readRange } from '@bus/bus';
-import { type Connector, type DeliveryCommand, type SchemaRegistry, subscriptionsFor, toCommands } from '@bus/connectors';
+import { commandHeaders, type Connector, type DeliveryCommand, type SchemaRegistry, subscriptionsFor, toCommands } from '@bus/connectors';
 import { decodeEnvelope, encode, type Envelope } from '@bus/envelope';
 import type { Logger } from '@bus/observability';
 import { kvToken, workerConsumer } from '@bus/streams';
@@ -94,12 +94,9 @@ export function createTransformer(o: TransformerOptions) {
     }
     for (const cmd of commands) {
       // a PublishError is thrown on: transient ones retry the event (the command id dedups), permanent ones dead-letter it
-      await o.bus.publish(o.bus.names.subjects.delivery(connector.name, cmd.target.type), encode(cmd), {
+      await o.bus.publish(o.bus.names.subjects.delivery(connector.name, cmd.target.type, cmd.entity), encode(cmd), {
         msgId: replayTag ? `${cmd.id}.${replayTag}` : cmd.id,
-        headers: {
-          'Bus-Correlation-Id': cmd.correlationId, 'Bus-Causation-Id': env.id, 'Bus-Entity-Type': cmd.entity.type,
-          'Bus-Entity-Id': cmd.entity.id, 'Bus-Entity-Version': String(cmd.version), 'Bus-Connector': connector.name,
-        },
+        headers: commandHeaders(cmd, env.id),
       });
       o.metrics.commands.inc(labels);
     }

@@ -1,0 +1,27 @@
+import type { JetStreamManager, MsgRequest } from '@nats-io/jetstream';
+
+/** The header every delivery command carries with its source entity's version (set where commands are published). */
+export const ENTITY_VERSION_HEADER = 'Bus-Entity-Version';
+
+/**
+ * "Is version N of this entity pending or in flight for this connector?" — the versions of the
+ * commands stored for one entity and not yet acknowledged. DELIVERIES is a work queue: a command
+ * stays in the stream until it is delivered, skipped or dead-lettered, so what is stored under the
+ * entity's subject (`names.subjects.deliveriesOfEntity`) is exactly what is pending or in flight.
+ * One request per stored command of the entity (usually none or one); read from the stream leader,
+ * so it is consistent on a cluster. Deliver's gap wait, reconcile's settled rule and cross-record
+ * dependencies use it.
+ */
+export async function pendingVersions(jsm: JetStreamManager, stream: string, entitySubject: string, opts: { max?: number } = {}): Promise<number[]> {
+  const versions: number[] = [];
+  let seq = 0;
+  for (let n = 0; n < (opts.max ?? 1_000); n++) {
+    // MsgRequest in the client's types lacks next_by_subj, which the server (2.9 too) understands
+    const m = await jsm.streams.getMessage(stream, { next_by_subj: entitySubject, seq: seq + 1 } as unknown as MsgRequest);
+    if (!m) break;
+    const v = Number(m.header.get(ENTITY_VERSION_HEADER));
+    if (Number.isFinite(v) && v > 0) versions.push(v);
+    seq = m.seq;
+  }
+  return versions;
+}
