@@ -3,7 +3,7 @@ import { BusError } from '@bus/errors';
 import type { Logger } from '@bus/observability';
 import { projectionBucket, topology } from '@bus/streams';
 import { JetStreamApiError } from '@nats-io/jetstream';
-import type { KvEntry } from '@nats-io/kv';
+import { type KV, type KvEntry, Kvm } from '@nats-io/kv';
 import { isConflict } from './apply.js';
 
 /**
@@ -39,7 +39,23 @@ export interface RebuildCheckpoint {
 export const ACTIVE_KEY = 'active';
 export const REBUILD_KEY = 'rebuild';
 
-const control = (bus: Bus) => bus.kv(bus.names.kv.projection);
+/**
+ * The control bucket, bound so that every read goes to its stream's leader (STREAM.MSG.GET), never
+ * a direct get. The buckets allow direct gets (topology), which on R3 any replica may answer, one
+ * that is behind included; the pointer decides where events are written, so a pointer read begun
+ * after a switch was acknowledged must see it (switch.ts). Said here, not left to the client's
+ * default for bound buckets.
+ */
+const controls = new WeakMap<Bus, Promise<KV>>();
+function control(bus: Bus): Promise<KV> {
+  let c = controls.get(bus);
+  if (!c) {
+    c = new Kvm(bus.js).open(bus.names.kv.projection, { allow_direct: false });
+    c.catch(() => controls.delete(bus));
+    controls.set(bus, c);
+  }
+  return c;
+}
 
 /**
  * Creates the control and leases buckets when missing (the CLI may run before any service
@@ -68,7 +84,7 @@ async function readJson<T>(bus: Bus, key: string): Promise<{ value: T; revision:
   return { value: e.json() as T, revision: e.revision };
 }
 
-/** The active generation, or undefined when no projector has run yet. */
+/** The active generation as the control bucket's leader has it (see control), or undefined when no projector has run yet. */
 export async function readActive(bus: Bus): Promise<{ value: ActiveGeneration; revision: number } | undefined> {
   return readJson<ActiveGeneration>(bus, ACTIVE_KEY);
 }

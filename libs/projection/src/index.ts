@@ -1,7 +1,7 @@
 export { createProjector, PROJECTION_DURABLE } from './projector.js';
 export type { Projector, ProjectorOptions } from './projector.js';
 export { rebuildProjection } from './rebuild.js';
-export type { RebuildCounts, RebuildOptions, RebuildProgress, RebuildResult } from './rebuild.js';
+export type { RebuildCounts, RebuildOptions, RebuildProgress, RebuildResult, RebuildStep } from './rebuild-options.js';
 export { getEntity, readProjection, readProjectionPages } from './read.js';
 export type { ProjectionFilter, ProjectionPage } from './read.js';
 export { readActive, readCheckpoint } from './generations.js';

@@ -50,34 +50,43 @@ export function freshReader<T>(read: () => Promise<T>): () => Promise<T> {
   };
 }
 
+/** Pointer moves followed while applying one event before it is retried later (only back-to-back rebuilds move it twice). */
+const MAX_HOPS = 4;
+
 /**
  * The live projection: a durable consumer on EVENTS that applies each event to the active
  * generation's bucket (newer version wins; compare-and-set, so any number of processes may run).
  *
- * Following a rebuild's switch: after each write the projector reads the pointer (a read that
- * began after the write). If it moved, the event is applied to the new generation too. If it
- * had not moved, the switch came later than this event was stored, and the rebuild's final
- * catch-up pass (which starts after the switch) applies it. Either way the new generation has it.
+ * Following a rebuild's switch: after each write the projector reads the pointer — a read that
+ * began after the write, from the control bucket's stream leader (readActive). If it moved, the
+ * event is applied to the new generation too. If it had not moved, the event was handed out
+ * before the switch, and the rebuild's final pass (up to a sequence read after the switch)
+ * applies it. Either way the new generation has it; the whole argument is in switch.ts.
  */
 export function createProjector(o: ProjectorOptions) {
   const counts: ApplyCounts = { applied: 0, stale: 0, duplicate: 0 };
   let active: ActiveGeneration | undefined;
   const readPointer = freshReader(async () => (await readActive(o.bus))?.value);
 
-  // entries this process wrote or read, per generation: most writes then need no read first (see EntryCache)
-  let cache = new EntryCache(50_000);
+  // entries this process wrote or read in the active generation: most writes then need no read first
+  // (see EntryCache). Bound to its generation: an entry of another bucket must never seed it, or a
+  // write the new generation lacks could be taken for one it has (and skipped as a duplicate).
+  let cache = { generation: 0, entries: new EntryCache(50_000) };
   const use = (a: ActiveGeneration) => {
     if (active && active.generation !== a.generation) {
       o.log.info({ from: active.generation, to: a.generation }, 'projection: now writing into the new generation');
-      cache = new EntryCache(50_000);
     }
+    if (cache.generation !== a.generation) cache = { generation: a.generation, entries: new EntryCache(50_000) };
     active = a;
     o.metrics?.generation.set(a.generation);
     return a;
   };
 
   async function applyTo(gen: ActiveGeneration, rec: ProjectedEntity, log: Logger | (() => Logger)): Promise<ApplyOutcome> {
-    return applyRecord(await o.bus.kv(gen.bucket), keyOfRecord(rec), rec, { log, cache, onConflict: () => o.metrics?.conflicts.inc() });
+    // taken before any await: a switch seen by another handler meanwhile must not hand this write the new generation's cache.
+    // Another generation's write goes without a cache (it reads the entry first): correct, and rare.
+    const entries = cache.generation === gen.generation ? cache.entries : undefined;
+    return applyRecord(await o.bus.kv(gen.bucket), keyOfRecord(rec), rec, { log, cache: entries, onConflict: () => o.metrics?.conflicts.inc() });
   }
 
   /** Applies one event (stream sequence `seq`) to the projection; returns what it did. */
@@ -88,9 +97,10 @@ export function createProjector(o: ProjectorOptions) {
       let gen = active ?? use(await ensureActive(o.bus, o.log));
       outcome = await applyTo(gen, rec, log);
       // a switch can happen between any read of the pointer and a write: check after the write
-      for (let hops = 0; hops < 3; hops++) {
+      for (let hops = 0; ; hops++) {
         const now = (await readPointer()) ?? (await ensureActive(o.bus, o.log));
         if (now.generation === gen.generation) break;
+        if (hops === MAX_HOPS) throw new Error(`the projection pointer moved ${MAX_HOPS} times while one event was applied`);
         gen = use(now);
         outcome = await applyTo(gen, rec, log);
       }

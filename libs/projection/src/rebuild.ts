@@ -1,74 +1,14 @@
-import type { Bus } from '@bus/bus';
 import { decodeEnvelope } from '@bus/envelope';
 import { BusError } from '@bus/errors';
 import { createLogger, type Logger } from '@bus/observability';
 import { applyRecord, EntryCache } from './apply.js';
-import { ensureActive, ensureBuckets, markReplaced, readActive, switchActive, writeCheckpoint } from './generations.js';
+import { ensureActive, ensureBuckets, writeCheckpoint } from './generations.js';
 import { takeRebuildLease } from './lease.js';
 import { createPool } from './pool.js';
-import { type ApplyCounts, keyOfRecord, projectionKey, recordOf } from './record.js';
+import { keyOfRecord, projectionKey, recordOf } from './record.js';
+import type { RebuildCounts, RebuildOptions, RebuildProgress, RebuildResult } from './rebuild-options.js';
 import { begin, eventsStreamExists, seed } from './rebuild-start.js';
-
-export interface RebuildOptions {
-  /** Required. A connected bus. */
-  bus: Bus;
-  /** Default: silent. */
-  log?: Logger;
-  /** First EVENTS sequence to replay. Default: the stream's first. Entries from events before it are copied from the active generation. */
-  fromSeq?: number;
-  /** Instead of fromSeq: replay events stored since this time (ms since epoch); the server finds the sequence. */
-  sinceMs?: number;
-  /** Abandon an unfinished rebuild (its bucket is deleted) and start a new one. Default false: it is resumed. */
-  restart?: boolean;
-  /** Called every `progressEveryMs` and when the phase changes. */
-  onProgress?: (p: RebuildProgress) => void;
-  /** Default 1 000 ms; also how often the checkpoint is saved. */
-  progressEveryMs?: number;
-  /** Aborting stops the rebuild at a checkpoint; a later call resumes there. */
-  signal?: AbortSignal;
-  /** Events applied at once. Default 64. */
-  concurrency?: number;
-  /**
-   * Caught up = fewer than this many events left (a busy stream is never at exactly zero):
-   * then the pointer switches and the final pass applies the rest. Default 256.
-   */
-  catchUpEvents?: number;
-}
-
-export interface RebuildProgress {
-  phase: 'seeding' | 'replaying' | 'catching-up' | 'done' | 'interrupted';
-  generation: number;
-  /** Every event up to this sequence is applied. */
-  seq: number;
-  /** EVENTS' last sequence, as last seen. */
-  lastSeq: number;
-  /** Events read by this call. */
-  events: number;
-  eventsPerSec: number;
-  counts: RebuildCounts;
-}
-
-/** Outcomes, plus entries copied from the active generation and events that could not be decoded (skipped, counted). */
-export type RebuildCounts = ApplyCounts & { seeded: number; unreadable: number };
-
-export interface RebuildResult {
-  generation: number;
-  /** The generation it replaced (switched only). */
-  previous?: number;
-  /** First sequence replayed by this generation, and where this call started (after a resume: the checkpoint + 1). */
-  fromSeq: number;
-  startedAtSeq: number;
-  /** The checkpoint: every event up to here is applied. */
-  lastSeq: number;
-  resumed: boolean;
-  switched: boolean;
-  interrupted: boolean;
-  events: number;
-  counts: RebuildCounts;
-  elapsedMs: number;
-  /** Old generation buckets deleted when this rebuild started. */
-  deletedGenerations: number[];
-}
+import { endOfFinalPass, switchToRebuilt } from './switch.js';
 
 const silent = createLogger({ service: 'projection', level: 'silent' });
 
@@ -139,16 +79,17 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
   }
 
   const consumer = await o.bus.js.consumers.get(o.bus.names.streams.events, { opt_start_seq: ckpt.lastSeq + 1 });
-  const lastStored = async () => (await o.bus.jsm.streams.info(o.bus.names.streams.events)).state.last_seq;
   const catchUp = o.catchUpEvents ?? 256;
   try {
-    let pending = (await consumer.info(true)).num_pending;
+    // before the switch: replay until at most catchUp events remain (a busy stream is never at
+    // exactly zero); after it: until every sequence up to `stopAt` is dispatched (see switch.ts)
+    let stopAt = ckpt.state === 'switched' ? await endOfFinalPass(o.bus) : undefined;
+    let pending = (await consumer.info()).num_pending; // read after stopAt: it counts at least up to there
     let dispatched = ckpt.lastSeq;
-    // before the switch: replay until fewer than catchUp events remain (a busy stream is never
-    // at exactly zero); after it: up to the end of the stream as read after the switch
-    let stopAt = ckpt.state === 'switched' ? await lastStored() : undefined;
     lastSeq = ckpt.lastSeq + pending;
     await progress(true);
+    await o.onStep?.(ckpt.state === 'switched' ? 'final-pass' : 'replay');
+    // after the switch `pending > 0` only stops a pass whose last sequences no longer exist (deleted)
     const more = () => (stopAt === undefined ? pending > catchUp : dispatched < stopAt && pending > 0);
     for (;;) {
       while (more() && !aborted()) {
@@ -191,19 +132,18 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
       }
       if (ckpt.state !== 'replaying') break; // the final pass after the switch is done
       // caught up with EVENTS: make this generation the one everybody reads and the projector writes
-      const current = await readActive(o.bus);
-      if (current && current.value.generation !== ckpt.generation) {
-        previous = current.value.generation;
-        await switchActive(o.bus, { generation: ckpt.generation, bucket: ckpt.bucket, since: new Date().toISOString(), previous, by: 'rebuild' }, current.revision);
-        await markReplaced(o.bus, current.value, ckpt.generation, log);
-        log.info({ generation: ckpt.generation, previous, seq: ckpt.lastSeq }, 'projection switched to the rebuilt generation');
-      }
+      await o.onStep?.('caught-up');
+      previous = (await switchToRebuilt(o.bus, ckpt, log, () => o.onStep?.('switching'))) ?? previous;
       ckpt.state = 'switched';
       phase = 'catching-up';
       await writeCheckpoint(o.bus, ckpt);
-      // read after the switch: whatever a projector wrote into the old generation without seeing it is stored up to here
-      stopAt = await lastStored();
+      await o.onStep?.('switched');
+      // read after the switch: every event a projector may have put into the old generation only is at or below it
+      stopAt = await endOfFinalPass(o.bus);
+      // the count of the last fetch is from before the switch (often 0): ask again, or the final pass may not run at all
+      pending = (await consumer.info()).num_pending;
       await progress(true);
+      await o.onStep?.('final-pass');
     }
   } catch (err) {
     await pool.drain().catch(() => undefined);
