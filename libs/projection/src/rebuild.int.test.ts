@@ -1,30 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Bus, Consumption } from '@bus/bus';
-import type { Envelope } from '@bus/envelope';
 import { startNats, type TestNats, waitFor } from '@bus/testkit';
 import fc from 'fast-check';
-import { createProjector, getEntity, readActive, readCheckpoint, rebuildProjection, type RebuildProgress } from './index.js';
-import { busOn, dropAll, entriesOf, envelope, expected, projectorCaughtUp, publish, silent } from './test-support.js';
-
-type Stored = { env: Envelope; seq: number };
-
-/** Publishes `n` events over `entities` entities with shuffled versions; every 7th is stored twice. */
-async function publishMany(bus: Bus, n: number, entities: number, offset = 0): Promise<Stored[]> {
-  const envs = Array.from({ length: n }, (_, k) => {
-    const i = k + offset;
-    return envelope({ source: i % 3 ? 'crm' : 'shop', type: 'contact', id: `c${i % entities}`, version: 1 + ((i * 7919) % 97), data: { i } });
-  });
-  const stored: Stored[] = [];
-  for (let k = 0; k < envs.length; k += 256) {
-    const chunk = envs.slice(k, k + 256);
-    const seqs = await Promise.all(chunk.map((env, j) => publish(bus, env, (k + j) % 7 === 0 ? `${env.id}-copy` : undefined)));
-    seqs.forEach((seq, j) => {
-      if (seq !== undefined) stored.push({ env: chunk[j]!, seq });
-    });
-  }
-  return stored;
-}
+import { getEntity, readActive, readCheckpoint, rebuildProjection, type RebuildProgress } from './index.js';
+import { entriesOf, envelope, expected, liveBus, projectorCaughtUp, publish, publishMany, type Stored } from './test-support.js';
 
 describe('projection: rebuild by replay', () => {
   let nats: TestNats;
@@ -33,28 +12,7 @@ describe('projection: rebuild by replay', () => {
   });
   after(() => nats.stop({ removeStore: true }));
 
-  /** A bus with a live projector (started now, or by `start()` once a backlog is published); `done` stops and removes everything. */
-  async function live(startNow = true) {
-    const bus = await busOn(nats.url);
-    let running: Consumption | undefined;
-    const t = {
-      bus,
-      async start() {
-        running = await createProjector({ bus, log: silent, concurrency: 16 }).start();
-      },
-      async stop() {
-        await running?.stop();
-        running = undefined;
-      },
-      async done() {
-        await running?.stop();
-        await dropAll(bus);
-        await bus.close();
-      },
-    };
-    if (startNow) await t.start();
-    return t;
-  }
+  const live = (startNow = true) => liveBus(nats.url, startNow);
 
   it('rebuild == live, for random event sequences with duplicates, reordering and clashing versions (fast-check)', async () => {
     const op = fc.record({
@@ -174,17 +132,23 @@ describe('projection: rebuild by replay', () => {
     try {
       const earlier = await publishMany(t.bus, 2_000, 300);
       await projectorCaughtUp(t.bus, 30_000);
-      // keep publishing (about 1 000 events/s, a steady load) while the rebuild runs and switches
+      // keep publishing while the rebuild runs and switches: 10 events per progress report of the
+      // rebuild (every 20 ms), so the load follows the rebuild instead of a clock
       let publishing = true;
+      let reports = 0;
       const during: Stored[] = [];
       const writer = (async () => {
         for (let i = 0; publishing || i < 50; i++) {
+          const seen = reports;
           during.push(...(await publishMany(t.bus, 10, 300, 10_000 + i * 10)));
-          await new Promise((r) => setTimeout(r, 10)); // pacing the load, not waiting for a condition
+          if (publishing) await waitFor(() => !publishing || reports > seen, { what: 'the rebuild reporting progress', timeoutMs: 30_000 });
         }
       })();
       const phases = new Set<string>();
-      const r = await rebuildProjection({ bus: t.bus, concurrency: 16, progressEveryMs: 20, onProgress: (p) => phases.add(p.phase) });
+      const r = await rebuildProjection({ bus: t.bus, concurrency: 16, progressEveryMs: 20, onProgress: (p) => {
+        phases.add(p.phase);
+        reports++;
+      } });
       publishing = false;
       await writer;
       assert.equal(r.switched, true);

@@ -1,19 +1,20 @@
-import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
+import { isDeepStrictEqual } from 'node:util';
+import { type Bus, type Consumption, connectBus, loadBusConfig } from '@bus/bus';
 import { createEnvelope, type Envelope } from '@bus/envelope';
 import { createLogger } from '@bus/observability';
 import { topology } from '@bus/streams';
 import { uniquePrefix, waitFor } from '@bus/testkit';
-import { PROJECTION_DURABLE } from './projector.js';
+import { createProjector, PROJECTION_DURABLE } from './projector.js';
 import { readGeneration } from './read.js';
 import { type ProjectedEntity, projectionKey } from './record.js';
 
 /** Test-only helpers (not exported by the package). */
 export const silent = createLogger({ service: 'projection-test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
-/** A bus on its own prefix with the topology applied. */
-export async function busOn(url: string, prefix = uniquePrefix(), name = 'projection-test'): Promise<Bus> {
-  const bus = await connectBus({ config: loadBusConfig({ NATS_URL: url, BUS_PREFIX: prefix }), name, log: silent });
-  await bus.applyTopology(topology({ prefix }));
+/** A bus on its own prefix with the topology applied (`replicas` 3 on a cluster). */
+export async function busOn(url: string, prefix = uniquePrefix(), name = 'projection-test', replicas = 1): Promise<Bus> {
+  const bus = await connectBus({ config: loadBusConfig({ NATS_URL: url, BUS_PREFIX: prefix, BUS_REPLICAS: String(replicas) }), name, log: silent });
+  await bus.applyTopology(topology({ prefix, replicas }));
   return bus;
 }
 
@@ -72,4 +73,57 @@ export async function projectorCaughtUp(bus: Bus, timeoutMs = 15_000): Promise<v
     const c = await bus.jsm.consumers.info(bus.names.streams.events, PROJECTION_DURABLE);
     return c.num_pending === 0 && c.num_ack_pending === 0 && c.ack_floor.stream_seq >= s.state.last_seq;
   }, { what: 'the live projector to handle every event in EVENTS', timeoutMs });
+}
+
+/** An event as stored in EVENTS, with its sequence. */
+export type Stored = { env: Envelope; seq: number };
+
+/** Publishes `n` events over `entities` entities with shuffled versions; every 7th is stored twice. */
+export async function publishMany(bus: Bus, n: number, entities: number, offset = 0): Promise<Stored[]> {
+  const envs = Array.from({ length: n }, (_, k) => {
+    const i = k + offset;
+    return envelope({ source: i % 3 ? 'crm' : 'shop', type: 'contact', id: `c${i % entities}`, version: 1 + ((i * 7919) % 97), data: { i } });
+  });
+  const stored: Stored[] = [];
+  for (let k = 0; k < envs.length; k += 256) {
+    const chunk = envs.slice(k, k + 256);
+    const seqs = await Promise.all(chunk.map((env, j) => publish(bus, env, (k + j) % 7 === 0 ? `${env.id}-copy` : undefined)));
+    seqs.forEach((seq, j) => {
+      if (seq !== undefined) stored.push({ env: chunk[j]!, seq });
+    });
+  }
+  return stored;
+}
+
+/** A bus on its own prefix (`replicas` 3 on a cluster) with a live projector (started now, or by `start()` once a backlog is published); `done` stops and removes everything. */
+export async function liveBus(url: string, startNow = true, replicas = 1) {
+  const bus = await busOn(url, uniquePrefix(), 'projection-test', replicas);
+  let running: Consumption | undefined;
+  const t = {
+    bus,
+    async start() {
+      running = await createProjector({ bus, log: silent, concurrency: 16 }).start();
+    },
+    async stop() {
+      await running?.stop();
+      running = undefined;
+    },
+    async done() {
+      await running?.stop();
+      await dropAll(bus);
+      await bus.close();
+    },
+  };
+  if (startNow) await t.start();
+  return t;
+}
+
+/** Where two bucket states differ, by key: a short message, empty when they are equal (a deepEqual of thousands of entries is unreadable). */
+export function differences(got: Record<string, unknown>, want: Record<string, unknown>): string {
+  const missing = Object.keys(want).filter((k) => !(k in got));
+  const extra = Object.keys(got).filter((k) => !(k in want));
+  const wrong = Object.keys(want).filter((k) => k in got && !isDeepStrictEqual(got[k], want[k]));
+  if (!missing.length && !extra.length && !wrong.length) return '';
+  const some = (keys: string[]) => keys.slice(0, 5).join(', ') + (keys.length > 5 ? ', …' : '');
+  return `${missing.length} missing (${some(missing)}), ${wrong.length} at another version (${some(wrong)}), ${extra.length} unexpected (${some(extra)}) of ${Object.keys(want).length}`;
 }
