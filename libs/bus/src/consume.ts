@@ -5,6 +5,7 @@ import type { JetStreamClient, JsMsg, MsgRequest } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { appendAttempt, type AttemptRecord, continueHistory } from '@bus/retry';
 import { type DeadLetter, PRIOR_HISTORY_HEADER, type PriorHistory, readPriorHistory, REPLAYS_HEADER } from './dead-letter.js';
+import { classifyNatsError } from './nats-errors.js';
 import { deadLetter, type Outcome, retryAfter } from './outcome.js';
 
 /** What a handler knows about the message besides its decoded value. */
@@ -87,10 +88,15 @@ function headerRecord(m: JsMsg): Record<string, string> {
   return out;
 }
 
-/** The outcome of a thrown error: retryable classes retry, everything else is dead-lettered. */
+/**
+ * The outcome of a thrown error: retryable classes retry, everything else is dead-lettered.
+ * A NATS or JetStream client error is classified first (classifyNatsError), so a blip is
+ * retried with backoff; anything else that is not a BusError is a bug: permanent.
+ */
 export function outcomeOfError(err: unknown, attempt: number, retryDelayMs = defaultRetryDelay): Outcome {
-  const { code, failureClass, message } = describeError(err);
-  if (err instanceof BusError && err.retryable) return retryAfter(retryDelayMs(attempt), message, { failureClass, code });
+  const classified = classifyNatsError(err) ?? err;
+  const { code, failureClass, message } = describeError(classified);
+  if (classified instanceof BusError && classified.retryable) return retryAfter(retryDelayMs(attempt), message, { failureClass, code });
   return deadLetter(failureClass, code, message);
 }
 

@@ -7,6 +7,7 @@ export type { Publish, Published, PublishOptions } from './publish.js';
 export { applyTopology, ensureConsumer } from './topology.js';
 export type { Drift, TopologyReport } from './topology.js';
 export { consume, outcomeOfError } from './consume.js';
+export { classifyNatsError, NatsError } from './nats-errors.js';
 export type { ConsumeOptions, Consumption, HandlerContext } from './consume.js';
 export { deadLetter, defer, done, retryAfter } from './outcome.js';
 export type { Outcome } from './outcome.js';

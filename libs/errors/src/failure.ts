@@ -35,7 +35,9 @@ export class ConfigError extends BusError {
 
 /**
  * The failure class of anything thrown. A BusError says its own class; anything else is
- * an unexpected bug in code we run, which retrying will not fix: permanent.
+ * an unexpected bug in code we run, which retrying will not fix: permanent. NATS client
+ * errors are not bugs: `classifyNatsError` (@bus/bus, the lib that knows the client's
+ * error classes) turns them into BusErrors first — consume does so for every handler.
  */
 export function failureClassOf(err: unknown): FailureClass {
   return err instanceof BusError ? err.failureClass : 'permanent';
