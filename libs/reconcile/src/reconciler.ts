@@ -29,11 +29,23 @@ export interface ReconcilerOptions {
 export type RunRequest = { connector: string; dryRun?: boolean };
 export type RunAnswer = { runId: string; resumed: boolean } | { error: string };
 
+/** A failure's stable code for logs and the metric's label: the BusError code, a NATS error's code, or its class name. */
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' || typeof code === 'number') return String(code);
+  return err instanceof Error ? err.name : 'UNKNOWN';
+}
+
 /**
  * Runs reconcile for each connector on a schedule and on request (`bus reconcile run`),
  * one run per connector across every process: a KV lease, renewed while the run goes,
  * that frees itself if the holder dies. A run found unfinished (its holder died) is
  * resumed from its checkpoint rather than started again.
+ *
+ * A failure never leaves this function as a rejection nobody handles: this process also hosts
+ * the live projector. Whether a run cannot start (NATS or the lease unavailable) or fails on
+ * the way, it is logged at error with its run id and code and counted in
+ * reconcile_runs_failed_total{connector,code}; a scheduled run is simply tried at the next tick.
  */
 export function createReconciler(o: ReconcilerOptions) {
   const holder = o.holder ?? `${hostname()}:${process.pid}`;
@@ -42,7 +54,18 @@ export function createReconciler(o: ReconcilerOptions) {
   const timers: NodeJS.Timeout[] = [];
   const store = reportStore(o.bus);
 
-  async function runNow(req: RunRequest): Promise<RunAnswer> {
+  const failed = (err: unknown, connector: string, runId: string, msg: string) => {
+    const code = codeOf(err);
+    o.metrics?.runsFailed.inc({ connector, code });
+    o.log.error({ err, connector, runId, code }, msg);
+  };
+
+  /**
+   * Starts a run (`runId` unless an unfinished one is resumed) and answers at once; the run goes
+   * on in the background and handles its own failure. Rejects only when it could not start (NATS or
+   * the lease store unavailable); the caller handles that.
+   */
+  async function start(req: RunRequest, fresh: string): Promise<RunAnswer> {
     const delivery = o.deliveries.find((d) => d.connector.name === req.connector);
     if (!delivery) return { error: `no connector "${req.connector}" to reconcile here (known: ${o.deliveries.map((d) => d.connector.name).join(', ') || 'none'})` };
     if (active.has(req.connector)) return { error: `${req.connector} is being reconciled by this process already` };
@@ -51,18 +74,43 @@ export function createReconciler(o: ReconcilerOptions) {
     const last = await store.lastRun(req.connector);
     // the last run never finished and nobody holds it: its holder died mid-run; go on with it (a dry one only as dry)
     const resume = last?.status === 'running' && last.dryRun === (req.dryRun ?? false) ? last : undefined;
-    const runId = resume?.runId ?? newRunId();
+    const runId = resume?.runId ?? fresh;
     const signal = AbortSignal.any([lease.lost, stopping.signal]);
     const run = runReconcile({ bus: o.bus, delivery, log: o.log, metrics: o.metrics, schemas: o.schemas, dryRun: req.dryRun, runId, resume, holder, signal,
       pageSize: o.pageSize, personalFields: o.personalFields, readRatePerSec: o.readRatePerSec })
-      .catch((err: Error) => o.log.error({ err, connector: req.connector, runId }, 'reconcile run failed'))
+      .catch((err: unknown) => failed(err, req.connector, runId, 'reconcile run failed; the next scheduled run or request tries again'))
       .finally(async () => {
         active.delete(req.connector);
-        await lease.release();
+        // release never throws (its contract); guarded all the same: a rejection here would have no handler
+        await lease.release().catch((err: unknown) => o.log.warn({ err, connector: req.connector, runId }, 'reconcile lease not released; it expires by itself'));
       });
     active.set(req.connector, run);
     return { runId, resumed: resume !== undefined };
   }
+
+  /** Starts a run of `req.connector` (see start); a start that fails is logged and counted, and rethrown. */
+  async function runNow(req: RunRequest): Promise<RunAnswer> {
+    const runId = newRunId();
+    try {
+      return await start(req, runId);
+    } catch (err) {
+      failed(err, req.connector, runId, 'reconcile run could not start; the next scheduled run or request tries again');
+      throw err;
+    }
+  }
+
+  // one scheduled attempt per connector at a time: while NATS is away each start waits for its
+  // request timeout, and ticks must not pile up behind it
+  const ticking = new Map<string, Promise<void>>();
+  const tick = (connector: string) => {
+    if (ticking.has(connector)) return;
+    const t = runNow({ connector })
+      .then((a) => {
+        if ('error' in a) o.log.debug({ connector }, a.error); // busy elsewhere, or here: not a failure
+      }, () => undefined) // logged and counted by runNow; the next tick tries again
+      .finally(() => ticking.delete(connector));
+    ticking.set(connector, t);
+  };
 
   return {
     runNow,
@@ -84,9 +132,8 @@ export function createReconciler(o: ReconcilerOptions) {
       });
       if (o.everySec > 0) {
         for (const d of o.deliveries) {
-          const tick = () => void runNow({ connector: d.connector.name }).then((a) => 'error' in a && o.log.debug({ connector: d.connector.name }, a.error));
           // first run soon after start (an unfinished one is resumed), then on the schedule
-          timers.push(setTimeout(tick, 1_000).unref(), setInterval(tick, o.everySec * 1_000).unref());
+          timers.push(setTimeout(() => tick(d.connector.name), 1_000).unref(), setInterval(() => tick(d.connector.name), o.everySec * 1_000).unref());
         }
       }
       return {
@@ -94,7 +141,7 @@ export function createReconciler(o: ReconcilerOptions) {
           for (const t of timers) clearTimeout(t);
           sub.unsubscribe();
           stopping.abort();
-          await Promise.allSettled(active.values());
+          await Promise.allSettled([...ticking.values(), ...active.values()]);
         },
       };
     },
