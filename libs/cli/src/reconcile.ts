@@ -1,5 +1,5 @@
 import type { Bus } from '@bus/bus';
-import { demoConnectors, demoSchemas } from '@bus/catalog';
+import { loadCatalog } from '@bus/catalog';
 import { type ReportItem, reportStore, resolveItem, type RunAnswer, type RunReport } from '@bus/reconcile';
 import type { Command } from 'commander';
 import { formatAge, printTable, withBus } from './context.js';
@@ -79,7 +79,8 @@ export function registerReconcile(program: Command): void {
     .action(async (item: string, o: { source?: boolean; target?: boolean; ignore?: boolean; by: string }) => withBus(async (bus) => {
       const chosen = (['source', 'target', 'ignore'] as const).filter((k) => o[k]);
       if (chosen.length !== 1) throw new Error('say exactly one of --source, --target or --ignore');
-      const settled = await resolveItem({ bus, connectors: demoConnectors, schemas: demoSchemas, itemId: item, as: chosen[0]!, by: o.by });
+      const { connectors, schemas } = await loadCatalog(); // the demo, or BUS_CATALOG's: the one the services run
+      const settled = await resolveItem({ bus, connectors, schemas, itemId: item, as: chosen[0]!, by: o.by });
       console.log(`${settled.id} settled as ${chosen[0]} by ${o.by}${chosen[0] === 'source' ? ': a repair command went to deliver' : ''}`);
     }));
 }

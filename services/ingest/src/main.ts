@@ -2,7 +2,7 @@
 import { runService } from '@bus/bus';
 import { createEventsApi, createHttpApp, createIntake, createIntakeMetrics, serveReplays } from '@bus/intake';
 import { z } from 'zod';
-import { demoSources } from '@bus/catalog';
+import { loadCatalog } from '@bus/catalog';
 
 runService({
   name: 'ingest',
@@ -15,7 +15,8 @@ runService({
   stream: (bus) => bus.names.streams.events,
   async start({ bus, config, log, metrics, readiness }) {
     const intakeMetrics = createIntakeMetrics(metrics.registry);
-    const intake = createIntake({ bus, sources: demoSources, env: process.env, log, metrics: intakeMetrics });
+    const { sources } = await loadCatalog(); // the demo, or BUS_CATALOG's
+    const intake = createIntake({ bus, sources, env: process.env, log, metrics: intakeMetrics });
     const tokens = config.INGEST_API_TOKENS.split(',').map((t) => t.trim()).filter(Boolean);
     const eventsApi = createEventsApi({ bus, tokens, log, metrics: intakeMetrics });
     const app = createHttpApp({ intake, eventsApi, registry: metrics.registry, readiness, maxBodyBytes: config.INGEST_MAX_BODY_BYTES });

@@ -1,7 +1,7 @@
 // reconcile: wiring only — the live projection, reconcile runs per connector (on a schedule and on
 // request), and the sources' change listings polled for webhooks that never arrived.
 import { runService } from '@bus/bus';
-import { demoConnectors, demoSchemas, demoSources } from '@bus/catalog';
+import { loadCatalog } from '@bus/catalog';
 import { resolveDelivery } from '@bus/delivery';
 import { createIntake, createIntakeMetrics, pollSourceChanges } from '@bus/intake';
 import { createProjectionMetrics, createProjector } from '@bus/projection';
@@ -24,18 +24,19 @@ runService({
   ops: (c) => ({ port: c.RECONCILE_OPS_PORT, host: c.RECONCILE_OPS_HOST }),
   stream: (bus) => bus.names.streams.events,
   async start({ bus, config, log, metrics }) {
+    const { connectors, schemas, sources } = await loadCatalog(); // the demo, or BUS_CATALOG's
     const projector = await createProjector({ bus, log, metrics: createProjectionMetrics(metrics.registry) }).start();
     // a connector is reconciled when its target can look records up; the others are named, not silently skipped
-    const deliveries = demoConnectors.map((c) => resolveDelivery(c, process.env));
+    const deliveries = connectors.map((c) => resolveDelivery(c, process.env));
     const able = deliveries.filter((d) => d.target.lookup || d.target.lookupMany);
     for (const d of deliveries) if (!able.includes(d)) log.warn({ connector: d.connector.name }, 'not reconciled: its target has no lookup (add one to its delivery settings)');
     const reconciler = await createReconciler({
-      bus, deliveries: able, log, schemas: demoSchemas, metrics: createReconcileMetrics(metrics.registry), everySec: config.RECONCILE_EVERY_SEC, pageSize: config.RECONCILE_PAGE_SIZE,
+      bus, deliveries: able, log, schemas, metrics: createReconcileMetrics(metrics.registry), everySec: config.RECONCILE_EVERY_SEC, pageSize: config.RECONCILE_PAGE_SIZE,
       personalFields: config.RECONCILE_PERSONAL_FIELDS.split(',').map((f) => f.trim()).filter(Boolean),
     }).start();
     // missed webhooks: each source that can list its changes is polled on its own schedule, one poller at a time (lease)
-    const listing = config.RECONCILE_POLL_SOURCES === '1' ? demoSources.filter((s) => s.changes) : [];
-    const intake = createIntake({ bus, sources: demoSources, env: process.env, log, metrics: createIntakeMetrics(metrics.registry), webhooks: false });
+    const listing = config.RECONCILE_POLL_SOURCES === '1' ? sources.filter((s) => s.changes) : [];
+    const intake = createIntake({ bus, sources, env: process.env, log, metrics: createIntakeMetrics(metrics.registry), webhooks: false });
     const stopping = new AbortController();
     const polls = new Set<Promise<unknown>>();
     const timers = listing.map((source) => setInterval(() => {

@@ -1,6 +1,6 @@
 // transform: wiring only — one consumer per connector, events to delivery commands.
 import { runService } from '@bus/bus';
-import { demoConnectors, demoSchemas } from '@bus/catalog';
+import { loadCatalog } from '@bus/catalog';
 import { createTransformer, createTransformMetrics } from '@bus/transformer';
 import { z } from 'zod';
 
@@ -14,7 +14,8 @@ runService({
   ops: (c) => ({ port: c.TRANSFORM_OPS_PORT, host: c.TRANSFORM_OPS_HOST }),
   stream: (bus) => bus.names.streams.events,
   async start({ bus, config, log, metrics }) {
-    const transformer = createTransformer({ bus, connectors: demoConnectors, schemas: demoSchemas, log, metrics: createTransformMetrics(metrics.registry), concurrency: config.TRANSFORM_CONCURRENCY });
+    const { connectors, schemas } = await loadCatalog(); // the demo, or BUS_CATALOG's
+    const transformer = createTransformer({ bus, connectors, schemas, log, metrics: createTransformMetrics(metrics.registry), concurrency: config.TRANSFORM_CONCURRENCY });
     const running = await transformer.start();
     return {
       endpoints: { connectors: [...running.keys()].join(',') },
