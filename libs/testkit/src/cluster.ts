@@ -35,6 +35,8 @@ export interface TestCluster {
   readonly nodes: ClusterNode[];
   /** SIGTERM node `i` (SIGKILL after 10 s) and wait for its exit. */
   stopNode(i: number): Promise<void>;
+  /** SIGKILL node `i` (a crash: no shutdown, no leadership handed over) and wait for its exit; startNode(i) brings it back. */
+  killNode(i: number): Promise<void>;
   /** Starts node `i` on its ports and store; resolves once it has rejoined and a meta leader is agreed. */
   startNode(i: number): Promise<void>;
   /** Resolves with the leader's name once every running node agrees on it. Default timeout 30 000 ms. */
@@ -138,6 +140,11 @@ export async function startCluster(size = 3): Promise<TestCluster> {
     async stopNode(i) {
       const n = node(i);
       await n.proc?.stop();
+      n.untrack();
+    },
+    async killNode(i) {
+      const n = node(i);
+      await n.proc?.kill();
       n.untrack();
     },
     async startNode(i) {
