@@ -287,6 +287,16 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     const crmInfo = await bus.jsm.consumers.info(bus.names.streams.deliveries, 'deliver-crm').catch(() => undefined);
     const calls = target.calls();
     console.log(`\ncrm (paused): ${fmt(crmInfo?.num_pending)} commands held in DELIVERIES, ${calls.crm} calls reached it${calls.other ? `; ${calls.other} calls to unknown paths` : ''}`);
+    // the ordering guard's KV round trips per delivery, from deliver's own counters (warehouse: every timed delivery)
+    const health = services[2]!.endpoints.health;
+    if (health) {
+      const text = await (await fetch(health.replace(/\/readyz$/, '/metrics'))).text();
+      const metric = (name: string, labels: string) => Number(text.match(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm'))?.[1] ?? 0);
+      const ops = Object.fromEntries(['get', 'create', 'update'].map((op) => [op, metric('deliver_kv_ops_total', `connector="warehouse",op="${op}"`)]));
+      const delivered = metric('deliver_outcomes_total', 'connector="warehouse",outcome="delivered"');
+      const total = ops.get! + ops.create! + ops.update!;
+      console.log(`ordering guard, warehouse: ${fmt(total / Math.max(1, delivered), 2)} KV round trips per delivery (${fmt(ops.get)} get, ${fmt(ops.create)} create, ${fmt(ops.update)} update over ${fmt(delivered)} deliveries)`);
+    }
     const first = steadies[0]!.bus.run.figure();
     console.log(`end to end / raw two-hop: ${fmt((busMaxFig.rate / rawMaxFig.rate) * 100)} % (aim ≥ 33 %), p99 at ${fmt(o.rate)}/s ${fmt(first.p99Ms, 1)} ms (aim < 50 ms), largest service peak RSS ${fmt(peak)} MB (aim < 150 MB)`);
     const noisy = services.filter((s) => s.warnings > 1); // deliver warns once that crm is paused
