@@ -33,15 +33,55 @@ export interface ServiceOptions<S extends z.ZodType> {
 }
 
 /**
- * The life of every bus service, in one place: configuration (every problem listed, then
- * exit 1), logger, metrics, readiness and ops endpoints, NATS, topology, JetStream watch,
- * DLQ metrics, the service's own start, the launcher's ready message, and a drain on SIGTERM.
+ * What a process does with an error no code handled, installed before anything else runs:
+ *
+ * - `unhandledRejection` (a promise nobody awaited failed — a bug, but a local one): logged at
+ *   error with the service (the logger's base field, and the message) and the error, counted in `bus_unhandled_rejections_total`, and the
+ *   process goes on. Node's default would end it, and with it the live pipeline it hosts (the
+ *   reconcile service runs the projector too); work in flight is owned by consumers, which ack or
+ *   retry on their own.
+ * - `uncaughtException` (a throw unwound the stack: the process's state is unknown): logged at
+ *   fatal with the service and the error, then exit 1, so the launcher (`bus up`, systemd, the
+ *   orchestrator) starts it again. Unacked messages are redelivered to the next process.
+ *
+ * Returns a setter for the counter, which exists only once metrics are made (rejections before
+ * that are counted then).
+ */
+function onUnhandled(service: string, log: Logger): (counter: { inc(n?: number): void }) => void {
+  let counter: { inc(n?: number): void } | undefined;
+  let early = 0;
+  process.on('unhandledRejection', (reason) => {
+    const err = reason instanceof Error ? reason : new Error(`a promise was rejected with a non-error: ${String(reason)}`);
+    log.error({ err, code: (reason as { code?: unknown } | undefined)?.code },
+      `${service}: a promise was rejected and nothing handled it; the process goes on. This is a bug: report it with this line`);
+    if (counter) counter.inc();
+    else early++;
+  });
+  process.on('uncaughtException', (err, origin) => {
+    log.fatal({ err, origin, code: (err as { code?: unknown }).code },
+      `${service}: uncaught exception; exiting with code 1 so the launcher starts it again (work in flight is redelivered)`);
+    process.exit(1);
+  });
+  return (c) => {
+    counter = c;
+    if (early) c.inc(early);
+    early = 0;
+  };
+}
+
+/**
+ * The life of every bus service, in one place: process handlers for errors nothing handled
+ * (onUnhandled), configuration (every problem listed, then exit 1), logger, metrics, readiness
+ * and ops endpoints, NATS, topology, JetStream watch, DLQ metrics, the service's own start, the
+ * launcher's ready message, and a drain on SIGTERM.
  */
 export function runService<S extends z.ZodType>(o: ServiceOptions<S>): void {
   const log = createLogger({ service: o.name });
+  const countRejections = onUnhandled(o.name, log);
   (async () => {
     const config = parseEnv((o.env as z.ZodType).and(BusEnv)) as Readonly<z.infer<S> & BusConfig>;
     const metrics = createMetrics(o.name);
+    countRejections(metrics.unhandledRejections);
     const readiness = new Readiness();
     const opsAt = o.ops?.(config as z.infer<S>);
     const ops = opsAt ? await startOpsServer({ ...opsAt, registry: metrics.registry, readiness }) : undefined;

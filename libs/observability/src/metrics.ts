@@ -98,6 +98,11 @@ export function createMetrics(service: string) {
       labelNames: ['type'] as const,
       registers: [registry],
     }),
+    unhandledRejections: new Counter({
+      name: 'bus_unhandled_rejections_total',
+      help: 'Promise rejections no code handled (a bug: each is logged at error with the service); the process keeps running',
+      registers: [registry],
+    }),
     topologyDrift: new Gauge({
       name: 'bus_topology_drift',
       help: 'Definitions in streams/ that differ from JetStream and could not be updated',
