@@ -1,0 +1,18 @@
+export { checkInvariants } from './invariants.js';
+export type { BusCounts, Counts, OrderingMode, Sent, Verdict } from './invariants.js';
+export { DEFAULT_FAULT_MIX, faultMix, isFailure, lookupFails, NO_FAULTS, putFault } from './fault-mix.js';
+export type { FaultMix, PutFault } from './fault-mix.js';
+export { startMisbehavingTarget } from './target.js';
+export type { Apply, MisbehavingTarget, MisbehavingTargetOptions } from './target.js';
+export { readBusCounts, readDeadLetters, readPending } from './bus-counts.js';
+export { planLoad, postEvents } from './load.js';
+export type { LoadPlan, PlannedEvent } from './load.js';
+export { contactProfile } from './profile.js';
+export type { ConformanceProfile } from './profile.js';
+export { hashSeed, mulberry32, shuffled } from './prng.js';
+export type { Random } from './prng.js';
+export { DEFAULT_CATALOG, runChaos } from './runner.js';
+export type { ChaosOptions, ChaosResult, ConnectorResult } from './runner.js';
+export { SCENARIOS } from './scenarios.js';
+export type { ScenarioName } from './scenarios.js';
+export { formatFailure, formatTable } from './report.js';
