@@ -74,7 +74,7 @@ export function registerStreams(program: Command): void {
     .description('per stream and consumer: messages, bytes, pending, redelivered, oldest pending age; DLQ entries per stage and connector')
     .option('--json', 'print as JSON')
     .action(async (o: { json?: boolean }) => {
-      const [status, dlq] = await withBus(async (bus) => [await streamsStatus(bus), await dlqSummary(bus).catch(() => [])] as const);
+      const [status, dlq, ordering] = await withBus(async (bus) => [await streamsStatus(bus), await dlqSummary(bus).catch(() => []), orderingMechanism(bus)] as const);
       if (o.json) return console.log(JSON.stringify(status, null, 2));
       printTable(status.map((s) => ({ stream: s.stream, messages: s.messages, bytes: formatBytes(s.bytes), first: s.firstSeq, last: s.lastSeq, consumers: s.consumers.length })));
       const rows = status.flatMap((s) => s.consumers.map((c) => ({
@@ -89,5 +89,15 @@ export function registerStreams(program: Command): void {
         console.log('');
         printDlqSummary(dlq);
       }
+      console.log(`\nordering: ${ordering}`);
     });
+}
+
+/** Which mechanism keeps per-entity order (docs/ordering.md), and what the server would allow. */
+function orderingMechanism(bus: Bus): string {
+  const version = bus.nc.info?.version ?? 'unknown';
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const pcgroups = major > 2 || (major === 2 && minor >= 11);
+  return `per-entity leases in ${bus.names.kv.versions} (compare-and-set, renewed during each call, fenced at commit) on nats-server ${version}`
+    + (pcgroups ? ' — this server has partitioned consumer groups (2.11+); the bus does not use them yet' : ' — partitioned consumer groups need nats-server 2.11+');
 }
