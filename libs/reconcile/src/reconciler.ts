@@ -71,7 +71,11 @@ export function createReconciler(o: ReconcilerOptions) {
     if (active.has(req.connector)) return { error: `${req.connector} is being reconciled by this process already` };
     const lease = await acquireLease({ kv: await o.bus.kv(o.bus.names.kv.leases), key: `reconcile.${req.connector}`, holder, ttlMs: o.leaseTtlMs ?? 30_000, log: o.log });
     if (!lease) return { error: `${req.connector} is being reconciled by another process; see bus reconcile report` };
-    const last = await store.lastRun(req.connector);
+    // a failed read must not keep the lease for its ttl: the next tick would find the connector busy
+    const last = await store.lastRun(req.connector).catch(async (err: unknown) => {
+      await lease.release();
+      throw err;
+    });
     // the last run never finished and nobody holds it: its holder died mid-run; go on with it (a dry one only as dry)
     const resume = last?.status === 'running' && last.dryRun === (req.dryRun ?? false) ? last : undefined;
     const runId = resume?.runId ?? fresh;
