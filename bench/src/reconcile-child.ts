@@ -29,6 +29,7 @@ process.on('message', async (m: { type?: string }) => {
     const report = await runReconcile({
       bus, delivery, log, schemas: demoSchemas, dryRun: true, pageSize: Number(process.env.BENCH_PAGE_SIZE ?? 500),
       personalFields: ['email', 'phone', 'name'], // the service's default RECONCILE_PERSONAL_FIELDS: reports hash them
+      settleMs: 0, // no transform in the bench: the projection is all there will be (settled rule, libs/reconcile README)
       onProgress: (r) => {
         const now = performance.now();
         if (r.checkpoint?.phase === 'projection') projectionDoneMs = now - started; // the last one: phase 1 over, listing next

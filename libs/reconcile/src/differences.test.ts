@@ -22,6 +22,13 @@ describe('compareRecord', () => {
     assert.deepEqual([edited?.kind, edited?.fields], ['stale', [{ field: 'email', source: 'x', target: 'y' }]]);
     assert.equal(compareRecord(expected(2, { email: 'x' }), at(5, { email: 'y' }))?.kind, 'target-newer');
   });
+  it('a delete expects no record: absent is equal, a record at that version or older is stale, a newer one target-newer', () => {
+    const del = { ...expected(4, {}), action: 'delete' } as DeliveryCommand;
+    assert.equal(compareRecord(del, undefined), undefined);
+    assert.deepEqual(compareRecord(del, at(3, { email: 'x' })), { kind: 'stale', target: { type: 'contact', id: 'a' }, sourceVersion: 4, targetVersion: 3, fields: [], sourceDeleted: true });
+    assert.equal(compareRecord(del, at(4, {}))?.kind, 'stale');
+    assert.equal(compareRecord(del, at(5, {}))?.kind, 'target-newer');
+  });
   it('a field the source does not own is not compared', () => {
     assert.equal(compareRecord(expected(2, { email: 'x', stage: 'new' }, ['email']), at(2, { email: 'x', stage: 'won' })), undefined);
   });

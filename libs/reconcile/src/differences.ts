@@ -5,7 +5,8 @@ import type { TargetRecord } from '@bus/delivery';
 /**
  * The kinds of difference between what the sources said (the projection) and a target:
  * - missing: the target has no record the source has → repair (safe)
- * - stale: the target has an older version, or a source-owned field differs → repair (safe)
+ * - stale: the target has an older version, or a source-owned field differs, or it holds a
+ *   record whose entity's latest event is a delete → repair (safe)
  * - target-newer: the target has a newer version than any event the bus has → flag
  * - unknown-to-source: the target has a record no source event explains → flag
  * A target-owned field that differs is not a difference: ownership says the target decides.
@@ -28,6 +29,8 @@ export interface Difference {
   targetVersion?: number;
   /** Source-owned fields that differ (all of the source's fields when the record is missing). */
   fields: FieldDifference[];
+  /** The source deleted the entity: the target should not hold the record (the repair deletes it). */
+  sourceDeleted?: boolean;
 }
 
 /** Targets hand numbers back as strings (PostgreSQL numeric/bigint) and null for absent: equal values, equal here. */
@@ -44,8 +47,14 @@ export const sameValue = (a: unknown, b: unknown) => JSON.stringify(normalise(a)
 /**
  * Compares what the connector would write for the source's latest state with what the
  * target holds. Only source-owned fields are compared: target-owned ones are the target's.
+ * A delete expects no record: one the target still holds at that version or older is stale.
  */
 export function compareRecord(expected: DeliveryCommand, actual: TargetRecord | undefined): Difference | undefined {
+  if (expected.action === 'delete') {
+    if (!actual) return undefined;
+    const base = { target: expected.target, sourceVersion: expected.version, targetVersion: actual.version, fields: [], sourceDeleted: true };
+    return actual.version > expected.version ? { ...base, kind: 'target-newer' } : { ...base, kind: 'stale' };
+  }
   const owned = expected.sourceOwned.filter((f) => f in expected.fields);
   const base = { target: expected.target, sourceVersion: expected.version };
   if (!actual) return { ...base, kind: 'missing', fields: owned.map((field) => ({ field, source: expected.fields[field] })) };

@@ -4,9 +4,10 @@ import type { ProjectedEntity } from '@bus/projection';
 
 /**
  * What the connector would send for an entity's latest state: its mapping run on the
- * projection's entry, as transform runs it on the event. Only upserts describe a record
- * the target should hold; an entity the connector does not take (type, source, filter)
- * gives nothing. Data that fails its schema, or a mapping that throws, gives nothing too:
+ * projection's entry, as transform runs it on the event. An upsert describes a record the
+ * target should hold, a delete one it should not (the entity's latest event is a delete);
+ * other actions describe no state and give nothing. An entity the connector does not take
+ * (type, source, filter) gives nothing. Data that fails its schema, or a mapping that throws, gives nothing too:
  * transform dead-letters those, so no target should hold them. With `schemas`, the data is
  * validated (and drift dropped) exactly as transform does before mapping.
  */
@@ -23,18 +24,12 @@ export function expectedCommands(connector: Connector, entry: ProjectedEntity, r
     const data = v?.data ?? entry.fields;
     try {
       if (sub.filter && !sub.filter(data, event)) continue;
-      out.push(...toCommands(connector, sub, data, event).filter((c) => c.action === 'upsert'));
+      out.push(...toCommands(connector, sub, data, event).filter((c) => c.action === 'upsert' || c.action === 'delete'));
     } catch {
       // the mapping refuses this data: the event is in the DLQ for this connector, not a target difference
     }
   }
   return out;
-}
-
-/** The command that repairs a difference: a fresh idempotency key (a new business action), marked as a repair. */
-export function repairCommand(cmd: DeliveryCommand, runId: string, kind: string): DeliveryCommand {
-  const id = `${cmd.id}:repair:${runId}`;
-  return { ...cmd, id, idempotencyKey: id, correlationId: runId, repair: { runId, kind } };
 }
 
 export const targetKey = (t: { type: string; id: string }) => `${t.type}/${t.id}`;

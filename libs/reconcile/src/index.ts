@@ -1,6 +1,11 @@
 export { compareRecord, DIFFERENCE_KINDS, redact, SAFE_KINDS, sameValue, unknownRecord } from './differences.js';
 export type { Difference, DifferenceKind, FieldDifference } from './differences.js';
-export { expectedCommands, repairCommand } from './expected.js';
+export { expectedCommands } from './expected.js';
+export { KeyHashes } from './keys.js';
+export { originalCorrelationId, publishRepair, repairCommand } from './repair.js';
+export type { RepairOrigin } from './repair.js';
+export { settledChecker } from './settled.js';
+export type { EntityDelivery, SettledChecker, SettledOptions } from './settled.js';
 export { createReconcileMetrics } from './metrics.js';
 export type { ReconcileMetrics } from './metrics.js';
 export { itemId, newRunId, reportStore } from './report.js';

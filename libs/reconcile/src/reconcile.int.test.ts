@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Bus, connectBus, type Consumption, loadBusConfig } from '@bus/bus';
-import { type Connector, type DeliveryCommand, SchemaRegistry } from '@bus/connectors';
+import { commandHeaders, type Connector, type DeliveryCommand, SchemaRegistry } from '@bus/connectors';
 import { z } from 'zod';
 import { createDeliverer, createDeliverMetrics, resolveDelivery } from '@bus/delivery';
 import { createEnvelope, encode } from '@bus/envelope';
@@ -14,7 +14,10 @@ import { pgConnector } from './fixtures/pg-connector.js';
 import { createReconciler, type ReportItem, reportStore, resolveItem, runReconcile } from './index.js';
 
 const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const schemas = new SchemaRegistry().add('contact.updated', 1, z.object({ id: z.string(), email: z.string().optional(), name: z.string().optional() }));
+const schemas = new SchemaRegistry().add('contact.updated', 1, z.object({ id: z.string(), email: z.string().optional(), name: z.string().optional() }))
+  .add('contact.deleted', 1, z.object({ id: z.string() }));
+/** No transform runs in this suite: what the projection holds is all there will be (the settled rule's fallback needs no wait). */
+const noUpstream = { settleMs: 0 };
 const silent = createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 describe('reconcile: the projection against a PostgreSQL target, repairs through a real deliverer', () => {
@@ -37,6 +40,11 @@ describe('reconcile: the projection against a PostgreSQL target, repairs through
     sourceOwned: ['email', 'name'], entity: e.entity, version: e.version,
     event: { id: e.id, type: e.type, source: e.source, occurredAt: e.occurredAt, schemaVersion: 1 }, correlationId: e.correlationId, idempotencyKey: `pgcrm:${e.id}`,
   });
+  /** What transform would do with the event: its command, under the entity's subject, with the usual headers. */
+  const publishCommand = (e: ReturnType<typeof event>) => {
+    const cmd = deliverCommand(e);
+    return bus.publish(bus.names.subjects.delivery('pgcrm', 'contact', cmd.entity), encode(cmd), { msgId: cmd.id, headers: commandHeaders(cmd, e.id) });
+  };
   const items = async (runId: string) => {
     const out: ReportItem[] = [];
     for await (const i of reportStore(bus).items(runId)) out.push(i);
@@ -71,7 +79,7 @@ describe('reconcile: the projection against a PostgreSQL target, repairs through
     // c1 went the normal way (delivered by deliver), then someone deleted it at the target
     const c1 = event('c1', 1, { email: 'c1@example.com', name: 'One' });
     await publishEvent(c1);
-    await bus.publish(bus.names.subjects.delivery('pgcrm', 'contact'), encode(deliverCommand(c1)), { msgId: `pgcrm:${c1.id}` });
+    await publishCommand(c1);
     await waitFor(() => row('c1'), { what: 'c1 delivered' });
     await sql(`DELETE FROM ${schema}.contacts WHERE id = 'c1'`);
     // c2: the target has the version but an edited source-owned field; c3: only the target-owned field differs
@@ -85,7 +93,7 @@ describe('reconcile: the projection against a PostgreSQL target, repairs through
 
     // a dry run: the report, and nothing changed anywhere
     const before = await deliveriesStored();
-    const dry = await runReconcile({ bus, delivery, log: silent, schemas, dryRun: true, pageSize: 2 });
+    const dry = await runReconcile({ bus, delivery, log: silent, schemas, ...noUpstream, dryRun: true, pageSize: 2 });
     assert.equal(dry.status, 'done');
     assert.deepEqual(dry.counts, { missing: 2, stale: 1, 'target-newer': 1, 'unknown-to-source': 1 });
     assert.equal(dry.repaired, 0);
@@ -100,7 +108,7 @@ describe('reconcile: the projection against a PostgreSQL target, repairs through
     assert.ok(dryItems.filter((i) => i.kind === 'missing').every((i) => i.decision === 'would-repair'));
 
     // the real run: repairs go through deliver
-    const run = await runReconcile({ bus, delivery, log: silent, schemas, pageSize: 2 });
+    const run = await runReconcile({ bus, delivery, log: silent, schemas, ...noUpstream, pageSize: 2 });
     assert.deepEqual(run.counts, dry.counts);
     assert.equal(run.repaired, 3);
     assert.equal(run.flagged, 2);
@@ -114,7 +122,7 @@ describe('reconcile: the projection against a PostgreSQL target, repairs through
     assert.deepEqual(flagged, [['target-newer', 'c4'], ['unknown-to-source', 'x9']]);
 
     // again: the repaired ones are gone, the flagged ones wait for a person
-    const again = await runReconcile({ bus, delivery, log: silent, schemas });
+    const again = await runReconcile({ bus, delivery, log: silent, schemas, ...noUpstream });
     assert.deepEqual(again.counts, { missing: 0, stale: 0, 'target-newer': 1, 'unknown-to-source': 1 });
     assert.equal(again.repaired, 0);
 
@@ -123,7 +131,7 @@ describe('reconcile: the projection against a PostgreSQL target, repairs through
     await resolveItem({ bus, connectors: [connector], itemId: againItems.find((i) => i.target.id === 'x9')!.id, as: 'ignore', by: 'test' });
     await resolveItem({ bus, connectors: [connector], itemId: againItems.find((i) => i.target.id === 'c4')!.id, as: 'target', by: 'test' });
     await assert.rejects(resolveItem({ bus, connectors: [connector], itemId: againItems[0]!.id, as: 'ignore', by: 'test' }), /already settled/);
-    const clean = await runReconcile({ bus, delivery, log: silent, schemas });
+    const clean = await runReconcile({ bus, delivery, log: silent, schemas, ...noUpstream });
     assert.deepEqual(clean.counts, { missing: 0, stale: 0, 'target-newer': 0, 'unknown-to-source': 0 });
     assert.equal((await reportStore(bus).lastRun('pgcrm'))?.runId, clean.runId);
   });
@@ -133,13 +141,13 @@ describe('reconcile: the projection against a PostgreSQL target, repairs through
     await waitFor(async () => (await getEntity(bus, 'shop', 'contact', 'r29')) !== undefined, { what: 'the projection caught up' });
     const stop = new AbortController();
     let pages = 0;
-    const stopped = await runReconcile({ bus, delivery, log: silent, schemas, dryRun: true, pageSize: 5, signal: stop.signal, onProgress: () => { if (++pages === 2) stop.abort(); } });
+    const stopped = await runReconcile({ bus, delivery, log: silent, schemas, ...noUpstream, dryRun: true, pageSize: 5, signal: stop.signal, onProgress: () => { if (++pages === 2) stop.abort(); } });
     assert.equal(stopped.status, 'running', 'unfinished: resumable');
     const saved = await reportStore(bus).readRun(stopped.runId);
     assert.equal(saved?.checkpoint?.phase, 'projection');
     assert.ok((saved?.checkpoint?.afterSeq ?? 0) > 0);
     const checkedBefore = saved!.checked;
-    const done = await runReconcile({ bus, delivery, log: silent, schemas, resume: saved });
+    const done = await runReconcile({ bus, delivery, log: silent, schemas, ...noUpstream, resume: saved });
     assert.equal(done.status, 'done');
     assert.equal(done.resumed, 1);
     assert.equal(done.counts.missing, 30, 'each missing record reported once across the two processes');
@@ -147,8 +155,15 @@ describe('reconcile: the projection against a PostgreSQL target, repairs through
   });
 
   it('a reconcile process killed mid-run: another resumes the same run from its checkpoint; never two at once', async () => {
-    for (let i = 0; i < 60; i++) await publishEvent(event(`k${String(i).padStart(2, '0')}`, 1, { email: `k${i}@example.com`, name: `k${i}` }));
+    // delivered the usual way, then lost at the target (a restore from an old backup): settled, so missing
+    for (let i = 0; i < 60; i++) {
+      const e = event(`k${String(i).padStart(2, '0')}`, 1, { email: `k${i}@example.com`, name: `k${i}` });
+      await publishEvent(e);
+      await publishCommand(e);
+    }
     await waitFor(async () => (await getEntity(bus, 'shop', 'contact', 'k59')) !== undefined, { what: 'the projection caught up' });
+    await waitFor(async () => (await sql(`SELECT count(*)::int AS n FROM ${schema}.contacts WHERE id LIKE 'k%'`))[0].n === 60 && (await queueEmpty()), { what: 'the k contacts delivered' });
+    await sql(`DELETE FROM ${schema}.contacts WHERE id LIKE 'k%'`);
     const first = startProcess({ command: process.execPath, args: [new URL('./fixtures/reconciler-process.js', import.meta.url).pathname],
       env: { NATS_URL: nats.url, BUS_PREFIX: prefix, PG_URL, PG_SCHEMA: schema, READ_RATE: '4' } });
     const answer = await waitFor(() => /answer (\{.*\})/.exec(first.output())?.[1], { what: 'the first process started a run' });

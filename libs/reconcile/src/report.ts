@@ -44,6 +44,12 @@ export interface RunReport {
   checked: number;
   listed: number;
   counts: Record<DifferenceKind, number>;
+  /**
+   * Target records not judged because the bus still had work on its way for their entity
+   * (settled rule): neither missing nor stale, left for the next run. Absent in runs from
+   * before the rule.
+   */
+  inFlight?: number;
   repaired: number;
   flagged: number;
   /** Report items written so far. */

@@ -1,8 +1,8 @@
 import type { Bus } from '@bus/bus';
 import type { Connector, SchemaRegistry } from '@bus/connectors';
-import { encode } from '@bus/envelope';
 import { getEntity } from '@bus/projection';
-import { expectedCommands, repairCommand } from './expected.js';
+import { expectedCommands } from './expected.js';
+import { originalCorrelationId, publishRepair, repairCommand } from './repair.js';
 import { type ReportItem, reportStore, type Resolution } from './report.js';
 
 /**
@@ -23,10 +23,10 @@ export async function resolveItem(o: { bus: Bus; connectors: Connector[]; schema
     if (!entry) throw new Error(`the sources have no entity for ${item.target.type} ${item.target.id}: nothing to send. Settle it with --target or --ignore, or remove it at the target by hand`);
     const cmd = expectedCommands(connector, entry, item.runId, o.schemas).find((c) => c.target.type === item.target.type && c.target.id === item.target.id);
     if (!cmd) throw new Error(`the source's entity no longer maps to ${item.target.type} ${item.target.id} for ${connector.name}; settle it with --target or --ignore`);
-    const repair = repairCommand(cmd, `${item.runId}-resolved`, `resolved-${item.kind}`);
+    const correlationId = (await originalCorrelationId(o.bus, { eventId: entry.eventId, seq: entry.seq })) ?? item.runId;
+    const repair = repairCommand(cmd, { runId: `${item.runId}-resolved`, kind: `resolved-${item.kind}`, correlationId });
     // a person chose the source: its state goes even over a newer version at the target
-    await o.bus.publish(o.bus.names.subjects.delivery(connector.name, repair.target.type), encode({ ...repair, version: Math.max(repair.version, item.targetVersion ?? 0) }),
-      { msgId: repair.id, headers: { 'Bus-Correlation-Id': item.runId } });
+    await publishRepair(o.bus, { ...repair, version: Math.max(repair.version, item.targetVersion ?? 0) }, { reason: `${item.kind} settled as source by ${o.by} (item ${item.id})` });
   }
   const settled: ReportItem = { ...item, resolution: { as: o.as, by: o.by, at: new Date().toISOString() } };
   await store.saveResolvedItem(key, settled);

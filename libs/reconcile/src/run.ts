@@ -1,14 +1,18 @@
 import type { Bus } from '@bus/bus';
 import type { DeliveryCommand, SchemaRegistry } from '@bus/connectors';
-import { oauthFor, type ResolvedDelivery, TargetReadError, type TargetRecord } from '@bus/delivery';
-import { encode } from '@bus/envelope';
+import type { ResolvedDelivery } from '@bus/delivery';
 import type { Logger } from '@bus/observability';
-import { readProjectionPages } from '@bus/projection';
-import { createRateLimiter, type RateLimiter } from '@bus/ratelimit';
-import { compareRecord, type Difference, DIFFERENCE_KINDS, redact, SAFE_KINDS, unknownRecord } from './differences.js';
-import { expectedCommands, repairCommand, targetKey } from './expected.js';
+import { type ProjectedEntity, readProjectionPages } from '@bus/projection';
+import { comparePage, type Expected } from './compare.js';
+import { type Difference, DIFFERENCE_KINDS, redact, SAFE_KINDS, unknownRecord } from './differences.js';
+import { expectedCommands, targetKey } from './expected.js';
+import { KeyHashes } from './keys.js';
 import type { ReconcileMetrics } from './metrics.js';
+import { prefetched } from './prefetch.js';
+import { originalCorrelationId, publishRepair, repairCommand } from './repair.js';
 import { type Checkpoint, itemId, newRunId, type ReportItem, type ReportStore, reportStore, type RunReport } from './report.js';
+import { targetReader } from './reads.js';
+import { settledChecker } from './settled.js';
 
 export interface ReconcileOptions {
   bus: Bus;
@@ -37,6 +41,12 @@ export interface ReconcileOptions {
    * deliveries keep the other half; unlimited when the connector has none.
    */
   readRatePerSec?: number;
+  /**
+   * The settled rule's fallback (settled.ts), only where transform's consumer for the connector
+   * does not exist: a projection entry younger than this is taken as still on its way. Default
+   * 60 000 ms; 0 when nothing runs upstream (a test, a bench).
+   */
+  settleMs?: number;
   onProgress?: (r: RunReport) => void;
 }
 
@@ -44,10 +54,12 @@ const emptyCounts = () => Object.fromEntries(DIFFERENCE_KINDS.map((k) => [k, 0])
 
 /**
  * One reconcile run of one connector: the projection (what the sources said) against the
- * target, page by page. Safe differences (missing, stale) are repaired by publishing repair
- * commands to DELIVERIES — so ordering, idempotency keys, rate limits and audit all apply —
- * the rest are flagged for a person. Every difference is a report item; the run's checkpoint
- * moves after each page, so a crashed run is resumed, not restarted.
+ * target, page by page. An entity with work still on its way (settled.ts) is counted in flight
+ * and left for the next run. Safe differences (missing, stale) are repaired by publishing
+ * ordinary commands to DELIVERIES under the original event's correlation id — so ordering,
+ * idempotency keys, rate limits and audit all apply — the rest are flagged for a person. Every
+ * difference is a report item; the run's checkpoint moves after each page, so a crashed run is
+ * resumed, not restarted.
  */
 export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
   const { bus, delivery } = o;
@@ -59,14 +71,10 @@ export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
   if (!target.lookupMany && !target.lookup) {
     throw new Error(`connector "${connector.name}" cannot be reconciled: its ${target.kind} target cannot look records up (add a lookup to its delivery settings)`);
   }
-  const readRate = o.readRatePerSec ?? (delivery.settings.rateLimit ? delivery.settings.rateLimit.ratePerSec / 2 : undefined);
-  const limiter: RateLimiter | undefined = readRate ? createRateLimiter({ ratePerSec: readRate, burst: Math.max(1, Math.ceil(readRate)) }) : undefined;
-  const timeoutMs = delivery.policyFor('').attemptTimeoutMs;
-
   const report: RunReport = o.resume
-    ? { ...o.resume, status: 'running', resumed: o.resume.resumed + 1, holder: o.holder ?? o.resume.holder }
+    ? { ...o.resume, status: 'running', resumed: o.resume.resumed + 1, holder: o.holder ?? o.resume.holder, inFlight: o.resume.inFlight ?? 0 }
     : { runId: o.runId ?? newRunId(), connector: connector.name, dryRun: o.dryRun ?? false, status: 'running', startedAt: new Date().toISOString(), holder: o.holder ?? 'cli',
-        resumed: 0, checked: 0, listed: 0, counts: emptyCounts(), repaired: 0, flagged: 0, items: 0, checkpoint: { phase: 'projection', afterSeq: 0, types: [] } };
+        resumed: 0, checked: 0, listed: 0, counts: emptyCounts(), inFlight: 0, repaired: 0, flagged: 0, items: 0, checkpoint: { phase: 'projection', afterSeq: 0, types: [] } };
   const runId = report.runId;
   const dryRun = report.dryRun;
   const log = o.log.child({ correlationId: runId, connector: connector.name, runId });
@@ -74,37 +82,10 @@ export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
   await store.saveRun(report, !o.resume);
   log.info({ dryRun, resumed: report.resumed, checkpoint: report.checkpoint }, report.resumed ? 'reconcile resumed from its checkpoint' : 'reconcile started');
 
-  // a target behind OAuth2 is read with the connector's own token (shared with deliver through KV)
-  const tokens = await oauthFor(bus, delivery);
-  let rejected: string | undefined;
-  /** One paced read at the target; a transient failure (429, 5xx, timeout) is tried again a few times before the run fails. */
-  const read = async <T>(fn: (o: { timeoutMs: number; headers: Record<string, string> }) => Promise<T>): Promise<T> => {
-    for (let attempt = 1; ; attempt++) {
-      await limiter?.take(o.signal);
-      const token = tokens && (rejected ? await tokens.renew(rejected) : await tokens.token());
-      try {
-        return await fn({ timeoutMs, headers: token ? { authorization: `Bearer ${token}` } : {} });
-      } catch (err) {
-        // a refused token is renewed once (another process may have renewed it already)
-        if (err instanceof TargetReadError && err.status === 401 && token && rejected !== token) {
-          rejected = token;
-          continue;
-        }
-        if (!(err instanceof TargetReadError) || err.failureClass !== 'transient' || attempt >= 5) throw err;
-        limiter?.penalize();
-        log.warn({ err: err.message, attempt }, 'a read at the target failed; trying again');
-        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
-      }
-    }
-  };
-  const lookupAll = async (type: string, ids: string[]): Promise<Map<string, TargetRecord>> => {
-    const found = target.lookupMany
-      ? await read((c) => target.lookupMany!(type, ids, c))
-      : (await Promise.all(ids.map((id) => read((c) => target.lookup!({ type, id }, c))))).filter((r): r is TargetRecord => r !== undefined);
-    return new Map(found.map((r) => [r.key.id, r]));
-  };
+  const reader = await targetReader({ bus, delivery, log, readRatePerSec: o.readRatePerSec, signal: o.signal });
+  const settled = settledChecker({ bus, connector: connector.name, mode: delivery.settings.ordering, settleMs: o.settleMs ?? 60_000 });
 
-  async function record(d: Difference, entity: ReportItem['entity'], repair?: DeliveryCommand): Promise<void> {
+  async function record(d: Difference, entity: ReportItem['entity'], repair?: { cmd: DeliveryCommand; entry: ProjectedEntity }): Promise<void> {
     if (!SAFE_KINDS.has(d.kind) && (await store.settled(connector.name, d))) return; // a person already decided this one
     report.counts[d.kind]++;
     o.metrics?.differences.inc({ connector: connector.name, kind: d.kind });
@@ -112,10 +93,11 @@ export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
     if (SAFE_KINDS.has(d.kind) && repair) {
       decision = dryRun ? 'would-repair' : 'repaired';
       if (!dryRun) {
-        const cmd = repairCommand(repair, runId, d.kind);
-        await bus.publish(bus.names.subjects.delivery(connector.name, cmd.target.type), encode(cmd), { msgId: cmd.id, headers: { 'Bus-Correlation-Id': runId } });
-        bus.audit({ stage: 'reconcile', outcome: 'repair-sent', correlationId: runId, connector: connector.name, eventId: cmd.event.id, entity: cmd.entity, version: cmd.version,
-          reason: `${d.kind} at the target (${d.fields.map((f) => f.field).join(', ') || 'whole record'})` });
+        const { cmd, entry } = repair;
+        // the original event's correlation id (from EVENTS, by the entry's sequence): bus trace shows the repair with the event's own story
+        const correlationId = (await originalCorrelationId(bus, { eventId: entry.eventId, seq: entry.seq })) ?? runId;
+        const fields = d.sourceDeleted ? 'deleted at the source' : d.fields.map((f) => f.field).join(', ') || 'whole record';
+        await publishRepair(bus, repairCommand(cmd, { runId, kind: d.kind, correlationId }), { reason: `${d.kind} at the target (${fields}); reconcile run ${runId}` });
         report.repaired++;
         o.metrics?.repairs.inc({ connector: connector.name, kind: d.kind });
       }
@@ -127,18 +109,17 @@ export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
     await store.saveItem({ ...redact(d, personal), id: itemId(runId, d.target), runId, connector: connector.name, entity, decision });
   }
 
-  // every target key the sources explain: what the target listing is checked against. It grows
-  // with the entities (~100 B each: 10 MB per 100,000); a set of 64-bit key hashes would be 8 B
-  const expectedKeys = new Set<string>();
+  // every target key the sources explain: what the target listing is checked against (8 B a key)
+  const expectedKeys = new KeyHashes();
   const seenTypes = new Set<string>(report.checkpoint?.types ?? []);
   try {
-    // phase 1: each source entity's expected record against the target
+    // phase 1: each source entity's expected record against the target; the next page is read meanwhile
     const start = checkpoint();
     const sources = new Set(connector.subscribes.map((s) => s.source));
     const onlySource = sources.size === 1 && !sources.has(undefined) ? [...sources][0] : undefined;
-    for await (const page of readProjectionPages(bus, { afterSeq: 0, pageSize, source: onlySource })) {
+    for await (const page of prefetched(readProjectionPages(bus, { afterSeq: 0, pageSize, source: onlySource }))) {
       o.signal?.throwIfAborted();
-      const byType = new Map<string, Array<{ cmd: DeliveryCommand; entity: ReportItem['entity'] }>>();
+      const byType = new Map<string, Expected[]>();
       for (const { entry, seq } of page.entries) {
         for (const cmd of expectedCommands(connector, entry, runId, o.schemas)) {
           expectedKeys.add(targetKey(cmd.target));
@@ -146,18 +127,17 @@ export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
           // before the checkpoint: compared already by the run this one resumes; only its keys are needed
           if (start.phase === 'projection' && seq > start.afterSeq) {
             const list = byType.get(cmd.target.type) ?? [];
-            list.push({ cmd, entity: { source: entry.source, ...entry.entity } });
+            list.push({ cmd, entry });
             byType.set(cmd.target.type, list);
           }
         }
       }
       if (start.phase !== 'projection' || page.lastSeq <= start.afterSeq) continue;
       for (const [type, items] of byType) {
-        const actual = await lookupAll(type, items.map((i) => i.cmd.target.id));
-        for (const { cmd, entity } of items) {
-          const d = compareRecord(cmd, actual.get(cmd.target.id));
-          if (d) await record(d, entity, cmd);
-        }
+        const verdict = await comparePage(type, items, reader, settled);
+        report.inFlight = (report.inFlight ?? 0) + verdict.inFlight;
+        if (verdict.inFlight) o.metrics?.inFlight.inc({ connector: connector.name }, verdict.inFlight);
+        for (const { d, cmd, entry } of verdict.differences) await record(d, { source: entry.source, ...entry.entity }, { cmd, entry });
       }
       report.checked += page.entries.length;
       report.checkpoint = { phase: 'projection', afterSeq: page.lastSeq, types: [...seenTypes] };
@@ -167,7 +147,7 @@ export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
     }
 
     // phase 2: what the target holds that no source explains
-    if (target.list) {
+    if (reader.list) {
       const tables = 'tables' in delivery.settings ? Object.keys(delivery.settings.tables as object) : [];
       const cp = checkpoint();
       const types = cp.phase === 'target' ? cp.types : [...new Set([...seenTypes, ...tables])].sort();
@@ -175,7 +155,7 @@ export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
       for (const [i, type] of types.entries()) {
         for (;;) {
           o.signal?.throwIfAborted();
-          const page = await read((c) => target.list!(type, { after, limit: pageSize }, c));
+          const page = await reader.list(type, { after, limit: pageSize });
           for (const r of page.records) if (!expectedKeys.has(targetKey(r.key))) await record(unknownRecord(r), undefined);
           report.listed += page.records.length;
           after = page.next;
@@ -200,8 +180,8 @@ export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
     await store.saveRun(report);
     if (!dryRun) o.metrics?.lastSuccess.set({ connector: connector.name }, Math.floor(Date.now() / 1000));
     bus.audit({ stage: 'reconcile', outcome: dryRun ? 'dry-run-done' : 'run-done', correlationId: runId, connector: connector.name,
-      details: { checked: report.checked, listed: report.listed, ...report.counts, repaired: report.repaired, flagged: report.flagged } });
-    log.info({ checked: report.checked, listed: report.listed, counts: report.counts, repaired: report.repaired, flagged: report.flagged }, 'reconcile done');
+      details: { checked: report.checked, listed: report.listed, ...report.counts, inFlight: report.inFlight, repaired: report.repaired, flagged: report.flagged } });
+    log.info({ checked: report.checked, listed: report.listed, counts: report.counts, inFlight: report.inFlight, repaired: report.repaired, flagged: report.flagged }, 'reconcile done');
     return report;
   } catch (err) {
     if (o.signal?.aborted) {
