@@ -14,10 +14,29 @@ export async function traceOf(bus: Bus, correlationId: string, sinceMs = 0): Pro
   return out.sort((a, b) => a.at.localeCompare(b.at));
 }
 
+/**
+ * The table `bus trace` prints, one row per record. A reconcile repair shows as stage
+ * `reconcile`, outcome `repair`, with its reason (kind, fields, run); deliver's records of a
+ * repair command say so in their detail (`repair <kind>, run <runId>: …`), so the trace tells a
+ * repair's delivery from the event's own.
+ */
+export function traceRows(records: AuditRecord[]): Record<string, string | number>[] {
+  return records.map((r) => {
+    const repair = r.stage !== 'reconcile' ? (r.details?.repair as { runId?: string; kind?: string } | undefined) : undefined;
+    const why = r.reason ?? r.failureClass ?? '';
+    const detail = repair ? `repair ${repair.kind ?? ''}, run ${repair.runId ?? '?'}${why ? `: ${why}` : ''}` : why;
+    return {
+      at: r.at, stage: r.stage, outcome: r.outcome, connector: r.connector ?? r.source ?? '-',
+      entity: r.entity ? `${r.entity.type}/${r.entity.id}@${r.version ?? '?'}` : '-', attempt: r.attempt ?? '-',
+      status: r.status ?? '-', detail: detail.slice(0, 100),
+    };
+  });
+}
+
 export function registerTrace(program: Command): void {
   program
     .command('trace <correlationId>')
-    .description('the whole life of one business action: ingest, transform, every delivery attempt')
+    .description('the whole life of one business action: ingest, transform, every delivery attempt, reconcile repairs and their delivery')
     .option('--since <when>', 'only records after this (2h, 3d, ISO time); default all of AUDIT')
     .option('--json', 'as JSON lines')
     .action(async (correlationId: string, o: { since?: string; json?: boolean }) => withBus(async (bus) => {
@@ -27,10 +46,6 @@ export function registerTrace(program: Command): void {
         return;
       }
       if (records.length === 0) return console.log(`no audit records for ${correlationId} (AUDIT keeps 30 days)`);
-      printTable(records.map((r) => ({
-        at: r.at, stage: r.stage, outcome: r.outcome, connector: r.connector ?? r.source ?? '-',
-        entity: r.entity ? `${r.entity.type}/${r.entity.id}@${r.version ?? '?'}` : '-', attempt: r.attempt ?? '-',
-        status: r.status ?? '-', detail: (r.reason ?? r.failureClass ?? '').slice(0, 60),
-      })));
+      printTable(traceRows(records));
     }));
 }
