@@ -9,12 +9,13 @@ import { loadBusConfig } from './config.js';
 import { type Bus, connectBus } from './connect.js';
 import type { Consumption, HandlerContext } from './consume.js';
 import { decodeDeadLetter, type DeadLetter } from './dead-letter.js';
-import { done, type Outcome } from './outcome.js';
+import { done, type Outcome, retryAfter } from './outcome.js';
 import { readStream } from './read.js';
 import { ensureConsumer } from './topology.js';
 import { silent } from './test-support.js';
 
-// NATS going wrong under a consumer: its errors are retried, not dead-lettered.
+// NATS going wrong under a consumer: its errors are retried, not dead-lettered, and a
+// dead-letter that cannot be written on the last attempt keeps the message.
 describe('consume under NATS faults', () => {
   let nats: TestNats;
   let bus: Bus;
@@ -59,6 +60,9 @@ describe('consume under NATS faults', () => {
     return out;
   }
 
+  const counter = async (outcome: string) =>
+    Number((await metrics.registry.getSingleMetric('bus_consumed_total')?.get())?.values.find((v) => v.labels.outcome === outcome)?.value ?? 0);
+
   it('a handler that hits a NATS timeout or "no responders" is retried with backoff, not dead-lettered', async () => {
     const silentSubject = `${bus.names.prefix}silent`;
     const sub = bus.nc.subscribe(silentSubject, { callback: () => undefined }); // takes requests, never answers
@@ -100,6 +104,41 @@ describe('consume under NATS faults', () => {
     assert.equal(entry!.code, 'NATS_STREAM_NOT_FOUND');
     assert.match(entry!.reason, /bus streams apply/);
     assert.equal(calls, 1);
+  });
+
+  it('maxDeliver reached and the DLQ unavailable: the message stays, and lands in the DLQ once the DLQ is back', async () => {
+    const dlq = await bus.jsm.streams.info(bus.names.streams.dlq);
+    const failedBefore = await counter('failed_dead_letter');
+    const attempts: number[] = [];
+    const t = await setUp(async (_env, ctx) => {
+      attempts.push(ctx.attempt);
+      // the DLQ goes away while the final attempt runs
+      if (ctx.finalAttempt && attempts.length === 3) await bus.jsm.streams.delete(bus.names.streams.dlq);
+      return retryAfter(20, 'target still down');
+    }, 3);
+    try {
+      await t.publish();
+      // today JetStream's max_deliver would have dropped it here: no redelivery, nothing pending
+      await waitFor(async () => (await t.info()).delivered.consumer_seq >= 5, { what: 'deliveries past the final attempt while the DLQ is gone' });
+      const info = await t.info();
+      assert.equal(info.num_pending + info.num_ack_pending, 1, 'the message is still in its stream');
+      assert.ok((await counter('failed_dead_letter')) > failedBefore, 'failed_dead_letter counted');
+    } finally {
+      await bus.jsm.streams.add(dlq.config).catch(() => undefined);
+    }
+    const entries = await waitFor(async () => {
+      const e = await dlqEntries(t.type);
+      return e.length ? e : undefined;
+    }, { what: 'the DLQ entry once the DLQ is back' });
+    await waitFor(async () => {
+      const i = await t.info();
+      return i.num_pending === 0 && i.num_ack_pending === 0;
+    }, { what: 'the message terminated' });
+    assert.equal((await dlqEntries(t.type)).length, 1);
+    assert.equal(entries[0]!.code, 'ATTEMPTS_EXHAUSTED');
+    assert.match(entries[0]!.reason, /target still down/);
+    assert.deepEqual(attempts, [1, 2, 3], 'the handler ran maxDeliver times, no more');
+    assert.equal(entries[0]!.history.length, 3);
   });
 });
 

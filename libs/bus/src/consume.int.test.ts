@@ -110,7 +110,7 @@ describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
     await waitFor(async () => (await t.consumerInfo()).num_ack_pending === 0, { what: 'the message terminated' });
   });
 
-  it('when max_deliver is reached the handler is told it is the final attempt, and a retry becomes a dead-letter', async () => {
+  it('when maxDeliver is reached the handler is told it is the final attempt, and a retry becomes a dead-letter', async () => {
     const finals: boolean[] = [];
     const t = await setUp(async (_env, ctx) => {
       finals.push(ctx.finalAttempt);
@@ -123,7 +123,7 @@ describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
     }, { what: 'the exhausted message in the DLQ' });
     assert.deepEqual(finals, [false, false, true]);
     assert.equal(entry!.code, 'ATTEMPTS_EXHAUSTED');
-    assert.match(entry!.reason, /max_deliver \(3\).*still failing/);
+    assert.match(entry!.reason, /maxDeliver \(3\).*still failing/);
     assert.equal(entry!.history.length, 3);
   });
 

@@ -7,6 +7,7 @@ import { appendAttempt, type AttemptRecord, continueHistory } from '@bus/retry';
 import { type DeadLetter, PRIOR_HISTORY_HEADER, type PriorHistory, readPriorHistory, REPLAYS_HEADER } from './dead-letter.js';
 import { classifyNatsError } from './nats-errors.js';
 import { deadLetter, type Outcome, retryAfter } from './outcome.js';
+import { deliveryLimitOf, NO_DELIVERY_LIMIT } from './topology.js';
 
 /** What a handler knows about the message besides its decoded value. */
 export interface HandlerContext {
@@ -17,7 +18,7 @@ export interface HandlerContext {
   attempt: number;
   /** When the message was stored (ms since epoch): how long it has been waiting. */
   storedAtMs: number;
-  /** True when JetStream will not deliver this message again: retry becomes dead-letter. */
+  /** True on the last delivery the consumer's maxDeliver allows: a retry or a deferral now becomes a dead-letter. */
   finalAttempt: boolean;
   /**
    * Earlier failed attempts of this message, numbered by attempt (deferrals are not attempts); the newest 50.
@@ -53,6 +54,13 @@ export interface ConsumeOptions<T> {
   drainTimeoutMs?: number;
   /** When the DLQ itself cannot be written, the message is retried after this. Default 5 000 ms. */
   deadLetterRetryMs?: number;
+  /**
+   * Deliveries (deferrals included) after which a retry or a deferral is dead-lettered as
+   * ATTEMPTS_EXHAUSTED; -1 = never. Counted here, not by JetStream (whose max_deliver is -1,
+   * see ensureConsumer). Default: the consumer definition's maxDeliver, as ensureConsumer
+   * applied it in this process; without one, never.
+   */
+  maxDeliver?: number;
   /** How often the consumer's pending / ack-pending counts are read into metrics. Default 10 000 ms; 0 = never. */
   statsIntervalMs?: number;
   /**
@@ -101,6 +109,35 @@ export function outcomeOfError(err: unknown, attempt: number, retryDelayMs = def
 }
 
 /**
+ * A message delivered past its limit is not handled again; it is dead-lettered with what its
+ * last delivery decided. Either that was a dead-letter the DLQ did not take (consume recorded
+ * it without delayMs: a retry's record always has one), or the delivery never finished (the
+ * process died or the handler outlived ack_wait).
+ */
+function pastLimitOutcome(history: AttemptRecord[], attempt: number, limit: number): Outcome {
+  const last = history.at(-1);
+  if (last && last.delayMs === undefined && last.failureClass !== 'ok') {
+    return deadLetter(last.failureClass, last.code ?? 'ATTEMPTS_EXHAUSTED', last.message ?? 'dead-lettered on an earlier delivery');
+  }
+  return deadLetter(last?.failureClass === 'ok' || !last ? 'transient' : last.failureClass, 'ATTEMPTS_EXHAUSTED',
+    `delivered ${attempt} times, past maxDeliver (${limit}), with no outcome recorded for the last delivery (the process stopped, the handler ` +
+    `outlived ack_wait, or the retry history could not be written); not handled again${last?.message ? `. Last recorded attempt: ${last.message}` : ''}`);
+}
+
+/**
+ * Deliveries consume allows: the option, else the definition applied in this process. A
+ * consumer whose JetStream max_deliver is still set (made before consume counted, or an
+ * update that was refused) is bounded by it as well, and said to be at risk.
+ */
+function deliveryLimit(opts: ConsumeOptions<unknown>, serverMaxDeliver: number, log: Logger): number {
+  const own = opts.maxDeliver ?? deliveryLimitOf(opts.stream, opts.durable) ?? -1;
+  if (serverMaxDeliver <= 0 || serverMaxDeliver >= NO_DELIVERY_LIMIT) return own > 0 ? own : -1;
+  log.warn({ maxDeliver: serverMaxDeliver }, `JetStream max_deliver is ${serverMaxDeliver} on this consumer: a message whose dead-letter fails on its ` +
+    'last delivery would be dropped. Restart the service that owns it (it applies its consumers at start; ensureConsumer sets -1) so consume counts deliveries');
+  return own > 0 ? Math.min(own, serverMaxDeliver) : serverMaxDeliver;
+}
+
+/**
  * A durable pull consumer with bounded concurrency. The handler returns an Outcome; this
  * function alone turns it into ack / nak(delay) / dead-letter + term. A message that
  * cannot be dead-lettered (the DLQ publish failed) is nak'd, never dropped.
@@ -108,9 +145,15 @@ export function outcomeOfError(err: unknown, attempt: number, retryDelayMs = def
 export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Promise<Consumption> {
   const concurrency = opts.concurrency ?? 16;
   const consumer = await deps.js.consumers.get(opts.stream, opts.durable);
-  const maxDeliver = (await consumer.info()).config.max_deliver ?? -1;
-  const messages = await consumer.consume({ max_messages: concurrency });
   const base = deps.log.child({ stream: opts.stream, consumer: opts.durable });
+  // Deliveries are counted here, not by JetStream's max_deliver (always -1, see ensureConsumer):
+  // JetStream gives up on a message after its last delivery whatever happened to it, so a
+  // dead-letter that failed then (DLQ down) lost it. Counted here, such a message is nak'd,
+  // comes back past the limit and is dead-lettered without running the handler again — until
+  // the DLQ takes it. Retrying in-process with working() instead would lose it to a crash or a
+  // stop() during a DLQ outage, since JetStream would not deliver it again.
+  const limit = deliveryLimit(opts as ConsumeOptions<unknown>, (await consumer.info()).config.max_deliver ?? -1, base);
+  const messages = await consumer.consume({ max_messages: concurrency });
   const label = { consumer: opts.durable };
   // metric children resolved once: label hashing per message costs more than the work it counts
   const m$ = deps.metrics && {
@@ -151,8 +194,9 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       m$?.redelivered.inc();
       history = await loadHistory(deps, key, logOf());
     }
+    const pastLimit = limit > 0 && attempt > limit;
     const ctx: HandlerContext = {
-      subject: m.subject, seq: m.seq, attempt, finalAttempt: maxDeliver > 0 && attempt >= maxDeliver,
+      subject: m.subject, seq: m.seq, attempt, finalAttempt: limit > 0 && attempt >= limit,
       storedAtMs: Math.floor(m.info.timestampNanos / 1e6),
       history, working: () => m.working(),
       get headers() {
@@ -169,18 +213,22 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       },
     };
     let outcome: Outcome;
-    try {
-      outcome = await opts.handler(opts.decode(m.data, ctx), ctx);
-    } catch (err) {
-      outcome = outcomeOfError(err, attempt, opts.retryDelayMs);
+    if (pastLimit) {
+      outcome = pastLimitOutcome(history, attempt, limit);
+    } else {
+      try {
+        outcome = await opts.handler(opts.decode(m.data, ctx), ctx);
+      } catch (err) {
+        outcome = outcomeOfError(err, attempt, opts.retryDelayMs);
+      }
     }
     const durationMs = Math.round(performance.now() - started);
     m$?.seconds.observe(durationMs / 1000);
 
-    // JetStream will not deliver it again: a retry or a deferral now would lose it
+    // the last delivery the limit allows: a retry or a deferral becomes a dead-letter
     if ((outcome.kind === 'retry' || outcome.kind === 'defer') && ctx.finalAttempt) {
       outcome = deadLetter(outcome.kind === 'retry' ? (outcome.failureClass ?? 'transient') : 'transient', 'ATTEMPTS_EXHAUSTED',
-        `JetStream max_deliver (${maxDeliver}) reached; last attempt: ${outcome.reason}`);
+        `maxDeliver (${limit}) reached; last attempt: ${outcome.reason}`);
     }
     const at = new Date().toISOString();
     if (outcome.kind === 'done') {
@@ -204,13 +252,14 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       return;
     }
     const { failureClass, code, reason, details } = outcome;
-    history = appendAttempt(history, { failureClass, code, message: reason, durationMs, at });
+    // past the limit nothing was attempted: the history already ends with the dead-letter that failed
+    if (!pastLimit) history = appendAttempt(history, { failureClass, code, message: reason, durationMs, at });
     // a replay that fails again: one entry with the attempts before the replay and this round's, numbered on
     const before = priorOf();
     const { [PRIOR_HISTORY_HEADER]: _carried, ...originalHeaders } = headersOf();
     const entry: DeadLetter = {
       id: `${opts.stream}.${m.seq}`, stage: opts.stage, connector: opts.connector, failureClass, code, reason, details,
-      attempts: (before?.attempts ?? 0) + attempt, history: before ? continueHistory(before.history, history) : history,
+      attempts: (before?.attempts ?? 0) + (pastLimit ? limit : attempt), history: before ? continueHistory(before.history, history) : history,
       deadLetteredAt: at, correlationId: factsOf().correlationId,
       original: { stream: opts.stream, seq: m.seq, subject: m.subject, msgId: factsOf().msgId, headers: originalHeaders, data: m.data },
       replays: Number(headersOf()[REPLAYS_HEADER] ?? 0) || 0,
@@ -223,12 +272,14 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       logOf()[failureClass === 'permanent' ? 'error' : 'warn']({ failureClass, code }, `dead-lettered: ${reason}`);
       await forgetHistory(deps, key, logOf());
     } catch (err) {
-      // the DLQ is unreachable: keep the message in its stream and try the whole thing again
-      await saveHistory(deps, key, history, logOf());
+      // the DLQ is unreachable: keep the message in its stream and try again. JetStream redelivers
+      // it whatever the count (max_deliver -1); past the limit it is dead-lettered, not handled again
+      if (!pastLimit) await saveHistory(deps, key, history, logOf());
       const delayMs = opts.deadLetterRetryMs ?? 5_000;
       m.nak(delayMs);
       m$?.failedDeadLetter.inc();
-      logOf().error({ err, failureClass, code, delayMs }, 'could not dead-letter; the message stays in its stream and is tried again');
+      logOf().error({ err, failureClass, code, delayMs, maxDeliver: limit },
+        `could not dead-letter (${code}): the DLQ publish failed; the message stays in ${opts.stream} and its dead-letter is tried again in ${delayMs} ms`);
     }
   };
 

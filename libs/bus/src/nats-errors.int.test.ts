@@ -76,15 +76,19 @@ describe('classifyNatsError: what @nats-io v3 throws against a real nats-server'
     assert.deepEqual([conflict.code, conflict.failureClass], ['NATS_CONFLICT', 'transient']);
   });
 
-  it('the server stopped mid-request → NATS_TIMEOUT; the connection closed → NATS_DISCONNECTED; both transient', async () => {
+  it('the server stopped mid-request or down → NATS_TIMEOUT; the connection closed → NATS_DISCONNECTED; all transient', async () => {
     const own = await startNats();
     const nc = await connect({ servers: own.url, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     try {
       const kv = await new Kvm(jetstream(nc, { timeout: 1_000 })).create('k');
-      const stopping = own.stop();
-      const mid = classifyNatsError(await thrown(kv.get('a')))!;
-      await stopping;
+      nc.subscribe('mute', { callback: () => undefined });
+      await nc.flush();
+      const inFlight = thrown(nc.request('mute', '', { timeout: 1_500 })); // sent, unanswered, when the server goes
+      await own.stop();
+      const mid = classifyNatsError(await inFlight)!;
       assert.deepEqual([mid.code, mid.failureClass], ['NATS_TIMEOUT', 'transient']);
+      const down = classifyNatsError(await thrown(kv.get('a')))!;
+      assert.deepEqual([down.code, down.failureClass], ['NATS_TIMEOUT', 'transient']);
       await own.start();
       await nc.close();
       const closed = classifyNatsError(await thrown(kv.get('a')))!;

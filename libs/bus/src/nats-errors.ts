@@ -72,7 +72,7 @@ function classifyOne(e: Error, what: string | undefined, cause: unknown): NatsEr
   }
   if (e instanceof JetStreamApiError && e.code === 10014) {
     return make('NATS_CONSUMER_NOT_FOUND', 'permanent', `a JetStream consumer does not exist${about}: "${e.message}" (10014). ` +
-      'Not retried: restart the service that owns it (it creates its consumers at start) or run `bus streams apply`');
+      'Not retried: restart the service that owns it (it creates its consumers at start), then replay the DLQ entry');
   }
   if (e instanceof JetStreamApiError) {
     const { code = 0, status = 0 } = e;

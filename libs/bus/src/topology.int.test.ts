@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { topology } from '@bus/streams';
+import { topology, workerConsumer } from '@bus/streams';
+import { AckPolicy } from '@nats-io/jetstream';
 import { startNats, type TestNats, uniquePrefix } from '@bus/testkit';
 import { testBus } from './test-support.js';
+import { deliveryLimitOf, ensureConsumer } from './topology.js';
 import type { Bus } from './connect.js';
 
 describe('applyTopology against a real nats-server', () => {
@@ -67,5 +69,27 @@ describe('applyTopology against a real nats-server', () => {
     assert.deepEqual(drift.map((d) => d.field), ['subjects']);
     assert.match(drift[0]!.reason, /refused the update: .*overlap/i);
     assert.deepEqual((await bus.jsm.streams.info(dlq.name)).config.subjects, [topo.names.subjects.all.dlq]);
+  });
+
+  it('a consumer gets JetStream max_deliver -1, an existing one is updated to it, and its maxDeliver is left to consume()', async () => {
+    const topo = topology({ prefix, eventsDuplicateWindowSec: 30 });
+    const stream = topo.names.streams.events;
+    // made before consume counted deliveries: JetStream's max_deliver 20
+    await bus.jsm.consumers.add(stream, { durable_name: 'old-worker', ack_policy: AckPolicy.Explicit, max_deliver: 20, ack_wait: 30e9, max_ack_pending: 1_000 });
+    const def = workerConsumer({ stream, durable: 'old-worker', description: 'a worker made before' });
+    const report = await ensureConsumer(bus.jsm, def);
+    assert.deepEqual(report.updated.find((u) => u.resource === `consumer ${stream}/old-worker`)?.fields.includes('max_deliver'), true);
+    assert.deepEqual(report.drift, []);
+    assert.equal((await bus.jsm.consumers.info(stream, 'old-worker')).config.max_deliver, -1);
+    assert.equal(deliveryLimitOf(stream, 'old-worker'), def.maxDeliver);
+
+    await ensureConsumer(bus.jsm, workerConsumer({ stream, durable: 'new-worker', description: 'made now', maxDeliver: 5 }));
+    assert.equal((await bus.jsm.consumers.info(stream, 'new-worker')).config.max_deliver, -1);
+    assert.equal(deliveryLimitOf(stream, 'new-worker'), 5);
+    assert.deepEqual((await ensureConsumer(bus.jsm, workerConsumer({ stream, durable: 'new-worker', description: 'made now', maxDeliver: 5 }))).unchanged,
+      [`consumer ${stream}/new-worker`]);
+    // JetStream refuses -1 beside a backoff list: a bound no message reaches
+    await ensureConsumer(bus.jsm, workerConsumer({ stream, durable: 'backoff-worker', description: 'backoff', maxDeliver: 5, backoffSec: [1, 5] }));
+    assert.ok(((await bus.jsm.consumers.info(stream, 'backoff-worker')).config.max_deliver ?? 0) > 1e9);
   });
 });

@@ -56,6 +56,9 @@ function kvFields(d: KvDef): Fields {
   };
 }
 
+/** A max_deliver no message reaches, for consumers with a backoff list (JetStream refuses -1 with one). */
+export const NO_DELIVERY_LIMIT = 2 ** 31 - 1;
+
 function consumerFields(d: ConsumerDef): Fields {
   return {
     durable_name: d.durable,
@@ -63,7 +66,11 @@ function consumerFields(d: ConsumerDef): Fields {
     filter_subject: d.filterSubject, // omitted when unset: an empty filter makes the v3 client build an invalid create subject
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(d.ackWaitSec * 1000),
-    max_deliver: d.maxDeliver,
+    // never JetStream's: on its last delivery it drops a message that could not be dead-lettered
+    // (the DLQ down) without a trace. consume() counts deliveries against d.maxDeliver instead,
+    // and a message it could not dead-letter comes back until it can be (deliveryLimitOf).
+    // JetStream wants a bound above the backoff list's length: one no message reaches
+    max_deliver: d.backoffSec.length ? NO_DELIVERY_LIMIT : -1,
     backoff: d.backoffSec.length ? d.backoffSec.map((s) => nanos(s * 1000)) : undefined,
     max_ack_pending: d.maxAckPending,
     deliver_policy: d.deliverPolicy as DeliverPolicy,
@@ -145,7 +152,23 @@ async function notFoundAsUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** Creates or updates one durable consumer from its definition (services add theirs at start). */
+/** maxDeliver per `stream/durable`, as last applied by ensureConsumer in this process (see consumerFields). */
+const deliveryLimits = new Map<string, number>();
+
+/**
+ * The delivery limit consume() enforces for a consumer: its definition's maxDeliver as
+ * ensureConsumer last applied it in this process (services ensure their consumers before
+ * consuming them); undefined when this process applied none. -1 = no limit.
+ */
+export function deliveryLimitOf(stream: string, durable: string): number | undefined {
+  return deliveryLimits.get(`${stream}/${durable}`);
+}
+
+/**
+ * Creates or updates one durable consumer from its definition (services add theirs at start).
+ * JetStream's max_deliver is set to -1 (an existing consumer's is updated): the definition's
+ * maxDeliver is counted by consume() in this process, see deliveryLimitOf.
+ */
 export async function ensureConsumer(jsm: JetStreamManager, def: ConsumerDef, report = emptyReport()): Promise<TopologyReport> {
   const want = consumerFields(def);
   const resource = `consumer ${def.stream}/${def.durable}`;
@@ -153,6 +176,7 @@ export async function ensureConsumer(jsm: JetStreamManager, def: ConsumerDef, re
     async () => (await notFoundAsUndefined(jsm.consumers.info(def.stream, def.durable)))?.config as Fields | undefined,
     () => jsm.consumers.add(def.stream, want as Partial<ConsumerConfig>),
     (merged) => jsm.consumers.update(def.stream, def.durable, merged as Partial<ConsumerConfig>));
+  deliveryLimits.set(`${def.stream}/${def.durable}`, def.maxDeliver > 0 ? def.maxDeliver : -1);
   return report;
 }
 
