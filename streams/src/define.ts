@@ -28,7 +28,13 @@ export interface ConsumerDef {
   filterSubject?: string;
   /** How long a delivered message may stay unacknowledged before it is redelivered. */
   ackWaitSec: number;
-  /** Deliveries before JetStream stops redelivering; the handler sees the last one as final. */
+  /**
+   * Deliveries (deferrals included) before consume() dead-letters a message that still asks to be
+   * retried (ATTEMPTS_EXHAUSTED); the handler sees the last one as final. -1 = never. Counted by
+   * consume(), not JetStream: the consumer's max_deliver is -1, so a message whose dead-letter
+   * fails on its last delivery comes back (and is dead-lettered once the DLQ takes it) instead of
+   * being dropped.
+   */
   maxDeliver: number;
   /** Redelivery delays after an ack timeout (a crashed worker); empty = ackWaitSec each time. */
   backoffSec: number[];

@@ -108,7 +108,11 @@ export function workerConsumer(
 ): ConsumerDef {
   return {
     ackWaitSec: 30, // a handler that needs longer calls working()
-    maxDeliver: 20, // a backstop: handlers give up long before, through their own retry policy
+    // a backstop, counted by consume() (JetStream's max_deliver stays -1, so a dead-letter that fails
+    // on the last delivery never drops the message): at consume's default backoff (1 s doubling to
+    // 60 s, full jitter) 20 deliveries ride out 7–14 min of NATS trouble; handlers with a retry policy
+    // give up sooner, deliver (deferrals must never run out) sets -1
+    maxDeliver: 20,
     backoffSec: [], // handlers choose their delays with nak(delay)
     maxAckPending: 1_000, // bounds work in flight across all processes
     deliverPolicy: 'all',

@@ -143,7 +143,9 @@ export function createTransformer(o: TransformerOptions) {
         await ensureConsumer(o.bus.jsm, workerConsumer({
           stream: o.bus.names.streams.events, durable, description: `transform for connector ${connector.name}`,
           filterSubject: onlySubject(o.bus, connector) ?? o.bus.names.subjects.all.events,
-          maxDeliver: 10,
+          // maxDeliver: workerConsumer's backstop (20, counted by consume), as for the projector. A failed
+          // mapping is dead-lettered at once (business); what is retried is NATS trouble (a full or
+          // leaderless DELIVERIES, a KV timeout), which 10 deliveries (~2 min of backoff) dead-lettered too soon
         }));
         running.set(connector.name, await o.bus.consume<Envelope>({
           stream: o.bus.names.streams.events, durable, stage: 'transform', connector: connector.name,
