@@ -112,7 +112,7 @@ export function createDeliverer(o: DelivererOptions) {
     const kvOps = { get: o.metrics.kvOps.labels({ connector: name, op: 'get' }), create: o.metrics.kvOps.labels({ connector: name, op: 'create' }), update: o.metrics.kvOps.labels({ connector: name, op: 'update' }) };
     guard = createOrderingGuard({
       kv, connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs, reorderWindowMs: settings.reorderWindowMs, leaseMs,
-      pending: (entity) => pendingVersions(o.bus.jsm, streams.deliveries, subjects.deliveriesOfEntity(name, entity)),
+      pending: (entity, stopAt) => pendingVersions(o.bus.jsm, streams.deliveries, subjects.deliveriesOfEntity(name, entity), { stopAt }),
       // a version still queued in transform is not missing: the gap clock starts once transform has passed what was stored when the gap was seen
       upstream: {
         mark: async () => (await o.bus.jsm.streams.info(streams.events)).state.last_seq,
@@ -165,7 +165,8 @@ export function createDeliverer(o: DelivererOptions) {
     if (begin.kind === 'wait') {
       o.metrics.waits.inc({ connector: name, reason: begin.reason });
       const why = { gap: `waiting for version ${begin.applied + 1}`, pending: 'an older version is still on its way', reorder: 'holding the reorder window', busy: 'entity busy' }[begin.reason];
-      return defer(begin.delayMs, why);
+      // a command that keeps waiting is looked at less often (up to 2 s): a long backlog costs fewer redeliveries
+      return defer(Math.min(2_000, begin.delayMs * Math.ceil(ctx.attempt / 4)), why);
     }
     if (begin.kind === 'gap-expired') {
       o.metrics.outcomes.inc({ connector: name, outcome: 'gap' });

@@ -84,7 +84,7 @@ export interface GuardOptions {
    * Versions of this entity's commands pending or in flight for this connector (`pendingVersions`).
    * Without it a gap is only timed, not checked.
    */
-  pending?: (entity: { type: string; id: string }) => Promise<number[]>;
+  pending?: (entity: { type: string; id: string }, stopAt?: (version: number) => boolean) => Promise<number[]>;
   /**
    * The stage before (transform): `mark()` now, and `passed(mark)` once everything stored upstream
    * before the mark has been handed on. The gap clock starts only then: a missing version still
@@ -163,7 +163,8 @@ export function createOrderingGuard(o: GuardOptions) {
   /** Versions of this entity below `version` (and above `applied`) still pending or in flight. */
   async function olderPending(cmd: GuardedCommand, applied: number): Promise<boolean> {
     if (!o.pending) return false;
-    return (await o.pending(cmd.entity)).some((v) => v > applied && v < cmd.version);
+    const older = (v: number) => v > applied && v < cmd.version;
+    return (await o.pending(cmd.entity, older)).some(older);
   }
 
   /** Strict, sequence, a gap: wait while the missing versions may still come; dead-letter after gapWaitMs of real absence. */

@@ -12,7 +12,8 @@ export const ENTITY_VERSION_HEADER = 'Bus-Entity-Version';
  * so it is consistent on a cluster. Deliver's gap wait, reconcile's settled rule and cross-record
  * dependencies use it.
  */
-export async function pendingVersions(jsm: JetStreamManager, stream: string, entitySubject: string, opts: { max?: number } = {}): Promise<number[]> {
+export async function pendingVersions(jsm: JetStreamManager, stream: string, entitySubject: string,
+  opts: { max?: number; /** Stop reading at the first version this returns true for (it is the last one listed). */ stopAt?: (version: number) => boolean } = {}): Promise<number[]> {
   const versions: number[] = [];
   let seq = 0;
   for (let n = 0; n < (opts.max ?? 1_000); n++) {
@@ -21,6 +22,7 @@ export async function pendingVersions(jsm: JetStreamManager, stream: string, ent
     if (!m) break;
     const v = Number(m.header.get(ENTITY_VERSION_HEADER));
     if (Number.isFinite(v) && v > 0) versions.push(v);
+    if (opts.stopAt?.(v)) break;
     seq = m.seq;
   }
   return versions;
