@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { KeyHashes } from './keys.js';
 import { prefetched } from './prefetch.js';
 
-describe('expected keys as 64-bit hashes', () => {
+describe('expected keys as 53-bit hashes', () => {
   it('knows every key added, and not others, across growth', () => {
     const keys = new KeyHashes();
     for (let i = 0; i < 5_000; i++) keys.add(`contact/c${i}`);
