@@ -24,28 +24,38 @@ export interface LoadPlan {
  * Plans the load. Entity ids are `<tag>-<n>`; each (entity, version) is one event. With
  * probability `duplicateFraction` it is sent twice: half the time with the same event id
  * (JetStream dedups it), half with a new id (two events for one version: the bus's ordering
- * must notice). Everything is then shuffled, so versions arrive out of order.
+ * must notice). The entities go in windows of about `windowEvents` events, each window
+ * shuffled, so versions arrive out of order but close together: a strict connector waits
+ * for a missing version only `gapWaitMs`, and a version posted later than that is a real gap.
  */
-export function planLoad(o: { random: Random; profile: ConformanceProfile; tag: string; entities: number; versions: number; duplicateFraction: number }): LoadPlan {
+export function planLoad(o: {
+  random: Random; profile: ConformanceProfile; tag: string; entities: number; versions: number; duplicateFraction: number; windowEvents?: number;
+}): LoadPlan {
+  const perWindow = Math.max(1, Math.floor((o.windowEvents ?? 40) / o.versions));
   const events: PlannedEvent[] = [];
+  let window: PlannedEvent[] = [];
   let sameIdTwice = 0;
   let newIdTwice = 0;
   for (let e = 1; e <= o.entities; e++) {
     for (let v = 1; v <= o.versions; v++) {
       const ev = { id: `${o.tag}-${e}-v${v}`, entityId: `${o.tag}-${e}`, version: v };
-      events.push(ev);
+      window.push(ev);
       if (o.random() >= o.duplicateFraction) continue;
       if (o.random() < 0.5) {
         sameIdTwice++;
-        events.push(ev);
+        window.push(ev);
       } else {
         newIdTwice++;
-        events.push({ ...ev, id: `${ev.id}-again` });
+        window.push({ ...ev, id: `${ev.id}-again` });
       }
+    }
+    if (e % perWindow === 0 || e === o.entities) {
+      events.push(...shuffled(window, o.random));
+      window = [];
     }
   }
   const key = o.profile.targetKey ?? ((id: string) => `${o.profile.entityType}/${id}`);
-  return { events: shuffled(events, o.random), sent: events.map((ev) => ({ entity: key(ev.entityId), version: ev.version })), sameIdTwice, newIdTwice };
+  return { events, sent: events.map((ev) => ({ entity: key(ev.entityId), version: ev.version })), sameIdTwice, newIdTwice };
 }
 
 interface Results {
@@ -55,11 +65,11 @@ interface Results {
 /**
  * Posts `events` in batches, `concurrency` requests at a time. Items not stored (the bus
  * unavailable, a failed request, a 503) are posted again with the same ids until stored or
- * duplicate, at most `maxTries` times each; `onStored` counts progress.
+ * duplicate, at most `maxTries` times each; `onStored` gets each batch's stored events.
  */
 export async function postEvents(o: {
   url: string; token: string; profile: ConformanceProfile; events: PlannedEvent[];
-  batchSize?: number; concurrency?: number; maxTries?: number; onStored?: (n: number) => void;
+  batchSize?: number; concurrency?: number; maxTries?: number; onStored?: (stored: PlannedEvent[]) => void;
 }): Promise<void> {
   const batchSize = o.batchSize ?? 20;
   const queue: PlannedEvent[][] = [];
@@ -84,7 +94,7 @@ export async function postEvents(o: {
       } catch (err) {
         if ((err as Error).message.startsWith('ingest ')) throw err;
       }
-      o.onStored?.(batch.length - left.length);
+      o.onStored?.(batch.filter((e) => !left.includes(e)));
       if (left.length === 0) continue;
       if (n >= (o.maxTries ?? 120)) throw new Error(`${left.length} events still not stored after ${n} tries (first: ${left[0]!.id})`);
       tries.set(left, n);

@@ -7,7 +7,7 @@ import { startCluster, startNats, type TestCluster, type TestNats, uniquePrefix,
 import { countDeadLetters, readBusCounts, readPending } from './bus-counts.js';
 import type { FaultMix } from './fault-mix.js';
 import { checkInvariants, type OrderingMode, type Verdict } from './invariants.js';
-import { planLoad, postEvents } from './load.js';
+import { type PlannedEvent, planLoad, postEvents } from './load.js';
 import { hashSeed, mulberry32 } from './prng.js';
 import { type ConformanceProfile, contactProfile } from './profile.js';
 import { applyScenario, type ScenarioName } from './scenarios.js';
@@ -124,8 +124,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
     let stored = 0;
     let postedDone = false;
-    const posted = postEvents({ url: eventsUrl, token: TOKEN, profile, events: plan.events, onStored: (n) => (stored += n) }).then(() => {
+    const arrival = new Map<string, { first: number; last: number }>(); // per entity: when its first and last version were stored
+    const onStored = (events: PlannedEvent[]) => {
+      stored += events.length;
+      for (const e of events) {
+        const a = arrival.get(e.entityId) ?? arrival.set(e.entityId, { first: Date.now(), last: 0 }).get(e.entityId)!;
+        a.last = Date.now();
+      }
+    };
+    const posted = postEvents({ url: eventsUrl, token: TOKEN, profile, events: plan.events, onStored }).then(() => {
       postedDone = true;
+      // a version stored later than the gap wait after its successor is a real gap, not the bus's fault: say so
+      const spreadMs = Math.max(0, ...[...arrival.values()].map((a) => a.last - a.first));
+      note(`each entity's versions stored within ${spreadMs} ms of each other${spreadMs > targets.gapWaitMs / 2 ? ` — WARNING: more than half the gap wait (${targets.gapWaitMs} ms); strict gaps may be real` : ''}`);
     });
     posted.catch(() => undefined); // awaited below; a scenario may be waiting on it meanwhile
     const b = bus;
