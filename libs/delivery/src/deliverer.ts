@@ -248,8 +248,9 @@ export function createDeliverer(o: DelivererOptions) {
       });
     } catch (err) {
       if (!(err instanceof TokenError)) throw err;
-      // no token: nothing was sent. Refused credentials pause the connector; an unreachable token endpoint is retried
-      r = { ok: false, failureClass: err.failureClass, detail: err.message, durationMs: 0, notSent: true };
+      // no token: nothing was sent. Refused credentials pause the connector; anything else (an unreachable token
+      // endpoint, a refresh in doubt) is retried: the delivery itself is not in doubt
+      r = { ok: false, failureClass: err.failureClass === 'permanent' ? 'permanent' : 'transient', detail: err.message, durationMs: 0, notSent: true };
     }
     if (r.notSent && r.failureClass === 'transient' && !leaseEnough()) return leaseShort('before the call');
     o.metrics.attempts.inc({ connector: name, class: r.failureClass });
@@ -288,7 +289,7 @@ export function createDeliverer(o: DelivererOptions) {
     },
     tokenExpiresAtMs: () => tokens?.expiresAtMs(),
     async start(): Promise<Consumption> {
-      tokens = await oauthFor(o.bus, o.delivery, o.fetchFn);
+      tokens = await oauthFor(o.bus, o.delivery, o.fetchFn, log);
       await watchPaused();
       const durable = deliverDurable(name);
       await ensureConsumer(o.bus.jsm, workerConsumer({

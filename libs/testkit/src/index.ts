@@ -12,3 +12,5 @@ export { startProcess } from './process.js';
 export type { ProcessExit, ProcessOptions, TestProcess } from './process.js';
 export { startTarget } from './target.js';
 export type { TargetBehaviour, TargetCall, TestTarget } from './target.js';
+export { startTokenServer } from './token-server.js';
+export type { TestTokenServer, TokenRequest, TokenServerOptions } from './token-server.js';

@@ -6,14 +6,15 @@ import { sendHttp, urlFromEnv } from './send.js';
 const EnvName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must name an environment variable');
 const Route = z.object({ method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE']), path: z.string().startsWith('/') });
 
+/** Target auth; OAuth2's requestTimeoutMs: how long a token request may take (default 30 000 ms; a timed-out refresh is in doubt). */
 export const HttpAuth = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }),
   z.object({ kind: z.literal('api-key'), header: z.string().min(1), env: EnvName }),
   z.object({ kind: z.literal('basic'), userEnv: EnvName, passwordEnv: EnvName }),
   z.object({ kind: z.literal('oauth2-client-credentials'), tokenUrlEnv: EnvName, clientIdEnv: EnvName, clientSecretEnv: EnvName,
-    scope: z.string().optional(), skewSec: z.number().int().min(0).optional() }),
+    scope: z.string().optional(), skewSec: z.number().int().min(0).optional(), requestTimeoutMs: z.number().int().min(1_000).max(300_000).optional() }),
   z.object({ kind: z.literal('oauth2-refresh-token'), tokenUrlEnv: EnvName, clientIdEnv: EnvName, clientSecretEnv: EnvName,
-    refreshTokenEnv: EnvName, skewSec: z.number().int().min(0).optional() }),
+    refreshTokenEnv: EnvName, skewSec: z.number().int().min(0).optional(), requestTimeoutMs: z.number().int().min(1_000).max(300_000).optional() }),
 ]);
 export type HttpAuth = z.infer<typeof HttpAuth>;
 
