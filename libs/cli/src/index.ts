@@ -6,5 +6,7 @@ export { formatAge, formatBytes, natsUrl, printTable, withBus } from './context.
 export { discardEntries, dlqEntries, dlqSummary, parseSince, replayOne } from './dlq.js';
 export type { DlqFilter } from './dlq.js';
 export { traceOf } from './trace.js';
-export { connectorStates, setPaused } from './connectors.js';
+export { ExitCodes } from './output.js';
+export type { ExitCode } from './output.js';
+export { assertKnownConnector, connectorStates, knownConnectors, setPaused } from './connectors.js';
 export type { ConnectorState } from './connectors.js';

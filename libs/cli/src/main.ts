@@ -1,27 +1,15 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
-import { registerConnectors } from './connectors.js';
-import { registerDlq } from './dlq.js';
-import { registerRebuild } from './rebuild.js';
-import { registerReconcile } from './reconcile.js';
-import { registerReplay } from './replay.js';
-import { registerStreams } from './streams.js';
-import { registerTrace } from './trace.js';
-import { registerUp } from './up.js';
+import { BusError } from '@bus/errors';
+import { ExitCodes, finishCommand } from './output.js';
+import { buildProgram } from './program.js';
 
-const program = new Command('bus')
-  .description('operate the integration bus (NATS_URL and BUS_PREFIX select which one)')
-  .showHelpAfterError();
-registerStreams(program);
-registerDlq(program);
-registerTrace(program);
-registerReplay(program);
-registerRebuild(program);
-registerConnectors(program);
-registerReconcile(program);
-registerUp(program);
-
-program.parseAsync().catch((err: Error) => {
-  console.error(err.message);
-  process.exit(1);
+// Ctrl-C: a command that handles it (rebuild stops at a checkpoint) does so; any other ends here, with 130
+process.on('SIGINT', () => {
+  if (process.listenerCount('SIGINT') > 1) return;
+  process.exit(finishCommand(new BusError('CLI_INTERRUPTED', 'transient', 'interrupted (Ctrl-C)'), ExitCodes.interrupted));
 });
+
+buildProgram().parseAsync().then(
+  () => { process.exitCode = finishCommand(); },
+  (err: unknown) => { process.exitCode = finishCommand(err); },
+);

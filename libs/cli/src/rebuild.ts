@@ -3,6 +3,7 @@ import { rebuildProjection, type RebuildProgress, type RebuildResult } from '@bu
 import type { Command } from 'commander';
 import { cliLog, withBus } from './context.js';
 import { parseSince } from './dlq.js';
+import { emit, ExitCodes } from './output.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
@@ -57,7 +58,8 @@ export function registerRebuild(program: Command): void {
       process.once('SIGINT', onSigint);
       try {
         const r = await runRebuild(bus, o, console.log, stop.signal);
-        if (r.interrupted) process.exitCode = 130;
+        emit(r);
+        if (r.interrupted) process.exitCode = ExitCodes.interrupted;
       } finally {
         process.off('SIGINT', onSigint);
       }

@@ -3,6 +3,7 @@ import { loadCatalog } from '@bus/catalog';
 import { type ReportItem, reportStore, resolveItem, type RunAnswer, type RunReport } from '@bus/reconcile';
 import type { Command } from 'commander';
 import { formatAge, printTable, withBus } from './context.js';
+import { emit, markFound } from './output.js';
 
 const fmt = (v: unknown) => (v === undefined ? '–' : typeof v === 'string' ? v : JSON.stringify(v));
 const differences = (r: RunReport) => Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
@@ -38,6 +39,7 @@ export function registerReconcile(program: Command): void {
     .action(async (o: { connector: string; dryRun?: boolean; wait: boolean }) => withBus(async (bus) => {
       const a = await requestRun(bus, o.connector, o.dryRun ?? false);
       if ('error' in a) throw new Error(a.error);
+      emit({ runId: a.runId, resumed: !!a.resumed, connector: o.connector, dryRun: !!o.dryRun });
       console.log(`${a.resumed ? 'resumed' : 'started'} run ${a.runId} of ${o.connector}${o.dryRun ? ' (dry run)' : ''}`);
       if (!o.wait) return;
       const store = reportStore(bus);
@@ -48,6 +50,9 @@ export function registerReconcile(program: Command): void {
         last = line;
         if (run && run.status !== 'running') {
           if (run.status === 'failed') throw new Error(`run ${a.runId} failed: ${run.error}`);
+          emit(run);
+          // exit 2 (docs/cli.md): a dry run that found differences, a run that left some flagged for a person
+          if (run.dryRun ? Object.values(run.counts).some((n) => n > 0) : run.flagged > 0) markFound();
           return console.log(`done. Details: npm run bus -- reconcile report ${a.runId}`);
         }
         await new Promise((res) => setTimeout(res, 1_000));
@@ -58,7 +63,7 @@ export function registerReconcile(program: Command): void {
       const store = reportStore(bus);
       if (!runId) {
         const runs = await store.runs(o.connector);
-        if (o.json) return console.log(JSON.stringify(runs, null, 2));
+        if (o.json) return emit(runs);
         if (runs.length === 0) return console.log('no reconcile runs yet: npm run bus -- reconcile run --connector <name>');
         return printRuns(runs);
       }
@@ -66,7 +71,7 @@ export function registerReconcile(program: Command): void {
       if (!run) throw new Error(`no run ${runId}; see: npm run bus -- reconcile report`);
       const items: ReportItem[] = [];
       for await (const i of store.items(runId)) items.push(i);
-      if (o.json) return console.log(JSON.stringify({ ...run, items }, null, 2));
+      if (o.json) return emit({ ...run, items });
       printRuns([run]);
       console.log('');
       if (items.length === 0) return console.log('no differences');
@@ -81,6 +86,7 @@ export function registerReconcile(program: Command): void {
       if (chosen.length !== 1) throw new Error('say exactly one of --source, --target or --ignore');
       const { connectors, schemas } = await loadCatalog(); // the demo, or BUS_CATALOG's: the one the services run
       const settled = await resolveItem({ bus, connectors, schemas, itemId: item, as: chosen[0]!, by: o.by });
+      emit(settled);
       console.log(`${settled.id} settled as ${chosen[0]} by ${o.by}${chosen[0] === 'source' ? ': a repair command went to deliver' : ''}`);
     }));
 }

@@ -4,6 +4,7 @@ import { createTransformer, createTransformMetrics } from '@bus/transformer';
 import type { Command } from 'commander';
 import { cliLog, withBus } from './context.js';
 import { parseSince } from './dlq.js';
+import { emit } from './output.js';
 
 export function registerReplay(program: Command): void {
   program
@@ -22,6 +23,7 @@ export function registerReplay(program: Command): void {
       const r = await transformer.replay(connector, {
         fromSeq: o.fromSeq ? Number(o.fromSeq) : undefined, toSeq: o.toSeq ? Number(o.toSeq) : undefined, sinceMs: o.since ? parseSince(o.since) : undefined,
       }, (n, seq) => console.log(`… ${n} events (at sequence ${seq})`));
+      emit({ connector: connector.name, ...r });
       const range = r.firstSeq === undefined ? 'nothing in that range' : `sequences ${r.firstSeq}–${r.lastSeq}`;
       console.log(`${r.events} events read (${range}), ${r.handled} mapped for ${connector.name}, ${r.invalid} invalid (already in the DLQ from the live run)`);
     }));

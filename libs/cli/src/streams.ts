@@ -3,6 +3,7 @@ import { topology } from '@bus/streams';
 import type { Command } from 'commander';
 import { configuredTopology, formatAge, formatBytes, printTable, withBus } from './context.js';
 import { dlqSummary, printDlqSummary } from './dlq.js';
+import { emit, markFound } from './output.js';
 
 /** Where a consumer's oldest unfinished message is, and how old it is. */
 async function oldestPendingAgeMs(bus: Bus, stream: string, fromSeq: number): Promise<number | undefined> {
@@ -62,20 +63,20 @@ export function registerStreams(program: Command): void {
   streams
     .command('apply')
     .description('apply the streams/ definitions (idempotent); exits 2 when drift remains')
-    .option('--json', 'print the report as JSON')
+    .option('--json', 'one JSON object; result: created, updated, unchanged, drift')
     .action(async (o: { json?: boolean }) => {
       const report = await withBus((bus) => bus.applyTopology(configuredTopology()));
-      if (o.json) console.log(JSON.stringify(report, null, 2));
+      if (o.json) emit(report);
       else printReport(report);
-      if (report.drift.length) process.exitCode = 2;
+      if (report.drift.length) markFound();
     });
   streams
     .command('status')
     .description('per stream and consumer: messages, bytes, pending, redelivered, oldest pending age; DLQ entries per stage and connector')
-    .option('--json', 'print as JSON')
+    .option('--json', 'one JSON object; result: streams (with consumers), dlq (per stage and connector), ordering')
     .action(async (o: { json?: boolean }) => {
       const [status, dlq, ordering] = await withBus(async (bus) => [await streamsStatus(bus), await dlqSummary(bus).catch(() => []), orderingMechanism(bus)] as const);
-      if (o.json) return console.log(JSON.stringify(status, null, 2));
+      if (o.json) return emit({ streams: status, dlq, ordering });
       printTable(status.map((s) => ({ stream: s.stream, messages: s.messages, bytes: formatBytes(s.bytes), first: s.firstSeq, last: s.lastSeq, consumers: s.consumers.length })));
       const rows = status.flatMap((s) => s.consumers.map((c) => ({
         stream: s.stream, consumer: c.consumer, pending: c.pending, 'ack pending': c.ackPending,

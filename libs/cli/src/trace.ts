@@ -2,6 +2,7 @@ import { type AuditRecord, type Bus, decodeAudit, readStream } from '@bus/bus';
 import type { Command } from 'commander';
 import { parseSince } from './dlq.js';
 import { printTable, withBus } from './context.js';
+import { emit } from './output.js';
 
 /** Every audit record of one business action, in order (reads AUDIT from `sinceMs`). */
 export async function traceOf(bus: Bus, correlationId: string, sinceMs = 0): Promise<AuditRecord[]> {
@@ -38,13 +39,10 @@ export function registerTrace(program: Command): void {
     .command('trace <correlationId>')
     .description('the whole life of one business action: ingest, transform, every delivery attempt, reconcile repairs and their delivery')
     .option('--since <when>', 'only records after this (2h, 3d, ISO time); default all of AUDIT')
-    .option('--json', 'as JSON lines')
+    .option('--json', 'one JSON object; result: the audit records, in order')
     .action(async (correlationId: string, o: { since?: string; json?: boolean }) => withBus(async (bus) => {
       const records = await traceOf(bus, correlationId, o.since ? parseSince(o.since) : 0);
-      if (o.json) {
-        for (const r of records) console.log(JSON.stringify(r));
-        return;
-      }
+      if (o.json) return emit(records);
       if (records.length === 0) return console.log(`no audit records for ${correlationId} (AUDIT keeps 30 days)`);
       printTable(traceRows(records));
     }));
