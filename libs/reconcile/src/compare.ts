@@ -33,11 +33,11 @@ async function mapLimit<T, R>(xs: T[], limit: number, fn: (x: T) => Promise<R>):
 /**
  * One page of one target type against the target, under the settled rule (settled.ts): one
  * batched read for the page; then, for the few records that differ only, is anything of the
- * entity still on its way (transform, DELIVERIES)? If so it is in flight: neither missing nor
- * stale, left for the next run. The quiet ones are read again (what the bus delivered between
- * the first read and the check shows now) and compared again; last, the versions bucket: a live
- * attempt is in flight, and a target newer than the projection with that version applied by
- * the bus is the projection lagging behind deliver, not a difference.
+ * entity still on its way (a live attempt, upstream, DELIVERIES)? If so it is in flight:
+ * neither missing nor stale, left for the next run. The quiet ones are read again (what the bus
+ * delivered between the first read and the check shows now) and compared again. A target newer
+ * than the projection is checked once more against the versions bucket: a version the bus
+ * applied is the projection lagging behind deliver, in flight too.
  */
 export async function comparePage(type: string, items: Expected[], reader: TargetReader, settled: SettledChecker): Promise<PageVerdict> {
   const first = await reader.lookupAll(type, items.map((i) => i.cmd.target.id));
@@ -52,12 +52,9 @@ export async function comparePage(type: string, items: Expected[], reader: Targe
     const d = compareRecord(i.cmd, again.get(i.cmd.target.id));
     return d ? [{ ...i, d }] : [];
   });
-  const states = await mapLimit(still, 16, (i) => settled.delivery(i.cmd.entity));
-  const differences = still.filter(({ d }, k) => {
-    const s = states[k]!;
-    const moving = s.inFlight !== undefined || (d.kind === 'target-newer' && d.targetVersion !== undefined && s.applied >= d.targetVersion);
-    if (moving) inFlight++;
-    return !moving;
-  });
+  const lagging = await mapLimit(still, 16, async ({ d, cmd }) =>
+    d.kind === 'target-newer' && d.targetVersion !== undefined && (await settled.delivery(cmd.entity)).applied >= d.targetVersion);
+  const differences = still.filter((_, k) => !lagging[k]);
+  inFlight += still.length - differences.length;
   return { differences, inFlight };
 }

@@ -21,7 +21,8 @@ export type EntityDelivery = { applied: number; inFlight?: number; inDoubt?: num
 
 /**
  * The settled rule: reconcile judges an entity for a connector only when the bus has nothing on
- * its way to the target for it. `quiet(entry)` holds when
+ * its way to the target for it. `quiet(entry)` holds when, read in this order,
+ * - no attempt holds the entity's lease (the versions bucket: no live attempt), and
  * - the entity's latest projected version has left upstream: deliver recorded it (or a newer
  *   one) as applied, or transform has handed its event on (its consumer's ack floor is past the
  *   event's EVENTS sequence; transform publishes the command before it acks the event), or —
@@ -30,11 +31,9 @@ export type EntityDelivery = { applied: number; inFlight?: number; inDoubt?: num
  * - no command of the entity is pending or in flight in DELIVERIES (`pendingVersions`: DELIVERIES
  *   is a work queue, so a command stays until it is delivered, skipped or dead-lettered).
  * So the latest version's command, if one was made, has been applied, skipped or dead-lettered.
- * `delivery(entity)` reads the guard's record again after the target was read again: a live
- * attempt, or a version the bus applied past the projection.
- * Only entities that show a difference are checked: a KV get, one stream message request (plus
+ * Only entities that show a difference are checked: one KV get, one stream message request (plus
  * one per command stored for the entity), and one transform consumer info shared by the checks
- * of a page, then the KV get again after the second target read.
+ * of a page (cached 200 ms; the floor only grows).
  */
 export function settledChecker(o: SettledOptions) {
   const { bus } = o;
@@ -71,11 +70,13 @@ export function settledChecker(o: SettledOptions) {
   return {
     /** Nothing upstream and nothing in DELIVERIES for this entity (read in that order). */
     async quiet(entry: ProjectedEntity): Promise<boolean> {
-      if ((await delivery(entry.entity)).applied < entry.version && !(await transformed(entry))) return false;
+      const s = await delivery(entry.entity);
+      if (s.inFlight !== undefined) return false;
+      if (s.applied < entry.version && !(await transformed(entry))) return false;
       const pending = await pendingVersions(bus.jsm, bus.names.streams.deliveries, bus.names.subjects.deliveriesOfEntity(o.connector, entry.entity), { max: 1 });
       return pending.length === 0;
     },
-    /** What deliver recorded for the entity (versions bucket). */
+    /** What deliver recorded for the entity (versions bucket): applied, a live attempt's version, a version in doubt. */
     delivery,
   };
 }
