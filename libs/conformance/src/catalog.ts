@@ -8,8 +8,12 @@ import type { AnySource } from '@bus/intake';
 
 export const schemas = new SchemaRegistry().add('contact.updated', 1, ContactUpdated);
 
-/** How long a strict gap is waited for: short, so "paused / down longer than the gap wait" takes seconds. */
-export const GAP_WAIT_MS = 3_000;
+/**
+ * How long a strict gap is waited for: short, so "paused / down longer than the gap wait" takes
+ * seconds. CHAOS_GAP_WAIT_MS overrides it (read by every process that loads this module, so the
+ * runner and the services agree), e.g. 60000 to see the other invariants without gap expiries.
+ */
+export const GAP_WAIT_MS = Number(process.env.CHAOS_GAP_WAIT_MS || 3_000);
 /** One attempt's timeout: a hung call costs this long. */
 export const ATTEMPT_TIMEOUT_MS = 1_000;
 

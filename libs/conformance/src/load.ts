@@ -13,6 +13,8 @@ export interface PlannedEvent {
 export interface LoadPlan {
   /** In posting order: shuffled, duplicates included. */
   events: PlannedEvent[];
+  /** The same events in their windows: each is posted as one request. */
+  windows: PlannedEvent[][];
   /** Every (target record, version) sent in, duplicates listed again. */
   sent: Sent[];
   /** How many were sent a second time with the same event id (a producer's retry) and with a new one (a second event). */
@@ -32,7 +34,7 @@ export function planLoad(o: {
   random: Random; profile: ConformanceProfile; tag: string; entities: number; versions: number; duplicateFraction: number; windowEvents?: number;
 }): LoadPlan {
   const perWindow = Math.max(1, Math.floor((o.windowEvents ?? 40) / o.versions));
-  const events: PlannedEvent[] = [];
+  const windows: PlannedEvent[][] = [];
   let window: PlannedEvent[] = [];
   let sameIdTwice = 0;
   let newIdTwice = 0;
@@ -50,12 +52,13 @@ export function planLoad(o: {
       }
     }
     if (e % perWindow === 0 || e === o.entities) {
-      events.push(...shuffled(window, o.random));
+      windows.push(shuffled(window, o.random));
       window = [];
     }
   }
   const key = o.profile.targetKey ?? ((id: string) => `${o.profile.entityType}/${id}`);
-  return { events, sent: events.map((ev) => ({ entity: key(ev.entityId), version: ev.version })), sameIdTwice, newIdTwice };
+  const events = windows.flat();
+  return { events, windows, sent: events.map((ev) => ({ entity: key(ev.entityId), version: ev.version })), sameIdTwice, newIdTwice };
 }
 
 interface Results {
@@ -63,17 +66,16 @@ interface Results {
 }
 
 /**
- * Posts `events` in batches, `concurrency` requests at a time. Items not stored (the bus
+ * Posts each batch as one request (a window of planLoad: one entity's versions are stored
+ * together), `concurrency` requests at a time. Items not stored (the bus
  * unavailable, a failed request, a 503) are posted again with the same ids until stored or
  * duplicate, at most `maxTries` times each; `onStored` gets each batch's stored events.
  */
 export async function postEvents(o: {
-  url: string; token: string; profile: ConformanceProfile; events: PlannedEvent[];
-  batchSize?: number; concurrency?: number; maxTries?: number; onStored?: (stored: PlannedEvent[]) => void;
+  url: string; token: string; profile: ConformanceProfile; batches: PlannedEvent[][];
+  concurrency?: number; maxTries?: number; onStored?: (stored: PlannedEvent[]) => void;
 }): Promise<void> {
-  const batchSize = o.batchSize ?? 20;
-  const queue: PlannedEvent[][] = [];
-  for (let i = 0; i < o.events.length; i += batchSize) queue.push(o.events.slice(i, i + batchSize));
+  const queue = [...o.batches];
   const tries = new Map<PlannedEvent[], number>();
   const body = (batch: PlannedEvent[]) => JSON.stringify({
     source: o.profile.source,

@@ -132,7 +132,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         a.last = Date.now();
       }
     };
-    const posted = postEvents({ url: eventsUrl, token: TOKEN, profile, events: plan.events, onStored }).then(() => {
+    const posted = postEvents({ url: eventsUrl, token: TOKEN, profile, batches: plan.windows, onStored }).then(() => {
       postedDone = true;
       // a version stored later than the gap wait after its successor is a real gap, not the bus's fault: say so
       const spreadMs = Math.max(0, ...[...arrival.values()].map((a) => a.last - a.first));
