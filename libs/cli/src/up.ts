@@ -23,7 +23,7 @@ export const DEMO_ENV: Record<string, string> = {
   STRIPE_WEBHOOK_SECRET: 'whsec_demo_stripe_secret',
   GITHUB_WEBHOOK_SECRET: 'demo-github-secret',
   STANDARD_WEBHOOK_SECRET: 'whsec_ZGVtby1zdGFuZGFyZC13ZWJob29rcy1zZWNyZXQ=',
-  INGEST_API_TOKENS: 'demo-token',
+  INGEST_API_TOKENS: 'demo-token:shop', // POST /events as source shop only
   CRM_API_KEY: 'demo-crm-key',
   CRM_BASE_URL: 'http://127.0.0.1:8090/crm',
   WAREHOUSE_BASE_URL: 'http://127.0.0.1:8090/warehouse',

@@ -47,6 +47,25 @@ describe('ingest: POST /events (publish API)', () => {
     assert.equal((await post({ source: 'shop', events: [order('o3', 1)] }, 'old-token')).statusCode, 200);
   });
 
+  it('a token bound to shop gets 403 publishing as standard (a webhook source), nothing stored', async () => {
+    const before = (await events(t.bus)).length;
+    const res = await post({ source: 'standard', events: [order('o4', 1)] });
+    assert.equal(res.statusCode, 403);
+    assert.equal(res.json().type.endsWith('source-not-allowed'), true, res.body);
+    assert.match(res.json().detail, /may publish as shop, billing; not as "standard"/);
+    assert.equal((await post({ source: 'billing', events: [order('o4', 1)] }, 'old-token')).statusCode, 200, 'the rotation\'s old token has the same sources');
+    assert.equal((await events(t.bus, 'standard')).length, 0);
+    assert.equal((await events(t.bus)).length, before + 1);
+  });
+
+  it('a token without a source list: any service source, never a webhook source', async () => {
+    assert.equal((await post({ source: 'inventory', events: [order('o5', 1)] }, 'service-token')).statusCode, 200);
+    for (const webhook of ['standard', 'stripe', 'github']) {
+      assert.equal((await post({ source: webhook, events: [order('o5', 2)] }, 'service-token')).statusCode, 403, webhook);
+    }
+    assert.equal((await events(t.bus, 'standard')).length, 0);
+  });
+
   it('not a batch → 400 saying what a batch is', async () => {
     const res = await post({ events: [] });
     assert.equal(res.statusCode, 400);

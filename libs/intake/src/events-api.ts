@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { PublishError } from '@bus/bus';
 import { publishDomainEvent } from '@bus/client';
 import { EnvelopeError } from '@bus/envelope';
+import { ConfigError } from '@bus/errors';
 import type { Logger } from '@bus/observability';
 import type { Bus } from '@bus/bus';
 import { z } from 'zod';
@@ -18,23 +19,65 @@ const Batch = z.object({
   events: z.array(z.record(z.string(), z.unknown())).min(1).max(MAX_BATCH),
 });
 
+/**
+ * A bearer token for POST /events and the sources it may publish as. `sources` is a list of
+ * names, `'*'` (any source, webhook providers included: say so explicitly), or `'services'`
+ * (any source that is not a webhook source of this ingest: what a token without a list gets).
+ */
+export interface ApiToken {
+  token: string;
+  sources: string[] | '*' | 'services';
+}
+
+/**
+ * INGEST_API_TOKENS → tokens: `token:source|source,token2:*`, comma-separated. Rotate by
+ * listing the new token next to the old with the same sources, then dropping the old one.
+ * A token without `:` may publish as any source except the webhook sources (a service must
+ * not impersonate a provider). Throws (ConfigError) on an empty token or an empty list.
+ */
+export function parseApiTokens(spec: string): ApiToken[] {
+  const out: ApiToken[] = [];
+  const problems: string[] = [];
+  for (const [i, entry] of spec.split(',').map((e) => e.trim()).entries()) {
+    if (!entry) continue;
+    const colon = entry.indexOf(':');
+    const token = (colon < 0 ? entry : entry.slice(0, colon)).trim();
+    const list = colon < 0 ? undefined : entry.slice(colon + 1).split('|').map((x) => x.trim()).filter(Boolean);
+    if (!token) problems.push(`entry ${i + 1} has no token before ":"`);
+    else if (list && list.length === 0) problems.push(`entry ${i + 1} lists no source after ":" (write token:source|source, or token:* for any)`);
+    else out.push({ token, sources: !list ? 'services' : list.includes('*') ? '*' : list });
+  }
+  if (problems.length || out.length === 0) {
+    throw new ConfigError(`INGEST_API_TOKENS is invalid: ${problems.join('; ') || 'no token'}. Format: token:source|source,token2:source (README → Configuration)`);
+  }
+  return out;
+}
+
 export interface EventsApiOptions {
   bus: Bus;
-  /** Bearer token(s) accepted; several for rotation. */
-  tokens: string[];
+  /** Bearer tokens accepted, with the sources each may publish as (parseApiTokens); several for rotation. A plain string is `{ token, sources: 'services' }`. */
+  tokens: (ApiToken | string)[];
+  /** Sources that arrive as signed webhooks: only a token bound to them by name (or `*`) may publish as them. Default none. */
+  webhookSources?: string[];
   log: Logger;
   metrics: IntakeMetrics;
 }
 
-function tokenMatches(given: string, tokens: string[]): boolean {
+/** The token `given` is, compared with every one in constant time, so timing tells nothing. */
+function tokenMatching(given: string, tokens: ApiToken[]): ApiToken | undefined {
   const g = Buffer.from(given);
-  let ok = false;
+  let found: ApiToken | undefined;
   for (const t of tokens) {
-    const b = Buffer.from(t);
-    // compare every token, in constant time each, so timing tells nothing
-    if (b.length === g.length && timingSafeEqual(b, g)) ok = true;
+    const b = Buffer.from(t.token);
+    if (b.length === g.length && timingSafeEqual(b, g)) found ??= t;
   }
-  return ok;
+  return found;
+}
+
+function mayPublishAs(t: ApiToken, source: string, webhookSources: ReadonlySet<string>): boolean {
+  if (t.sources === '*') return true;
+  if (t.sources === 'services') return !webhookSources.has(source);
+  return t.sources.includes(source);
 }
 
 /**
@@ -43,12 +86,15 @@ function tokenMatches(given: string, tokens: string[]): boolean {
  * 503 + Retry-After when none could be stored because the bus is unavailable.
  */
 export function createEventsApi(o: EventsApiOptions) {
+  const tokens = o.tokens.map((t): ApiToken => (typeof t === 'string' ? { token: t, sources: 'services' } : t));
+  const webhookSources = new Set(o.webhookSources ?? []);
   return {
     async receive(headers: Headers, body: Buffer): Promise<Answer> {
       const correlationId = correlationIdOf(headers);
       const base = { 'x-correlation-id': correlationId };
       const auth = String(headers.authorization ?? '');
-      if (!auth.startsWith('Bearer ') || !tokenMatches(auth.slice(7), o.tokens)) {
+      const token = auth.startsWith('Bearer ') ? tokenMatching(auth.slice(7), tokens) : undefined;
+      if (!token) {
         o.metrics.rejected.inc({ source: '(events-api)', reason: 'unauthorized' });
         return { status: 401, headers: { ...base, 'www-authenticate': 'Bearer' }, body: problem(401, 'unauthorized', 'Unauthorized', 'Send Authorization: Bearer <INGEST_API_TOKENS entry>.') };
       }
@@ -58,6 +104,13 @@ export function createEventsApi(o: EventsApiOptions) {
       } catch (err) {
         const detail = err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : 'body is not JSON';
         return { status: 400, headers: base, body: problem(400, 'bad-batch', 'Not a batch of events', `Expected {"source": "...", "events": [...]} with 1 to ${MAX_BATCH} events: ${detail}`) };
+      }
+      if (!mayPublishAs(token, parsed.source, webhookSources)) {
+        o.metrics.rejected.inc({ source: '(events-api)', reason: 'source_not_allowed' });
+        o.log.warn({ correlationId, source: parsed.source }, 'publish API: token not bound to this source; answered 403');
+        const allowed = token.sources === 'services' ? 'any source but the webhook sources' : (token.sources as string[]).join(', ');
+        return { status: 403, headers: base, body: problem(403, 'source-not-allowed', 'Token not allowed for this source',
+          `This token may publish as ${allowed}; not as "${parsed.source}". Nothing was stored. Bind it in INGEST_API_TOKENS (token:source|source).`, { correlationId }) };
       }
       const results = await Promise.all(parsed.events.map(async (event, index) => {
         try {

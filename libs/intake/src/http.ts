@@ -1,6 +1,7 @@
-import type { Readiness } from '@bus/observability';
+import { createLogger, type Logger, type Readiness } from '@bus/observability';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { correlationIdOf } from './correlation.js';
 import type { EventsApi } from './events-api.js';
 import type { Intake } from './intake.js';
 import { PROBLEM_CONTENT_TYPE, problem } from './problem.js';
@@ -12,6 +13,11 @@ export interface HttpOptions {
   readiness: Readiness;
   /** Largest request body for /events and sources without their own limit. Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * The service's logger: every 5xx at error, every request at debug (method, path, status,
+   * time, correlation id; never headers or bodies). Default a logger of its own named `ingest-http`.
+   */
+  log?: Logger;
 }
 
 /**
@@ -22,6 +28,16 @@ export function createHttpApp(o: HttpOptions): FastifyInstance {
   const defaultLimit = o.maxBodyBytes ?? 1024 * 1024;
   const largest = Math.max(defaultLimit, ...[...o.intake.sources.values()].map((s) => s.maxBodyBytes ?? defaultLimit));
   const app = Fastify({ logger: false, bodyLimit: largest, return503OnClosing: true, requestTimeout: 30_000 });
+  const log = o.log ?? createLogger({ service: 'ingest-http' });
+  // one correlation id per request, decided before any handler, so the answer, the audit and
+  // every log line (the 5xx below included) carry the same one
+  app.addHook('onRequest', async (req) => {
+    req.headers['x-correlation-id'] = correlationIdOf(req.headers);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    log.debug({ correlationId: req.headers['x-correlation-id'], method: req.method, path: req.url.split('?')[0], status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime) }, 'request');
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
@@ -29,8 +45,9 @@ export function createHttpApp(o: HttpOptions): FastifyInstance {
     const status = err.statusCode ?? 500;
     const slug = status === 413 ? 'too-large' : status === 415 ? 'unsupported-media-type' : status >= 500 ? 'internal' : 'bad-request';
     const detail = status === 413 ? `The body is larger than this endpoint accepts (${largest} bytes); nothing was stored.` : status >= 500 ? 'Internal error; nothing was stored. Retry later.' : err.message;
-    if (status >= 500) req.log.error({ err }, 'request failed');
-    reply.status(status).type(PROBLEM_CONTENT_TYPE).send(problem(status, slug, status === 413 ? 'Body too large' : 'Request failed', detail));
+    const correlationId = String(req.headers['x-correlation-id']);
+    if (status >= 500) log.error({ err, correlationId, method: req.method, path: req.url.split('?')[0], status }, 'request failed; answered 5xx');
+    reply.status(status).header('x-correlation-id', correlationId).type(PROBLEM_CONTENT_TYPE).send(problem(status, slug, status === 413 ? 'Body too large' : 'Request failed', detail));
   });
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).type(PROBLEM_CONTENT_TYPE).send(problem(404, 'not-found', 'Not found', `No route ${req.method} ${req.url}. Webhooks go to POST /webhooks/<source>, domain events to POST /events.`));

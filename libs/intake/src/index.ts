@@ -4,8 +4,8 @@ export type {
 } from './source.js';
 export { createIntake } from './intake.js';
 export type { Answer, Intake, IntakeOptions } from './intake.js';
-export { createEventsApi, MAX_BATCH } from './events-api.js';
-export type { EventsApi, EventsApiOptions } from './events-api.js';
+export { createEventsApi, MAX_BATCH, parseApiTokens } from './events-api.js';
+export type { ApiToken, EventsApi, EventsApiOptions } from './events-api.js';
 export { createHttpApp } from './http.js';
 export type { HttpOptions } from './http.js';
 export { createIntakeMetrics } from './metrics.js';

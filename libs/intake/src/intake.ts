@@ -178,7 +178,7 @@ export function createIntake(o: IntakeOptions) {
       let result: Answer;
       if (!source) {
         o.metrics.rejected.inc({ source: '(unknown)', reason: 'unknown_source' });
-        result = answer(404, correlationId, problem(404, 'unknown-source', 'Unknown source', `No source is named "${sourceName}". Known: ${[...sources.keys()].join(', ')}.`, { correlationId }));
+        result = answer(404, correlationId, problem(404, 'unknown-source', 'Unknown source', 'No webhook source of that name is configured here; nothing was stored. Check the URL the provider posts to (POST /webhooks/<source>).', { correlationId }));
       } else {
         o.metrics.received.inc({ source: sourceName });
         const verifier = verifiers.get(sourceName);

@@ -4,7 +4,7 @@ import { decodeEnvelope, type Envelope } from '@bus/envelope';
 import { createLogger, createMetrics, Readiness } from '@bus/observability';
 import { topology } from '@bus/streams';
 import { z } from 'zod';
-import { createEventsApi } from './events-api.js';
+import { createEventsApi, parseApiTokens } from './events-api.js';
 import { createHttpApp } from './http.js';
 import { createIntake } from './intake.js';
 import { createIntakeMetrics } from './metrics.js';
@@ -52,7 +52,9 @@ export async function ingestFor(url: string, prefix: string, sources: AnySource[
   await bus.applyTopology(topology({ prefix, eventsDuplicateWindowSec: duplicateWindowSec }));
   const intakeMetrics = createIntakeMetrics(metrics.registry);
   const intake = createIntake({ bus, sources, env, log: silent, metrics: intakeMetrics, retryAfterSec: 2 });
-  const eventsApi = createEventsApi({ bus, tokens: ['old-token', 'api-token'], log: silent, metrics: intakeMetrics });
+  // old-token and api-token: a rotation (same sources); service-token: no list, so any source but the webhook ones
+  const eventsApi = createEventsApi({ bus, tokens: parseApiTokens('old-token:shop|billing,api-token:shop|billing,service-token'),
+    webhookSources: sources.map((s) => s.name), log: silent, metrics: intakeMetrics });
   const app = createHttpApp({ intake, eventsApi, registry: metrics.registry, readiness });
   return { bus, intake, app, metrics, readiness };
 }

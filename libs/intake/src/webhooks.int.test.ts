@@ -144,7 +144,9 @@ describe('ingest: POST /webhooks/:source', () => {
       'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': new Webhook(WH_SECRET).sign(id, at, '{not json'),
     });
     assert.equal(junk.statusCode, 400);
-    assert.equal((await post('nosuch', '{}', {})).statusCode, 404);
+    const unknown = await post('nosuch', '{}', {});
+    assert.equal(unknown.statusCode, 404);
+    for (const name of ['standard', 'stripe', 'github']) assert.ok(!unknown.body.includes(name), `the 404 names no configured source: ${unknown.body}`);
     const ok = standardDelivery();
     assert.equal((await post('standard', ok.payload, ok.headers)).statusCode, 202);
   });

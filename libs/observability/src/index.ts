@@ -1,4 +1,4 @@
-export { createLogger, logFor, REDACT_PATHS } from './logger.js';
+export { createLogger, DEFAULT_PERSONAL_FIELDS, logFor, personalFieldPaths, personalFields, REDACT_PATHS, SECRET_HEADERS } from './logger.js';
 export type { Logger, LoggerOptions, LogContext } from './logger.js';
 export { createMetrics, LATENCY_BUCKETS_SEC } from './metrics.js';
 export type { BusMetrics } from './metrics.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { createLogger, createMetrics, logFor, Readiness, startOpsServer, type OpsServer } from './index.js';
+import { createLogger, createMetrics, logFor, personalFields, Readiness, SECRET_HEADERS, startOpsServer, type OpsServer } from './index.js';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -40,6 +40,33 @@ describe('logger', () => {
     for (const secret of ['abc.def', 'tok-123', 'ref-456', 'shh', 'sig==', 'whsec_x', 'a@b.c']) {
       assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
     }
+  });
+});
+
+describe('logger redaction', () => {
+  it('every signature and key header is censored wherever headers are logged', () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ service: 't', destination });
+    const headers = Object.fromEntries(SECRET_HEADERS.map((h) => [h, `secret-${h}`]));
+    log.info({ headers, req: { headers }, err: { response: { headers } } }, 'x');
+    log.info(headers, 'top level');
+    const text = JSON.stringify(lines);
+    for (const h of ['x-api-key', 'stripe-signature', 'x-hub-signature-256', 'webhook-signature', 'authorization', 'cookie']) {
+      assert.ok(!text.includes(`secret-${h}"`), `${h} leaked: ${text}`);
+    }
+    assert.equal((lines[0]!.headers as Record<string, string>)['x-api-key'], '[redacted]');
+  });
+
+  it('configured personal fields are censored at any of the first three levels; LOG_REDACT_FIELDS sets them', () => {
+    assert.deepEqual(personalFields({}), ['email', 'phone']);
+    assert.deepEqual(personalFields({ LOG_REDACT_FIELDS: 'email, iban' }), ['email', 'iban']);
+    assert.deepEqual(personalFields({ LOG_REDACT_FIELDS: '' }), []);
+    const { lines, destination } = capture();
+    const log = createLogger({ service: 't', destination, personalFields: ['email', 'iban'] });
+    log.info({ email: 'a@b.c', contact: { iban: 'DE001' }, payload: { customer: { email: 'x@y.z' } }, connector: 'crm' }, 'x');
+    const text = JSON.stringify(lines);
+    for (const v of ['a@b.c', 'DE001', 'x@y.z']) assert.ok(!text.includes(v), `${v} leaked: ${text}`);
+    assert.equal(lines[0]?.connector, 'crm');
   });
 });
 

@@ -1,6 +1,6 @@
 // ingest: wiring only — verified webhooks and the publish API, served with /healthz /readyz /metrics on one port.
 import { runService } from '@bus/bus';
-import { createEventsApi, createHttpApp, createIntake, createIntakeMetrics, serveReplays } from '@bus/intake';
+import { createEventsApi, createHttpApp, createIntake, createIntakeMetrics, parseApiTokens, serveReplays } from '@bus/intake';
 import { z } from 'zod';
 import { loadCatalog } from '@bus/catalog';
 
@@ -10,16 +10,17 @@ runService({
     INGEST_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
     INGEST_HOST: z.string().default('127.0.0.1'),
     INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
-    INGEST_API_TOKENS: z.string().min(1, 'required: bearer token(s) for POST /events, comma-separated to rotate (README → Configuration)'),
+    INGEST_API_TOKENS: z.string().min(1, 'required: bearer token(s) for POST /events, each bound to its sources: token:source|source, comma-separated to rotate (README → Configuration)'),
   }),
   stream: (bus) => bus.names.streams.events,
   async start({ bus, config, log, metrics, readiness }) {
     const intakeMetrics = createIntakeMetrics(metrics.registry);
     const { sources } = await loadCatalog(); // the demo, or BUS_CATALOG's
     const intake = createIntake({ bus, sources, env: process.env, log, metrics: intakeMetrics });
-    const tokens = config.INGEST_API_TOKENS.split(',').map((t) => t.trim()).filter(Boolean);
-    const eventsApi = createEventsApi({ bus, tokens, log, metrics: intakeMetrics });
-    const app = createHttpApp({ intake, eventsApi, registry: metrics.registry, readiness, maxBodyBytes: config.INGEST_MAX_BODY_BYTES });
+    const tokens = parseApiTokens(config.INGEST_API_TOKENS);
+    // a token without a source list may not publish as a webhook provider
+    const eventsApi = createEventsApi({ bus, tokens, webhookSources: sources.map((s) => s.name), log, metrics: intakeMetrics });
+    const app = createHttpApp({ intake, eventsApi, registry: metrics.registry, readiness, maxBodyBytes: config.INGEST_MAX_BODY_BYTES, log });
     const stopReplays = serveReplays(bus, intake, log);
     await app.listen({ port: config.INGEST_PORT, host: config.INGEST_HOST });
     const url = `http://${config.INGEST_HOST}:${(app.server.address() as { port: number }).port}`;
