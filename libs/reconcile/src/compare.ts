@@ -33,7 +33,7 @@ async function mapLimit<T, R>(xs: T[], limit: number, fn: (x: T) => Promise<R>):
 /**
  * One page of one target type against the target, under the settled rule (settled.ts): one
  * batched read for the page; then, for the few records that differ only, is anything of the
- * entity still on its way (a live attempt, upstream, DELIVERIES)? If so it is in flight:
+ * entity still on its way (upstream, DELIVERIES)? If so it is in flight:
  * neither missing nor stale, left for the next run. The quiet ones are read again (what the bus
  * delivered between the first read and the check shows now) and compared again. A target newer
  * than the projection is checked once more against the versions bucket: a version the bus

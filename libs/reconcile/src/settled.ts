@@ -22,18 +22,20 @@ export type EntityDelivery = { applied: number; inFlight?: number; inDoubt?: num
 /**
  * The settled rule: reconcile judges an entity for a connector only when the bus has nothing on
  * its way to the target for it. `quiet(entry)` holds when, read in this order,
- * - no attempt holds the entity's lease (the versions bucket: no live attempt), and
- * - the entity's latest projected version has left upstream: deliver recorded it (or a newer
- *   one) as applied, or transform has handed its event on (its consumer's ack floor is past the
- *   event's EVENTS sequence; transform publishes the command before it acks the event), or —
- *   only where transform's consumer does not exist — the projection entry is older than
- *   `settleMs`; and then
+ * - the entity's latest projected version has left upstream: transform has handed its event on
+ *   (its consumer's ack floor is past the event's EVENTS sequence; transform publishes the
+ *   command before it acks the event), or deliver recorded that version (or a newer one) as
+ *   applied (the versions bucket, read only when transform's floor does not answer), or — only
+ *   where transform's consumer does not exist — the projection entry is older than `settleMs`;
+ *   and then
  * - no command of the entity is pending or in flight in DELIVERIES (`pendingVersions`: DELIVERIES
- *   is a work queue, so a command stays until it is delivered, skipped or dead-lettered).
+ *   is a work queue, so a command stays until it is delivered, skipped or dead-lettered). A live
+ *   attempt is one of these: deliver records the outcome (and drops the entity's lease) before
+ *   it acknowledges the command.
  * So the latest version's command, if one was made, has been applied, skipped or dead-lettered.
- * Only entities that show a difference are checked: one KV get, one stream message request (plus
- * one per command stored for the entity), and one transform consumer info shared by the checks
- * of a page (cached 200 ms; the floor only grows).
+ * Only entities that show a difference are checked: one stream message request (plus one per
+ * command stored for the entity), one transform consumer info shared by the checks of a page
+ * (cached; the floor only grows), and a KV get only where transform's floor does not answer.
  */
 export function settledChecker(o: SettledOptions) {
   const { bus } = o;
@@ -58,7 +60,8 @@ export function settledChecker(o: SettledOptions) {
   async function transformed(entry: ProjectedEntity): Promise<boolean> {
     const passes = (f: number | 'absent') => (f === 'absent' ? now() - Date.parse(entry.updatedAt) >= o.settleMs : f >= entry.seq);
     if (floor && floor.value !== 'absent' && passes(floor.value)) return true;
-    if (!floor || now() - floor.at > 200) floor = { at: now(), value: await readFloor() };
+    // a floor short of the event is read again after 200 ms; a missing consumer after 1 s
+    if (!floor || now() - floor.at > (floor.value === 'absent' ? 1_000 : 200)) floor = { at: now(), value: await readFloor() };
     return passes(floor.value);
   }
 
@@ -70,9 +73,7 @@ export function settledChecker(o: SettledOptions) {
   return {
     /** Nothing upstream and nothing in DELIVERIES for this entity (read in that order). */
     async quiet(entry: ProjectedEntity): Promise<boolean> {
-      const s = await delivery(entry.entity);
-      if (s.inFlight !== undefined) return false;
-      if (s.applied < entry.version && !(await transformed(entry))) return false;
+      if (!(await transformed(entry)) && (await delivery(entry.entity)).applied < entry.version) return false;
       const pending = await pendingVersions(bus.jsm, bus.names.streams.deliveries, bus.names.subjects.deliveriesOfEntity(o.connector, entry.entity), { max: 1 });
       return pending.length === 0;
     },
