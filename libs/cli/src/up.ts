@@ -1,4 +1,3 @@
-import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -8,11 +7,20 @@ import { findNatsServer, spawnNatsServer, type NatsServerProcess } from '@bus/na
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { configuredTopology, withBus } from './context.js';
+import { supervise } from './supervise.js';
+
+export type { ReadyMessage } from './supervise.js';
 
 const UpEnv = z.object({
   NATS_URL: z.string().optional(),
   BUS_NATS_PORT: z.coerce.number().int().min(-1).max(65_535).default(-1),
   BUS_DATA_DIR: z.string().default('.data'),
+  /** Only these services (comma-separated names), e.g. `ingest,transform`; default every built one. */
+  BUS_UP_SERVICES: z.string().optional(),
+  /** Failed starts in a row after which a service is given up (its error shown). */
+  BUS_UP_MAX_FAILED_STARTS: z.coerce.number().int().min(1).max(100).default(4),
+  /** Delay before restarting a service that exited; doubled per failed start in a row (at most 30 s). */
+  BUS_UP_BACKOFF_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
 });
 
 /**
@@ -51,36 +59,6 @@ export function discoverServices(servicesDir = join(root, 'services')): ServiceE
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** What a service tells the launcher over IPC once it listens. */
-export interface ReadyMessage {
-  type: 'ready';
-  service: string;
-  endpoints: Record<string, string>;
-}
-
-function startService(s: ServiceEntry, env: NodeJS.ProcessEnv): ChildProcess {
-  if (!existsSync(s.main)) throw new Error(`${s.name} is not built (${s.main} missing): run npm run build`);
-  const child = fork(s.main, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  child.on('message', (m: ReadyMessage) => {
-    if (m?.type !== 'ready') return;
-    const endpoints = Object.entries(m.endpoints).map(([what, url]) => `${what} ${url}`).join(' · ');
-    console.log(`✔ ${m.service.padEnd(10)} ${endpoints}`);
-  });
-  return child;
-}
-
-function stopChild(child: ChildProcess, timeoutMs = 20_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolveStop) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolveStop();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 /**
  * `npm start`: an embedded nats-server (unless NATS_URL is set), the topology, and every
  * service, until Ctrl-C stops them in reverse order.
@@ -94,7 +72,8 @@ export async function up(): Promise<void> {
     if (!bin) throw new Error('nats-server is not installed: run `apt-get install -y nats-server` (or set NATS_URL to a running server)');
     const storeDir = resolve(env.BUS_DATA_DIR, 'nats');
     await mkdir(storeDir, { recursive: true });
-    nats = await spawnNatsServer({ bin, port: env.BUS_NATS_PORT, storeDir, name: 'bus-embedded' });
+    // its own process group: Ctrl-C must not stop it before the services have drained through it
+    nats = await spawnNatsServer({ bin, port: env.BUS_NATS_PORT, storeDir, name: 'bus-embedded', detached: true });
     natsUrl = nats.url;
     // lets `npm run bus -- …` in another terminal find this server without NATS_URL
     await writeFile(resolve(env.BUS_DATA_DIR, 'nats.url'), natsUrl);
@@ -107,29 +86,24 @@ export async function up(): Promise<void> {
   const report = await withBus((bus) => bus.applyTopology(configuredTopology()));
   console.log(`✔ ${'topology'.padEnd(10)} ${report.created.length} created, ${report.updated.length} updated, ${report.unchanged.length} unchanged, ${report.drift.length} drift`);
 
-  const children = new Map<string, ChildProcess>();
-  let stopping = false;
-  const run = (s: ServiceEntry) => {
-    const child = startService(s, { ...process.env, NATS_URL: natsUrl });
-    children.set(s.name, child);
-    child.once('exit', (code, signal) => {
-      if (stopping) return;
-      console.error(`✘ ${s.name} exited (${signal ?? code}); restarting in 2 s`);
-      setTimeout(() => !stopping && run(s), 2_000).unref();
-    });
-  };
-  const services = discoverServices();
-  for (const s of services) run(s);
+  const only = env.BUS_UP_SERVICES?.split(',').map((n) => n.trim()).filter(Boolean);
+  const services = discoverServices().filter((s) => !only || only.includes(s.name));
+  const supervisor = supervise(services, { env: { ...process.env, NATS_URL: natsUrl }, maxFailedStarts: env.BUS_UP_MAX_FAILED_STARTS, backoffMs: env.BUS_UP_BACKOFF_MS });
   if (services.length === 0) console.log('  (no services built yet)');
-  console.log(`\nThe bus is up. Try: npm run bus -- streams status  Ctrl-C stops everything.`);
+  console.log(`\nThe bus is up. Try: npx bus streams status  Ctrl-C stops everything.`);
 
+  // services run in process groups of their own: a Ctrl-C reaches only this process, which
+  // sends each service one SIGTERM, so each drains exactly once
   await new Promise<void>((resolveSignal) => {
     process.once('SIGINT', () => resolveSignal());
     process.once('SIGTERM', () => resolveSignal());
   });
-  stopping = true;
-  console.log('\nstopping services…');
-  await Promise.all([...children.values()].map((c) => stopChild(c)));
+  process.on('SIGINT', () => {
+    console.log('second Ctrl-C: services exit now, without finishing their work in flight (it is redelivered)');
+    supervisor.hurry();
+  });
+  console.log('\nstopping services (each drains its work in flight)…');
+  await supervisor.stop();
   if (nats) {
     console.log('stopping nats-server…');
     await nats.stop();

@@ -38,6 +38,12 @@ export interface NatsServerOptions {
   keepLines?: number;
   /** How long to wait for the client port. Default 15 000 ms. */
   startTimeoutMs?: number;
+  /**
+   * Run it in a process group of its own, so a Ctrl-C in the terminal does not reach it and
+   * whoever started it decides when it stops (the launcher, after the services drained).
+   * It is still killed when this process exits. Default false.
+   */
+  detached?: boolean;
 }
 
 export interface NatsServerProcess {
@@ -95,7 +101,7 @@ export async function spawnNatsServer(opts: NatsServerOptions): Promise<NatsServ
   ];
   const lines: string[] = [];
   const keep = opts.keepLines ?? 200;
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
   live.add(child);
   const onData = (chunk: Buffer) => {
     for (const l of chunk.toString().split('\n')) if (l) lines.push(l);
