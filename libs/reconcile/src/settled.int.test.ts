@@ -7,6 +7,7 @@ import { createEnvelope, type Envelope, encode } from '@bus/envelope';
 import { createLogger, createMetrics } from '@bus/observability';
 import { createProjector, getEntity } from '@bus/projection';
 import { topology } from '@bus/streams';
+import { createTransformer, createTransformMetrics, transformDurable } from '@bus/transformer';
 import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
 import pg from 'pg';
 import { z } from 'zod';
@@ -160,5 +161,32 @@ describe('reconcile never races live delivery (settled rule); repairs are ordina
     await waitFor(async () => (await row('d1')) === undefined && (await drained()), { what: 'the row deleted' });
     const clean = await run();
     assert.deepEqual([clean.counts.stale, clean.counts.missing, clean.counts['unknown-to-source'], clean.repaired], [0, 0, 0, 0], 'absent is what a delete expects');
+  });
+
+  it('an event transform has not handed on yet (transform stopped) is in flight whatever its age; once transformed and delivered, a run is clean', async () => {
+    const transformer = () => createTransformer({ bus, connectors: [connector], schemas, log: silent, metrics: createTransformMetrics(createMetrics('t').registry) }).start();
+    const caughtUp = async () => {
+      const i = await bus.jsm.consumers.info(bus.names.streams.events, transformDurable(connector.name));
+      return i.num_pending === 0 && i.num_ack_pending === 0;
+    };
+    // transform has run for this connector (its consumer exists, so its floor is what counts), then stops
+    let running = await transformer();
+    await waitFor(caughtUp, { what: 'transform caught up' });
+    await Promise.all([...running.values()].map((c) => c.stop()));
+    const e = event('e1', 1, { email: 'e1@example.com' });
+    await publishEvent(e);
+    await projected('e1', 1);
+    const waiting = await run(); // settleMs 0: only transform's floor holds it back
+    assert.equal(waiting.counts.missing, 0, 'not missing: transform has not handed its event on');
+    assert.ok((waiting.inFlight ?? 0) >= 1);
+    assert.equal(waiting.repaired, 0);
+
+    running = await transformer();
+    await startDeliver();
+    await waitFor(async () => (await row('e1'))?.version === 1 && (await caughtUp()) && (await drained()), { what: 'e1 transformed and delivered' });
+    await Promise.all([...running.values()].map((c) => c.stop()));
+    const clean = await run();
+    assert.deepEqual([clean.counts, clean.inFlight, clean.repaired], [{ missing: 0, stale: 0, 'target-newer': 0, 'unknown-to-source': 0 }, 0, 0]);
+    assert.deepEqual(await applies('e1'), [1], 'applied once');
   });
 });
