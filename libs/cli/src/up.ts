@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEMO_TOKEN_KEY } from '@bus/auth';
 import { parseEnv } from '@bus/bus';
 import { findNatsServer, spawnNatsServer, type NatsServerProcess } from '@bus/nats-server';
 import type { Command } from 'commander';
@@ -39,6 +40,8 @@ export const DEMO_ENV: Record<string, string> = {
   WAREHOUSE_TOKEN_URL: 'http://127.0.0.1:8090/oauth/token',
   WAREHOUSE_CLIENT_ID: 'demo-warehouse-client',
   WAREHOUSE_CLIENT_SECRET: 'demo-warehouse-secret',
+  // seals OAuth2 tokens in bus_tokens; services refuse to run without a key of their own under NODE_ENV=production
+  BUS_TOKEN_KEY: DEMO_TOKEN_KEY,
 };
 
 const root = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
