@@ -12,7 +12,7 @@ import { type Figure, percentile } from './stats.js';
 const log = createLogger({ service: 'bench', level: 'silent' });
 
 function payloadEnvelope(i: number) {
-  // ~1 KiB msgpack, like BASELINE.md
+  // ~1 KiB msgpack, like the README's Benchmarks figures
   return createEnvelope(
     { type: 'order.created', entity: { type: 'order', id: `o-${i % 1000}` }, version: i + 1, data: { note: 'x'.repeat(820), i } },
     { source: 'bench' },

@@ -28,7 +28,7 @@ export function printPairs(title: string, pairs: { what: string; raw: Figure; bu
   }
 }
 
-/** Runs a raw-vs-bus pair three times and keeps each side's median by rate (BASELINE.md reports medians of 3). */
+/** Runs a raw-vs-bus pair three times and keeps each side's median by rate (the README's Benchmarks section reports medians of 3). */
 export async function medianOf3(fn: () => Promise<{ raw: Figure; bus: Figure }>): Promise<{ raw: Figure; bus: Figure }> {
   const runs: { raw: Figure; bus: Figure }[] = [];
   for (let i = 0; i < 3; i++) runs.push(await fn());

@@ -1,4 +1,4 @@
-// The raw counterpart of the end-to-end figure (BASELINE.md's "two hops"), plain NATS v3
+// The raw counterpart of the end-to-end figure (the README's "raw two-hop" column), plain NATS v3
 // client, no bus code: this process publishes to stream A → a worker process (decode,
 // publish to stream B with a msg id, ack) → this process consumes B and times each message.
 import { fileURLToPath } from 'node:url';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { names, projectionBucket, topology } from './index.js';
 
 describe('streams as code', () => {
-  it('defines the four streams of DESIGN.md with one subject root each', () => {
+  it('defines the four streams of docs/architecture.md with one subject root each', () => {
     const t = topology();
     assert.deepEqual(t.streams.map((s) => [s.name, s.subjects]), [
       ['EVENTS', ['events.>']],

@@ -17,7 +17,7 @@ export interface Subscription {
   map: (data: Record<string, unknown>, event: Envelope) => MappedCommand | MappedCommand[] | null;
 }
 
-/** Who owns which target field (DESIGN.md: a field owned by the target is never overwritten). */
+/** Who owns which target field (docs/architecture.md → Connectors: a field owned by the target is never overwritten). */
 export interface Ownership {
   /** Never written by an update (the target's people or system maintain them). */
   targetOwned?: string[];

@@ -30,7 +30,7 @@ export const EntityRef = z.object({
 });
 
 /**
- * The one envelope every message on the bus carries (DESIGN.md, "The event envelope").
+ * The one envelope every message on the bus carries (docs/architecture.md → The event envelope).
  * Unknown top-level keys are dropped rather than rejected, so a newer producer does not
  * break an older consumer.
  */

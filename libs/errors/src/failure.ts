@@ -1,5 +1,5 @@
 /**
- * The four failure classes of DESIGN.md. Every error in the bus carries one, and the
+ * The four failure classes (docs/architecture.md → Failure classes). Every error in the bus carries one, and the
  * class alone decides what happens next: retry, dead-letter, pause, or look up.
  */
 export const FailureClasses = ['transient', 'business', 'permanent', 'ambiguous'] as const;

@@ -18,7 +18,7 @@ export type Decision =
   | { action: 'pause'; reason: string };
 
 /**
- * The one place where a failure class becomes handling (DESIGN.md, Failure classes):
+ * The one place where a failure class becomes handling (docs/architecture.md → Failure classes):
  * | class     | decision                                                          |
  * | transient | retry after nextDelay; once exhausted, dead-letter                |
  * | ambiguous | lookup-then-retry after nextDelay; once exhausted, dead-letter    |

@@ -1,6 +1,6 @@
 import { BusError, type FailureClass } from '@bus/errors';
 
-/** One attempt in a message's life (DESIGN.md: attempt, class, status, delay, time). Travels with the message. */
+/** One attempt in a message's life (docs/architecture.md → Failure classes: attempt, class, status, delay, time). Travels with the message. */
 export interface AttemptRecord {
   /** 1-based number of this attempt, counting every attempt ever made (also those dropped from the history). */
   attempt: number;
