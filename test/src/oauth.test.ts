@@ -179,9 +179,9 @@ describe('OAuth2 with a rotating, reuse-detecting provider, through real deliver
   it('a revoked token family pauses the connector; bus connectors auth --set-refresh-token resumes it and it delivers', async () => {
     const { prefix, bus, seed } = await setup();
     const d = await startDeliver(prefix, seed);
-    const cli = (args: string[], input?: string) => new Promise<{ code: number; out: string }>((resolve) => {
+    const cli = (args: string[], input?: string) => new Promise<{ code: number; out: string; stdout: string }>((resolve) => {
       const child = execFile(process.execPath, [cliMain, ...args], { env: { ...process.env, NATS_URL: nats.url, BUS_PREFIX: prefix, BUS_TOKEN_KEY: KEY, NODE_ENV: 'production' } },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }));
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}`, stdout }));
       child.stdin?.end(input ?? '');
     });
     try {
@@ -214,6 +214,12 @@ describe('OAuth2 with a rotating, reuse-detecting provider, through real deliver
       assert.match(set.out, /refresh token set for oauthcrm.*resumed/);
       await landed(waiting);
       assert.ok(appliedWith(waiting).every((t) => tokens.accepts(t)));
+      const json = await cli(['connectors', 'auth', 'oauthcrm', '--json']);
+      outputs.push(() => json.out);
+      const state = (JSON.parse(json.stdout) as { result: { state: { hasRefreshToken: boolean; refused?: unknown; refreshTokenFrom: string } } }).result.state;
+      assert.equal(state.hasRefreshToken, true);
+      assert.equal(state.refused, undefined, 'the refusal is cleared');
+      assert.equal(state.refreshTokenFrom, 'token endpoint', 'the operator\'s refresh token was used and rotated');
       const audited = await waitFor(async () => {
         for await (const m of readStream(bus.jsm, bus.names.streams.audit)) {
           const r = decodeAudit(m.data);

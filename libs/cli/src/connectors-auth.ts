@@ -4,6 +4,7 @@ import type { Bus } from '@bus/bus';
 import { BusError } from '@bus/errors';
 import type { Command } from 'commander';
 import { printTable, withBus } from './context.js';
+import { emit } from './output.js';
 
 /** What `bus connectors auth` did: the token state after it (never a token), and whether it resumed the connector. */
 export interface AuthReport {
@@ -69,8 +70,8 @@ function printState(s: TokenState): void {
     { what: 'refresh in doubt', value: s.inDoubt ? `since ${s.inDoubt.since} (a request got no answer; by ${s.inDoubt.by})` : 'no' },
     { what: 'sealed with key', value: s.sealedWith ? `${s.sealedWith}${keys && s.sealedWith === keys.keys[0]!.id ? ' (current)' : keys?.keys.some((k) => k.id === s.sealedWith) ? ' (an older key: rewritten at the next refresh)' : ''}` : '-' },
   ];
-  process.stdout.write(`connector ${s.connector}\n`);
-  printTable(rows);
+  console.log(`connector ${s.connector}`);
+  printTable(rows, { write: (line: string) => console.log(line.trimEnd()) } as NodeJS.WritableStream);
 }
 
 /** `bus connectors auth <connector> [--set-refresh-token] [--no-resume]`: registered under `connectors`. */
@@ -79,17 +80,16 @@ export function registerConnectorsAuth(connectors: Command): void {
     .description('OAuth2 token state (expiry, last refresh, last error — never a token); --set-refresh-token installs one read from stdin and resumes the connector')
     .option('--set-refresh-token', 'read a refresh token (after a new consent) from stdin, store it sealed, resume the connector; audited')
     .option('--no-resume', 'with --set-refresh-token: leave a paused connector paused')
-    .option('--json', 'print the state as JSON')
-    .action(async (name: string, o: { setRefreshToken?: boolean; resume: boolean; json?: boolean }) => {
+    .action(async (name: string, o: { setRefreshToken?: boolean; resume: boolean }) => {
       const token = o.setRefreshToken ? await readStdin() : undefined;
       await withBus(async (bus) => {
         const report: AuthReport = token !== undefined
           ? await setRefreshToken(bus, name, token, { resume: o.resume })
           : { state: await tokenState(await bus.kv(bus.names.kv.tokens), name) };
-        if (o.json) return void process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        emit(report); // --json: {command, result: {state, installed?}, ok, exitCode}
         if (report.installed) {
           const after = report.installed.resumed ? `; ${name} resumed (it was paused: ${report.installed.pausedFor ?? 'paused'})` : report.installed.pausedFor ? `; ${name} stays paused (--no-resume)` : '';
-          process.stdout.write(`refresh token set for ${name}, sealed with key ${report.state.sealedWith}${after}\n`);
+          console.log(`refresh token set for ${name}, sealed with key ${report.state.sealedWith}${after}`);
         }
         printState(report.state);
       });
