@@ -69,11 +69,11 @@ interface Results {
  * Posts each batch as one request (a window of planLoad: one entity's versions are stored
  * together), `concurrency` requests at a time. Items not stored (the bus
  * unavailable, a failed request, a 503) are posted again with the same ids until stored or
- * duplicate, at most `maxTries` times each; `onStored` gets each batch's stored events.
+ * duplicate, at most `maxTries` times each; `onStored` gets each request's stored events and when it was sent.
  */
 export async function postEvents(o: {
   url: string; token: string; profile: ConformanceProfile; batches: PlannedEvent[][];
-  concurrency?: number; maxTries?: number; onStored?: (stored: PlannedEvent[]) => void;
+  concurrency?: number; maxTries?: number; onStored?: (stored: PlannedEvent[], sentAtMs: number) => void;
 }): Promise<void> {
   const queue = [...o.batches];
   const tries = new Map<PlannedEvent[], number>();
@@ -86,6 +86,7 @@ export async function postEvents(o: {
       const n = (tries.get(batch) ?? 0) + 1;
       tries.set(batch, n);
       let left = batch;
+      const sentAtMs = Date.now();
       try {
         const res = await fetch(o.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${o.token}` }, body: body(batch), signal: AbortSignal.timeout(15_000) });
         const answer = (await res.json().catch(() => ({}))) as Results;
@@ -96,7 +97,7 @@ export async function postEvents(o: {
       } catch (err) {
         if ((err as Error).message.startsWith('ingest ')) throw err;
       }
-      o.onStored?.(batch.filter((e) => !left.includes(e)));
+      o.onStored?.(batch.filter((e) => !left.includes(e)), sentAtMs);
       if (left.length === 0) continue;
       if (n >= (o.maxTries ?? 120)) throw new Error(`${left.length} events still not stored after ${n} tries (first: ${left[0]!.id})`);
       tries.set(left, n);
