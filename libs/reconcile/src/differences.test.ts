@@ -14,6 +14,8 @@ describe('compareRecord', () => {
     assert.equal(compareRecord(expected(2, { total: 42, note: undefined }), at(2, { total: '42', note: null, leadScore: 7 })), undefined);
     assert.ok(sameValue({ b: 1, a: [1, '2'] }, { a: ['1', 2], b: '1' }));
     assert.ok(!sameValue('a', 'b'));
+    assert.ok(sameValue('42', 42) && sameValue(undefined, null) && sameValue(new Date('2026-01-01T00:00:00Z'), '2026-01-01T00:00:00.000Z'));
+    assert.ok(!sameValue('1', 2) && !sameValue(null, 0) && !sameValue({ a: 1 }, '{"a":1}') && !sameValue([1], 1));
   });
   it('missing, stale by version, stale by a source-owned field, target newer', () => {
     assert.deepEqual(compareRecord(expected(2, { email: 'x' }), undefined), { kind: 'missing', target: { type: 'contact', id: 'a' }, sourceVersion: 2, fields: [{ field: 'email', source: 'x' }] });

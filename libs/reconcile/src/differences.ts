@@ -42,7 +42,14 @@ function normalise(v: unknown): unknown {
   if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, normalise(x)]));
   return v;
 }
-export const sameValue = (a: unknown, b: unknown) => JSON.stringify(normalise(a)) === JSON.stringify(normalise(b));
+/** Equal once normalised; scalars (nearly every field) are compared as they are, only arrays and objects through JSON. */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  const [x, y] = [normalise(a), normalise(b)];
+  if (x === y) return true;
+  if (x === null || y === null || typeof x !== 'object' || typeof y !== 'object') return false;
+  return JSON.stringify(x) === JSON.stringify(y);
+}
 
 /**
  * Compares what the connector would write for the source's latest state with what the
