@@ -158,6 +158,18 @@ describe('OAuth2 tokens: shared, sealed, refreshed once at a time', () => {
     assert.equal(strict.requests.length, requests, 'a refused refresh token is not sent again by anyone');
   });
 
+  it('a timed-out refresh the provider never got to: the stored refresh token is tried once more and works, no reuse', async () => {
+    const seed = strict.consent();
+    strict.setDelay(1_500, 'answer');
+    const p = rotating('dropped', seed, { config: { requestTimeoutMs: 1_000 } });
+    await assert.rejects(p.token(), /AUTH_REFRESH_IN_DOUBT/);
+    strict.setDelay(0);
+    await waitFor(() => strict.requests.some((r) => r.refreshToken === seed && r.outcome === 'dropped'), { what: 'the endpoint dropping the request it never served' });
+    assert.ok(await p.token());
+    assert.equal((await tokenState(kv, 'dropped')).inDoubt, undefined, 'the doubt is cleared');
+    assert.equal(reuses(), 0);
+  });
+
   it('a timed-out refresh, then an operator stores a new refresh token: the in-doubt one is never sent again', async () => {
     const seed = strict.consent();
     strict.setDelay(1_500);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { tokenState } from '@bus/auth';
 import { type Bus, connectBus, type Consumption, decodeDeadLetter, loadBusConfig, readStream } from '@bus/bus';
 import { defineConnector, type DeliveryCommand } from '@bus/connectors';
 import { encode } from '@bus/envelope';
 import { createLogger, createMetrics } from '@bus/observability';
 import { topology } from '@bus/streams';
-import { startNats, startTarget, type TestNats, type TestTarget, uniquePrefix, waitFor } from '@bus/testkit';
+import { startNats, startTarget, startTokenServer, type TestNats, type TestTarget, type TestTokenServer, uniquePrefix, waitFor } from '@bus/testkit';
 import { OAuth2Server } from 'oauth2-mock-server';
 import { createDeliverer, createDeliverMetrics, resolveDelivery } from './index.js';
 
@@ -102,5 +103,55 @@ describe('deliver with OAuth2 (oauth2-mock-server)', () => {
     assert.match(entry.reason, /OCRM_CLIENT_ID \/ OCRM_CLIENT_SECRET/);
     await waitFor(() => deliverer.paused() !== undefined, { what: 'the pause' });
     refuse = false;
+  });
+});
+
+describe('deliver with OAuth2 refresh tokens (a rotating provider)', () => {
+  let nats: TestNats;
+  let bus: Bus;
+  let target: TestTarget;
+  let tokens: TestTokenServer;
+  let running: Consumption | undefined;
+  before(async () => {
+    nats = await startNats();
+    const prefix = uniquePrefix();
+    bus = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: prefix }), name: 't', log });
+    await bus.applyTopology(topology({ prefix }));
+    tokens = await startTokenServer();
+    target = await startTarget();
+  });
+  after(async () => {
+    await running?.stop();
+    await target.close();
+    await tokens.close();
+    await bus.close();
+    await nats.stop({ removeStore: true });
+  });
+
+  it('a refresh in doubt is not a delivery in doubt: retried as transient, never looked up at the target, delivered once the token comes', async () => {
+    const rot = defineConnector({
+      name: 'rotcrm',
+      subscribes: [{ type: 'contact.updated', map: () => null }],
+      delivery: {
+        kind: 'http', baseUrlEnv: 'R_URL', routes: { upsert: { method: 'PUT', path: '/contacts/{id}' } }, lookup: { path: '/contacts/{id}' },
+        auth: { kind: 'oauth2-refresh-token', tokenUrlEnv: 'R_TOKEN_URL', clientIdEnv: 'R_ID', clientSecretEnv: 'R_SECRET', refreshTokenEnv: 'R_REFRESH', requestTimeoutMs: 1_000 },
+        retry: { initialDelayMs: 100, jitter: 'none', maxAttempts: 5, attemptTimeoutMs: 2_000 },
+      },
+    });
+    const env = { R_URL: target.url, R_TOKEN_URL: tokens.url, R_ID: tokens.clientId, R_SECRET: tokens.clientSecret, R_REFRESH: tokens.consent() };
+    // the endpoint is overloaded: the first request is answered after the 1 s timeout, and never processed
+    tokens.setDelay(1_500, 'answer');
+    const deliverer = createDeliverer({ bus, delivery: resolveDelivery(rot, env), log, metrics: createDeliverMetrics(createMetrics('d').registry) });
+    running = await deliverer.start();
+    const c: DeliveryCommand = { ...cmd('r1'), id: 'rotcrm:evt-r1', connector: 'rotcrm', idempotencyKey: 'rotcrm:evt-r1' };
+    await bus.publish(bus.names.subjects.delivery('rotcrm', 'contact'), encode(c), { msgId: c.id, headers: { 'Bus-Correlation-Id': c.correlationId } });
+    const kv = await bus.kv(bus.names.kv.tokens);
+    await waitFor(async () => (await tokenState(kv, 'rotcrm')).inDoubt, { what: 'the refresh noted in doubt' });
+    tokens.setDelay(0);
+    await waitFor(() => target.outcomes.has(c.idempotencyKey), { what: 'the delivery with the token of the retried refresh', timeoutMs: 15_000 });
+    await waitFor(() => tokens.requests.some((r) => r.outcome === 'dropped'), { what: 'the endpoint dropping the request it never served' });
+    assert.deepEqual(target.calls.filter((x) => x.path === '/contacts/r1').map((x) => x.method), ['PUT'], 'no lookup: nothing had been sent');
+    assert.equal(tokens.reuses(), 0);
+    assert.ok(tokens.accepts(String(target.calls.find((x) => x.path === '/contacts/r1')!.headers.authorization).slice(7)));
   });
 });

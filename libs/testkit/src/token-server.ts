@@ -7,8 +7,8 @@ export interface TokenRequest {
   grant: string;
   /** The refresh token presented (refresh_token grant). */
   refreshToken?: string;
-  /** issued; reuse (a rotated-away refresh token: its whole family is revoked); revoked; unknown; client (bad client credentials). */
-  outcome: 'issued' | 'reuse' | 'revoked' | 'unknown' | 'client';
+  /** issued; reuse (a rotated-away refresh token: its whole family is revoked); revoked; unknown; client (bad client credentials); dropped (the client left before a delayed request was processed). */
+  outcome: 'issued' | 'reuse' | 'revoked' | 'unknown' | 'client' | 'dropped';
   at: number;
 }
 
@@ -38,6 +38,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}) {
   const revoked = new Set<number>();
   let families = 0;
   let delayMs = 0;
+  let processWhen: 'arrival' | 'answer' = 'arrival';
   let accessTtlSec = opts.accessTtlSec ?? 3600;
   const open = new Set<ServerResponse>();
 
@@ -61,35 +62,50 @@ export async function startTokenServer(opts: TokenServerOptions = {}) {
       const presented = form.get('refresh_token') ?? undefined;
       const basic = Buffer.from(String(req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString();
       const [id, secret] = basic.split(':').map((s) => decodeURIComponent(s.replace(/\+/g, ' ')));
-      let status = 200;
-      let body: unknown;
-      let outcome: TokenRequest['outcome'] = 'issued';
-      const entry = presented ? refresh.get(presented) : undefined;
-      if (req.url !== '/token' || id !== clientId || secret !== clientSecret) {
-        [status, body, outcome] = [401, { error: 'invalid_client' }, 'client'];
-      } else if (grant === 'client_credentials') {
-        body = issue(++families, false);
-      } else if (grant !== 'refresh_token' || !entry) {
-        [status, body, outcome] = [400, { error: 'invalid_grant', error_description: 'unknown refresh token' }, 'unknown'];
-      } else if (revoked.has(entry.family)) {
-        [status, body, outcome] = [400, { error: 'invalid_grant', error_description: 'token family revoked' }, 'revoked'];
-      } else if (entry.used) {
-        revoked.add(entry.family);
-        [status, body, outcome] = [400, { error: 'invalid_grant', error_description: 'refresh token reused: family revoked' }, 'reuse'];
-      } else {
-        entry.used = true;
-        body = issue(entry.family, true);
-      }
-      requests.push({ grant, refreshToken: presented, outcome, at: Date.now() });
-      const answer = () => {
-        open.delete(res);
-        if (res.destroyed) return;
-        res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-        res.end(JSON.stringify(body));
+      const handle = () => {
+        let status = 200;
+        let body: unknown;
+        let outcome: TokenRequest['outcome'] = 'issued';
+        const entry = presented ? refresh.get(presented) : undefined;
+        if (req.url !== '/token' || id !== clientId || secret !== clientSecret) {
+          [status, body, outcome] = [401, { error: 'invalid_client' }, 'client'];
+        } else if (grant === 'client_credentials') {
+          body = issue(++families, false);
+        } else if (grant !== 'refresh_token' || !entry) {
+          [status, body, outcome] = [400, { error: 'invalid_grant', error_description: 'unknown refresh token' }, 'unknown'];
+        } else if (revoked.has(entry.family)) {
+          [status, body, outcome] = [400, { error: 'invalid_grant', error_description: 'token family revoked' }, 'revoked'];
+        } else if (entry.used) {
+          revoked.add(entry.family);
+          [status, body, outcome] = [400, { error: 'invalid_grant', error_description: 'refresh token reused: family revoked' }, 'reuse'];
+        } else {
+          entry.used = true;
+          body = issue(entry.family, true);
+        }
+        requests.push({ grant, refreshToken: presented, outcome, at: Date.now() });
+        return () => {
+          if (res.destroyed) return;
+          res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+          res.end(JSON.stringify(body));
+        };
       };
+      if (delayMs === 0) return handle()();
       open.add(res);
-      if (delayMs > 0) setTimeout(answer, delayMs);
-      else answer();
+      const done = () => open.delete(res);
+      if (processWhen === 'arrival') {
+        const answer = handle();
+        setTimeout(() => {
+          done();
+          answer();
+        }, delayMs);
+        return;
+      }
+      // processed only when answered: a client that gave up first was never served (nothing rotated)
+      setTimeout(() => {
+        done();
+        if (res.destroyed || req.socket.destroyed) requests.push({ grant, refreshToken: presented, outcome: 'dropped', at: Date.now() });
+        else handle()();
+      }, delayMs);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -114,9 +130,14 @@ export async function startTokenServer(opts: TokenServerOptions = {}) {
     revokeAll: () => {
       for (let f = 1; f <= families; f++) revoked.add(f);
     },
-    /** Holds every answer back this long after processing the request. */
-    setDelay: (ms: number) => {
+    /**
+     * Holds every answer back this long. `arrival` (default): the request is processed at once, so a
+     * client that gives up has lost a rotation; `answer`: processed only when answered, and not at
+     * all when the client left first (an overloaded endpoint that never got to it).
+     */
+    setDelay: (ms: number, processed: 'arrival' | 'answer' = 'arrival') => {
       delayMs = ms;
+      processWhen = processed;
     },
     setAccessTtl: (sec: number) => {
       accessTtlSec = sec;
