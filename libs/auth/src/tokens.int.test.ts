@@ -129,6 +129,20 @@ describe('OAuth2 tokens: shared, sealed, refreshed once at a time', () => {
     assert.equal(state.refreshTokenFrom, 'token endpoint');
   });
 
+  it('tokens that live shorter than twice the skew are refreshed at half their life, not at every call', async () => {
+    strict.setAccessTtl(20); // skew is 60 s
+    try {
+      const seed = strict.consent();
+      const p = rotating('short', seed);
+      const first = await p.token();
+      assert.equal(await p.token(), first);
+      assert.equal(await rotating('short', seed).token(), first, 'another process uses the stored one');
+      assert.equal(p.refreshes(), 1);
+    } finally {
+      strict.setAccessTtl(3600);
+    }
+  });
+
   it('a slow token endpoint and a second process: it waits for the holder instead of sending the refresh token', async () => {
     const seed = strict.consent();
     strict.setDelay(1_500);

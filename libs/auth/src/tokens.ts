@@ -49,6 +49,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Cached {
   accessToken: string;
   expiresAtMs: number;
+  skewMs: number;
 }
 
 /**
@@ -81,10 +82,15 @@ export function createTokenProvider(o: TokenProviderOptions) {
   /** An answer the token endpoint gave that could not be stored yet (NATS away): stored before it is used. */
   let unsaved: { basedOn: TokenEntry; record: Omit<TokenRecord, 'v' | 'sealed' | 'hasRefreshToken'>; secrets: Secrets } | undefined;
 
-  const fresh = (t: Cached | undefined): t is Cached => !!t && t.expiresAtMs - skewMs > now();
+  // a token that lives shorter than twice the skew is refreshed at half its life, not at every call
+  const skewFor = (r: TokenRecord | undefined) => {
+    const lifeMs = (r?.expiresAtMs ?? 0) - Date.parse(r?.refreshedAt ?? '');
+    return Number.isFinite(lifeMs) && lifeMs > 0 ? Math.min(skewMs, lifeMs / 2) : skewMs;
+  };
+  const fresh = (t: Cached | undefined): t is Cached => !!t && t.expiresAtMs - t.skewMs > now();
   const usable = (e: TokenEntry, rejected?: string) =>
-    !!e.secrets.accessToken && (e.record?.expiresAtMs ?? 0) - skewMs > now() && e.secrets.accessToken !== rejected;
-  const cachedOf = (e: TokenEntry): Cached => ({ accessToken: e.secrets.accessToken!, expiresAtMs: e.record!.expiresAtMs! });
+    !!e.secrets.accessToken && (e.record?.expiresAtMs ?? 0) - skewFor(e.record) > now() && e.secrets.accessToken !== rejected;
+  const cachedOf = (e: TokenEntry): Cached => ({ accessToken: e.secrets.accessToken!, expiresAtMs: e.record!.expiresAtMs!, skewMs: skewFor(e.record) });
   const facts = ({ v: _v, sealed: _s, hasRefreshToken: _h, ...rest }: TokenRecord) => rest;
   const refusedError = (r: TokenRecord) => new TokenError('AUTH_REFRESH_TOKEN_REFUSED', 'permanent',
     `connector "${connector}": the stored refresh token was refused at ${r.refused!.at} (${r.lastError?.message.replace(/^\[[A-Z_0-9]+\] /, '') ?? r.refused!.code}); ` +
@@ -97,7 +103,7 @@ export function createTokenProvider(o: TokenProviderOptions) {
       try {
         await writeTokens(o.kv, connector, keys, revision, record, secrets);
         unsaved = undefined;
-        return { accessToken: secrets.accessToken!, expiresAtMs: record.expiresAtMs! };
+        return { accessToken: secrets.accessToken!, expiresAtMs: record.expiresAtMs!, skewMs: skewFor(record as TokenRecord) };
       } catch (err) {
         if (!isCasConflict(err)) {
           unsaved = { basedOn: { ...basedOn, revision }, record, secrets };
