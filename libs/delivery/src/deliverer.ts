@@ -5,7 +5,7 @@ import { createCircuitBreaker } from '@bus/breaker';
 import { DeliveryCommand } from '@bus/connectors';
 import { decode, EnvelopeError, toFieldIssues } from '@bus/envelope';
 import type { Logger } from '@bus/observability';
-import { createOrderingGuard, type OrderingGuard, pendingVersions, type Token } from '@bus/ordering';
+import { createOrderingGuard, type LookupResult, type OrderingGuard, pendingVersions, type Token } from '@bus/ordering';
 import { transformDurable } from '@bus/transformer';
 import type { ConsumerInfo } from '@nats-io/jetstream';
 import { createRateLimiter } from '@bus/ratelimit';
@@ -80,8 +80,8 @@ export function createDeliverer(o: DelivererOptions) {
    * version or newer; absent: it does not; failed: the lookup failed (retried as a lookup, never
    * turned into a blind send); no-lookup: the target cannot be asked, so the same idempotency key goes again.
    */
-  async function lookUp(cmd: DeliveryCommand, timeoutMs: () => number): Promise<{ result: 'landed' | 'absent' | 'failed' | 'no-lookup'; version?: number; detail?: string }> {
-    if (!target.lookup) return { result: 'no-lookup' };
+  async function lookUp(cmd: DeliveryCommand, timeoutMs: () => number): Promise<{ result: 'landed' | 'absent' | 'failed' | 'no-lookup'; version: number; detail?: string }> {
+    if (!target.lookup) return { result: 'no-lookup', version: 0 };
     try {
       const found = await withToken(async (headers) => {
         try {
@@ -94,11 +94,11 @@ export function createDeliverer(o: DelivererOptions) {
       if ('err' in found) throw found.err;
       const landed = found.record !== undefined && found.record.version >= cmd.version;
       o.metrics.lookups.inc({ connector: name, result: landed ? 'landed' : 'absent' });
-      return landed ? { result: 'landed', version: found.record!.version } : { result: 'absent' };
+      return { result: landed ? 'landed' : 'absent', version: found.record?.version ?? 0 };
     } catch (err) {
       if (!(err instanceof TargetReadError) && !(err instanceof TokenError)) throw err;
       o.metrics.lookups.inc({ connector: name, result: 'failed' });
-      return { result: 'failed', detail: err.message };
+      return { result: 'failed', version: 0, detail: err.message };
     }
   }
 
@@ -220,14 +220,16 @@ export function createDeliverer(o: DelivererOptions) {
     };
     // a replayed entry whose last attempt before the replay timed out is looked up too
     const lastClass = (ctx.history.at(-1) ?? ctx.prior?.history.at(-1))?.failureClass;
-    let lookedUp = false;
+    let lookup: LookupResult | undefined;
     if (inDoubt || lastClass === 'ambiguous') {
       if (!leaseEnough()) return leaseShort('before the lookup');
       const found = await lookUp(cmd, timeoutMs);
       if (found.result === 'landed') {
-        if (!(await g.commit(token))) return leaseShort('after the lookup');
-        o.metrics.outcomes.inc({ connector: name, outcome: 'delivered' });
-        audit('delivered', { reason: `found at the target by lookup (version ${found.version}) after an attempt that may have landed; not sent again` });
+        if (!(await g.commit(token, { found: found.version }))) return leaseShort('after the lookup');
+        // the target has this version, or a newer one whose attempt had landed: either way nothing is sent
+        const outcome = found.version > cmd.version ? 'stale' : 'delivered';
+        o.metrics.outcomes.inc({ connector: name, outcome });
+        audit(outcome, { reason: `found at the target by lookup (version ${found.version}) after an attempt that may have landed; not sent` });
         return done();
       }
       if (found.result === 'failed') {
@@ -237,7 +239,7 @@ export function createDeliverer(o: DelivererOptions) {
         audit('failed', { failureClass: 'ambiguous', reason: `lookup failed: ${found.detail}` });
         return failed('ambiguous', `a lookup with ${found.detail}`);
       }
-      lookedUp = found.result === 'absent';
+      if (found.result === 'absent') lookup = { found: found.version };
     }
     if (!leaseEnough()) return leaseShort('before the call');
     let r: CallResult;
@@ -261,14 +263,14 @@ export function createDeliverer(o: DelivererOptions) {
       breaker.recordSuccess();
       limiter?.recordSuccess();
       // fenced: a lease lost mid-call records nothing; the command comes back in doubt and is looked up
-      if (!(await g.commit(token))) return leaseShort('during the call (it answered ok)');
+      if (!(await g.commit(token, lookup))) return leaseShort('during the call (it answered ok)');
       o.metrics.outcomes.inc({ connector: name, outcome: 'delivered' });
       audit('delivered', { status: r.status, durationMs: r.durationMs, reason: r.detail });
       return done();
     }
     const failureClass = r.failureClass as Exclude<typeof r.failureClass, 'ok'>;
     // a timeout may have landed: the version stays in doubt; a clear refusal resolves nothing but adds no doubt
-    await g.abort(token, { inDoubt: failureClass === 'ambiguous', resolved: lookedUp });
+    await g.abort(token, { inDoubt: failureClass === 'ambiguous', lookup });
     if (r.status === 429) limiter?.penalize(r.retryAfterMs);
     // the breaker counts the target being down; a 429 is the rate limiter's, an answer like 422 means the target is up
     if (r.status !== 429 && (failureClass === 'transient' || failureClass === 'ambiguous')) breaker.recordFailure();

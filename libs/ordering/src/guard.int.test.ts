@@ -121,7 +121,7 @@ describe('ordering guard decisions', () => {
     assert.equal(taken.kind, 'go');
     assert.equal(taken.kind === 'go' && taken.inDoubt, true, 'the dead attempt may have landed: look it up');
     if (first.kind === 'go') assert.equal(await a.commit(first.token), false, 'fenced: the old holder records nothing');
-    if (taken.kind === 'go') assert.equal(await b.abort(taken.token, { inDoubt: false, resolved: true }), true);
+    if (taken.kind === 'go') assert.equal(await b.abort(taken.token, { inDoubt: false, lookup: { found: 0 } }), true);
     const again = await a.begin(cmd('l', 1));
     assert.equal(again.kind === 'go' && again.token.applied, 0, 'abort leaves applied unchanged');
     assert.equal(again.kind === 'go' && again.inDoubt, false, 'a lookup that found nothing resolved the doubt');
@@ -140,6 +140,32 @@ describe('ordering guard decisions', () => {
     assert.equal(await a.abort(first.token, { inDoubt: true }), true);
     const next = await b.begin(cmd('d', 1));
     assert.equal(next.kind === 'go' && next.inDoubt, true);
+  });
+
+  it('latest: while a newer version is in doubt and still on its way, an older one waits; once it is not, the older one looks up first', async () => {
+    const g = await guard('a', 'latest');
+    const v6 = await g.begin(cmd('ld', 6));
+    assert.equal(v6.kind, 'go');
+    if (v6.kind === 'go') await g.abort(v6.token, { inDoubt: true }); // timed out: it may have landed
+    pending = [4, 6];
+    assert.deepEqual(await g.begin(cmd('ld', 4)), { kind: 'wait', reason: 'pending', applied: 0, delayMs: 250 }, 'never an older one over a newer that may be there');
+    pending = [4];
+    const v4 = await g.begin(cmd('ld', 4));
+    assert.equal(v4.kind === 'go' && v4.inDoubt, true, 'look up first');
+    if (v4.kind === 'go') assert.equal(await g.commit(v4.token, { found: 6 }), true, 'the lookup found 6: it had landed');
+    assert.deepEqual(await g.begin(cmd('ld', 6)), { kind: 'skip', reason: 'duplicate', applied: 6 });
+    assert.deepEqual(await g.begin(cmd('ld', 5)), { kind: 'skip', reason: 'stale', applied: 6 });
+  });
+
+  it('latest: a lookup that finds the newer doubted version absent clears the doubt', async () => {
+    const g = await guard('a', 'latest');
+    const v6 = await g.begin(cmd('lc', 6));
+    if (v6.kind === 'go') await g.abort(v6.token, { inDoubt: true });
+    pending = [];
+    const v4 = await g.begin(cmd('lc', 4));
+    assert.equal(v4.kind === 'go' && v4.inDoubt, true);
+    if (v4.kind === 'go') assert.equal(await g.commit(v4.token, { found: 0 }), true);
+    assert.deepEqual(await g.state(e('lc')), { applied: 4 }, 'applied 4, nothing in doubt');
   });
 
   it('a KV failure is an error, not a lost race', async () => {

@@ -22,8 +22,16 @@ interface EntityState {
    * mid-call, and its version is in doubt (it may have landed).
    */
   lease?: { version: number; holder: string; untilMs: number };
-  /** A version whose last attempt may have landed (timed out, or its process died): looked up before it is sent again. */
+  /**
+   * The highest version whose last attempt may have landed (timed out, or its process died): this version and
+   * every older one are looked up before they are sent, so an older version never goes over it.
+   */
   inDoubt?: number;
+}
+
+/** What a lookup at the target found: the version it holds (0 = absent). */
+export interface LookupResult {
+  found: number;
 }
 
 /** The command as the guard sees it. */
@@ -39,7 +47,10 @@ export interface GuardedCommand {
 }
 
 export type Begin =
-  /** Go: the lease is held. `inDoubt`: an earlier attempt of this version may have landed — look it up before sending. */
+  /**
+   * Go: the lease is held. `inDoubt`: an earlier attempt of this version or a newer one may have landed — look the
+   * record up before sending (and pass what was found to commit or abort).
+   */
   | { kind: 'go'; token: Token; inDoubt: boolean }
   | { kind: 'skip'; reason: 'stale' | 'duplicate'; applied: number }
   /**
@@ -93,6 +104,11 @@ export interface GuardOptions {
   upstream?: { mark(): Promise<number>; passed(mark: number): Promise<boolean> };
   /** Counts KV round trips (the bench reports them per delivery). */
   onKvOp?: (op: 'get' | 'create' | 'update') => void;
+}
+
+/** An earlier doubt survives unless a lookup showed the doubted version is not at the target. */
+function stillInDoubt(t: Token, lookup: LookupResult | undefined): boolean {
+  return t.inDoubt !== undefined && (lookup === undefined || lookup.found >= t.inDoubt);
 }
 
 function keyOf(connector: string, entity: { type: string; id: string }): string {
@@ -202,6 +218,13 @@ export function createOrderingGuard(o: GuardOptions) {
     if (cmd.version < applied || (cmd.version === applied && !cmd.repair)) {
       return { kind: 'skip', reason: cmd.version === applied ? 'duplicate' : 'stale', applied };
     }
+    if (state.inDoubt !== undefined && state.inDoubt > cmd.version) {
+      // a newer version may have landed: never send an older one while the newer is still on its way (it resolves the doubt)
+      if (quick) return 'slow';
+      if (o.pending && (await o.pending(cmd.entity, (v) => v === state.inDoubt)).includes(state.inDoubt)) {
+        return { kind: 'wait', reason: 'pending', applied, delayMs: recheckMs };
+      }
+    }
     if (o.mode !== 'strict' || cmd.version === applied + 1 || cmd.version === applied) return undefined;
     if (quick) return 'slow';
     // strict, and versions between applied and this one are not applied
@@ -221,12 +244,12 @@ export function createOrderingGuard(o: GuardOptions) {
     if (lease && !ours && lease.untilMs + graceMs > now()) return { kind: 'wait', reason: 'busy', applied: state.applied, delayMs: recheckMs };
     if (active.has(key)) return { kind: 'wait', reason: 'busy', applied: state.applied, delayMs: recheckMs }; // two copies of one command in this process
     // a lease that ran out (or our own leftover) is an attempt that never finished: its version is in doubt
-    const inDoubt = lease ? lease.version : state.inDoubt;
+    const inDoubt = Math.max(lease?.version ?? 0, state.inDoubt ?? 0) || undefined;
     const untilMs = now() + leaseMs;
     const next = await write(key, { applied: state.applied, lease: { version: cmd.version, holder, untilMs }, ...(inDoubt ? { inDoubt } : {}) }, revision);
     if (next === undefined) return 'conflict';
     active.add(key);
-    return { kind: 'go', inDoubt: inDoubt === cmd.version, token: { key, version: cmd.version, revision: next, applied: state.applied, inDoubt, untilMs } };
+    return { kind: 'go', inDoubt: inDoubt !== undefined && inDoubt >= cmd.version, token: { key, version: cmd.version, revision: next, applied: state.applied, inDoubt, untilMs } };
   }
 
   /** Writes the entity's state after the attempt, fenced by the token's revision; false when the lease was lost. */
@@ -276,18 +299,23 @@ export function createOrderingGuard(o: GuardOptions) {
       t.untilMs = untilMs;
       return true;
     },
-    /** The target holds this version: record it and free the entity. False when the lease was lost meanwhile (nothing recorded). */
-    async commit(t: Token): Promise<boolean> {
-      const applied = Math.max(t.applied, t.version);
-      return finish(t, { applied, ...(t.inDoubt && t.inDoubt > applied ? { inDoubt: t.inDoubt } : {}) });
+    /**
+     * The target holds this version (or, per `lookup`, a newer one that was in doubt): record it and free the entity.
+     * False when the lease was lost meanwhile (nothing recorded).
+     */
+    async commit(t: Token, lookup?: LookupResult): Promise<boolean> {
+      const landed = t.inDoubt !== undefined && lookup !== undefined && lookup.found >= t.inDoubt;
+      const applied = Math.max(t.applied, t.version, landed ? t.inDoubt! : 0);
+      return finish(t, { applied, ...(stillInDoubt(t, lookup) && t.inDoubt! > applied ? { inDoubt: t.inDoubt } : {}) });
     },
     /**
      * It did not land (`inDoubt: false`, e.g. a 503 or a lookup that found nothing), or it may have
      * (`inDoubt: true`, a timeout): free the entity, applied unchanged. False when the lease was lost.
      */
-    async abort(t: Token, opts: { inDoubt: boolean; resolved?: boolean } = { inDoubt: false }): Promise<boolean> {
-      // a lookup that answered resolves an earlier doubt about this version; a 503 alone does not
-      const inDoubt = opts.inDoubt ? t.version : opts.resolved && t.inDoubt === t.version ? undefined : t.inDoubt;
+    async abort(t: Token, opts: { inDoubt: boolean; lookup?: LookupResult } = { inDoubt: false }): Promise<boolean> {
+      // a lookup that answered resolves an earlier doubt; a 503 alone does not
+      const earlier = stillInDoubt(t, opts.lookup) ? (t.inDoubt ?? 0) : 0;
+      const inDoubt = Math.max(opts.inDoubt ? t.version : 0, earlier) || undefined;
       return finish(t, { applied: t.applied, ...(inDoubt ? { inDoubt } : {}) });
     },
     /** Frees the entity in this process without writing (the lease runs out by itself; its attempt stays in doubt). */

@@ -1,3 +1,3 @@
 export { createOrderingGuard } from './guard.js';
-export type { Begin, GuardedCommand, GuardOptions, OrderingGuard, OrderingMode, Token, VersionKind } from './guard.js';
+export type { Begin, GuardedCommand, GuardOptions, LookupResult, OrderingGuard, OrderingMode, Token, VersionKind } from './guard.js';
 export { ENTITY_VERSION_HEADER, pendingVersions } from './pending.js';
