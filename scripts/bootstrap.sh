@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks: nats-server (Debian package) and the npm workspace,
+# Installs what a fresh machine lacks: nats-server and PostgreSQL's server (Debian packages) and the npm workspace,
 # then builds it, so `npx bus …` works right after (libs/cli/bin/bus.js runs the built CLI).
 # Used by the README's two commands and by .ci/run, so all three install the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages: nats-server (unless NATS_URL names one), and PostgreSQL's server binaries for
+# the tests' private PostgreSQL (unless TEST_PG_URL names one; the testkit runs initdb itself,
+# so no cluster is created or started here)
+missing=()
 if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ] && [ -z "${NATS_URL:-}" ]; then
-  echo "bootstrap: installing nats-server (Debian package)"
+  missing+=(nats-server)
+fi
+if [ -z "${TEST_PG_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ ! -x "${PG_BIN_DIR:-/nonexistent}/initdb" ]; then
+  missing+=(postgresql)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]} (Debian packages)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    # tests start their own server: no main cluster on 5432
+    $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' | $SUDO tee /etc/postgresql-common/createcluster.d/bus-no-main-cluster.conf >/dev/null
+  fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 export PATH="$PATH:/usr/sbin"
 

@@ -8,13 +8,14 @@ import { createEnvelope } from '@bus/envelope';
 import { createMetrics } from '@bus/observability';
 import { createProjector, getEntity } from '@bus/projection';
 import { runReconcile } from '@bus/reconcile';
-import { startNats, startProcess, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
+import { startNats, startProcess, type TestNats, testPgUrl, uniquePrefix, waitFor } from '@bus/testkit';
 import pg from 'pg';
 import { cliLog } from './context.js';
 import { traceOf } from './trace.js';
 
 const main = fileURLToPath(new URL('./main.js', import.meta.url));
-const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// TEST_PG_URL, else a PostgreSQL private to this test process (testkit)
+const PG_URL = await testPgUrl();
 
 describe('bus trace', () => {
   const schema = `trace_${uniquePrefix()}`;

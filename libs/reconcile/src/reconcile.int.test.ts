@@ -8,12 +8,13 @@ import { createEnvelope, encode } from '@bus/envelope';
 import { createLogger, createMetrics } from '@bus/observability';
 import { createProjector, getEntity } from '@bus/projection';
 import { topology } from '@bus/streams';
-import { startNats, startProcess, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
+import { startNats, startProcess, type TestNats, testPgUrl, uniquePrefix, waitFor } from '@bus/testkit';
 import pg from 'pg';
 import { pgConnector } from './fixtures/pg-connector.js';
 import { createReconciler, type ReportItem, reportStore, resolveItem, runReconcile } from './index.js';
 
-const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// TEST_PG_URL, else a PostgreSQL private to this test process (testkit)
+const PG_URL = await testPgUrl();
 const schemas = new SchemaRegistry().add('contact.updated', 1, z.object({ id: z.string(), email: z.string().optional(), name: z.string().optional() }))
   .add('contact.deleted', 1, z.object({ id: z.string() }));
 /** No transform runs in this suite: what the projection holds is all there will be (the settled rule's fallback needs no wait). */

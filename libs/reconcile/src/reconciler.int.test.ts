@@ -3,11 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
 import { createLogger } from '@bus/observability';
 import { topology } from '@bus/streams';
-import { startNats, startProcess, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
+import { startNats, startProcess, type TestNats, testPgUrl, uniquePrefix, waitFor } from '@bus/testkit';
 import pg from 'pg';
 import { reportStore } from './index.js';
 
-const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// TEST_PG_URL, else a PostgreSQL private to this test process (testkit)
+const PG_URL = await testPgUrl();
 const silent = createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 type LogLine = { level: number; msg: string; connector?: string; runId?: string; code?: string };

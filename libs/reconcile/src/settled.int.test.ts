@@ -8,13 +8,14 @@ import { createLogger, createMetrics } from '@bus/observability';
 import { createProjector, getEntity } from '@bus/projection';
 import { topology } from '@bus/streams';
 import { createTransformer, createTransformMetrics, transformDurable } from '@bus/transformer';
-import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
+import { startNats, type TestNats, testPgUrl, uniquePrefix, waitFor } from '@bus/testkit';
 import pg from 'pg';
 import { z } from 'zod';
 import { pgConnector } from './fixtures/pg-connector.js';
 import { runReconcile } from './index.js';
 
-const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// TEST_PG_URL, else a PostgreSQL private to this test process (testkit)
+const PG_URL = await testPgUrl();
 const schemas = new SchemaRegistry().add('contact.updated', 1, z.object({ id: z.string(), email: z.string().optional(), name: z.string().optional() }))
   .add('contact.deleted', 1, z.object({ id: z.string() }));
 const silent = createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });

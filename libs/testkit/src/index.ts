@@ -10,6 +10,8 @@ export { uniquePrefix } from './prefix.js';
 export { freePort } from './ports.js';
 export { startProcess } from './process.js';
 export type { ProcessExit, ProcessOptions, TestProcess } from './process.js';
+export { findPostgresBin, startPostgres, testPgUrl } from './postgres.js';
+export type { TestPostgres } from './postgres.js';
 export { startTarget } from './target.js';
 export type { TargetBehaviour, TargetCall, TestTarget } from './target.js';
 export { startTokenServer } from './token-server.js';

@@ -6,14 +6,14 @@ import { defineConnector, type DeliveryCommand } from '@bus/connectors';
 import { encode } from '@bus/envelope';
 import { createLogger, createMetrics } from '@bus/observability';
 import { topology } from '@bus/streams';
-import { freePort, startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
+import { freePort, startNats, type TestNats, testPgUrl, uniquePrefix, waitFor } from '@bus/testkit';
 import pg from 'pg';
 import { createDeliverer, createDeliverMetrics, type DeliverMetrics, resolveDelivery } from '../index.js';
 import type { Target } from '../target.js';
 
-// One shared PostgreSQL (the machine's, or TEST_PG_URL), one schema per suite run, dropped at the end:
-// suites and parallel runs never see each other's tables, and nothing is left behind.
-const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// One PostgreSQL (TEST_PG_URL, else a private one the testkit starts for this test process), one
+// schema per suite run, dropped at the end: suites and parallel runs never see each other's tables.
+const PG_URL = await testPgUrl();
 const silent = createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const fast = { initialDelayMs: 50, maxDelayMs: 200, maxAttempts: 40, attemptTimeoutMs: 1_000, jitter: 'none' } as const;
 
@@ -71,7 +71,7 @@ describe('deliver → postgres target: upsert with a version guard, through a re
 
   before(async () => {
     await sql('SELECT 1').catch((err: Error) => {
-      throw new Error(`PostgreSQL is not reachable at ${PG_URL.replace(/:[^:@/]*@/, ':***@')} (${err.message}). Start it (pg_ctlcluster 15 main start) or set TEST_PG_URL.`);
+      throw new Error(`PostgreSQL is not reachable at ${PG_URL.replace(/:[^:@/]*@/, ':***@')} (${err.message}). Unset TEST_PG_URL for a private one, or start that server.`);
     });
     await sql(`CREATE SCHEMA ${schema}`);
     await sql(`CREATE TABLE ${schema}.contacts (id text PRIMARY KEY, version bigint NOT NULL, last_event text, email text NOT NULL,
