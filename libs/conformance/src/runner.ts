@@ -1,12 +1,13 @@
 // One chaos run: real services, a misbehaving target per connector, a seeded load and process faults, then the checks.
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
+import { type Bus, connectBus, decodeAudit, loadBusConfig, readRange } from '@bus/bus';
 import { loadCatalog } from '@bus/catalog';
 import { createLogger } from '@bus/observability';
 import { startCluster, startNats, type TestCluster, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
 import { countDeadLetters, readBusCounts, readPending } from './bus-counts.js';
 import type { FaultMix } from './fault-mix.js';
 import { checkInvariants, type OrderingMode, type Verdict } from './invariants.js';
+import type { Apply } from './target.js';
 import { type PlannedEvent, planLoad, postEvents } from './load.js';
 import { hashSeed, mulberry32 } from './prng.js';
 import { type ConformanceProfile, contactProfile } from './profile.js';
@@ -183,6 +184,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     for (const t of targets.list) {
       const verdict = checkInvariants(t.mode, plan.sent, t.target.applies, t.target.state(), await readBusCounts(b, t.connector));
       connectors.push({ connector: t.connector, mode: t.mode, verdict, applies: t.target.applies.length, targetCounts: { ...t.target.counts } });
+      if (!verdict.ok) for (const line of await explain(b, t.connector, verdict, t.target.applies)) note(line);
     }
     const ok = connectors.every((c) => c.verdict.ok) && svc.crashes.length === 0 && !timedOut;
     return {
@@ -198,4 +200,24 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     if (cluster) await cluster.stop({ removeStore: true });
     if (nats && nats !== o.nats) await nats.stop({ removeStore: true });
   }
+}
+
+/**
+ * What happened to the first entities a failed verdict names: deliver's audit records for them
+ * beside the target's applies, in time order, so a failing seed explains itself.
+ */
+async function explain(bus: Bus, connector: string, verdict: Verdict, applies: readonly Apply[]): Promise<string[]> {
+  const entities = [...new Set(verdict.examples.map((e) => /(\S+\/\S+) v\d/.exec(e)?.[1]).filter((e): e is string => !!e))].slice(0, 2);
+  const lines: string[] = [];
+  for (const entity of entities) {
+    const rows: { atMs: number; line: string }[] = applies.filter((a) => a.entity === entity)
+      .map((a) => ({ atMs: a.atMs, line: `target applied v${a.version} (key ${a.idempotencyKey})` }));
+    for await (const m of readRange(bus.js, bus.jsm, bus.names.streams.audit, { filterSubject: bus.names.subjects.audit('deliver', '*') })) {
+      const r = decodeAudit(m.data);
+      if (r.connector !== connector || `${r.entity?.type}/${r.entity?.id}` !== entity) continue;
+      rows.push({ atMs: Date.parse(r.at), line: `deliver ${r.outcome} v${r.version} attempt ${r.attempt ?? '-'}${r.failureClass ? ` ${r.failureClass}` : ''}${r.reason ? `: ${String(r.reason).slice(0, 120)}` : ''}` });
+    }
+    lines.push(`trace of ${connector} ${entity}:`, ...rows.sort((a, b) => a.atMs - b.atMs).map((r) => `    ${new Date(r.atMs).toISOString().slice(11, 23)} ${r.line}`));
+  }
+  return lines;
 }

@@ -1,7 +1,7 @@
 // The real services as child processes, each in a slot that can be killed and started again.
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { appendFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export type ServiceName = 'ingest' | 'transform' | 'deliver' | 'reconcile';
@@ -43,7 +43,10 @@ export function createServices(env: NodeJS.ProcessEnv, say: (line: string) => vo
     slot.child = child;
     slot.stopping = false;
     live.add(child);
+    // CHAOS_LOG_DIR: every line of every service, one file per slot, to read a failing seed afterwards
+    const logFile = env.CHAOS_LOG_DIR ? join(env.CHAOS_LOG_DIR, `${slot.name}-${slot.index}.log`) : undefined;
     const onData = (chunk: Buffer) => {
+      if (logFile) appendFileSync(logFile, chunk);
       for (const line of chunk.toString().split('\n')) if (line) slot.tail.push(line.length > 600 ? `${line.slice(0, 600)}…` : line);
       slot.tail.splice(0, Math.max(0, slot.tail.length - 30));
     };

@@ -112,6 +112,9 @@ export function createDeliverer(o: DelivererOptions) {
     const kvOps = { get: o.metrics.kvOps.labels({ connector: name, op: 'get' }), create: o.metrics.kvOps.labels({ connector: name, op: 'create' }), update: o.metrics.kvOps.labels({ connector: name, op: 'update' }) };
     guard = createOrderingGuard({
       kv, connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs, reorderWindowMs: settings.reorderWindowMs, leaseMs,
+      // a lapsed lease is taken over only after its holder's longest call could have ended too: a holder stalled
+      // (GC, a starved CPU) between its last check and the request going out still lands before its successor
+      takeoverGraceMs: longestAttemptMs + LEASE_MARGIN_MS,
       pending: (entity, stopAt) => pendingVersions(o.bus.jsm, streams.deliveries, subjects.deliveriesOfEntity(name, entity), { stopAt }),
       // a version still queued in transform is not missing: the gap clock starts once transform has passed what was stored when the gap was seen
       upstream: {

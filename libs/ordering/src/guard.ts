@@ -246,9 +246,16 @@ export function createOrderingGuard(o: GuardOptions) {
     // a lease that ran out (or our own leftover) is an attempt that never finished: its version is in doubt
     const inDoubt = Math.max(lease?.version ?? 0, state.inDoubt ?? 0) || undefined;
     const untilMs = now() + leaseMs;
-    const next = await write(key, { applied: state.applied, lease: { version: cmd.version, holder, untilMs }, ...(inDoubt ? { inDoubt } : {}) }, revision);
-    if (next === undefined) return 'conflict';
+    // marked before the write: once the server has it, another handler here may read our lease before this
+    // write's answer arrives, and must see it as in use, not as a leftover of an attempt that ended
     active.add(key);
+    let next: number | undefined;
+    try {
+      next = await write(key, { applied: state.applied, lease: { version: cmd.version, holder, untilMs }, ...(inDoubt ? { inDoubt } : {}) }, revision);
+    } finally {
+      if (next === undefined) active.delete(key);
+    }
+    if (next === undefined) return 'conflict';
     return { kind: 'go', inDoubt: inDoubt !== undefined && inDoubt >= cmd.version, token: { key, version: cmd.version, revision: next, applied: state.applied, inDoubt, untilMs } };
   }
 
