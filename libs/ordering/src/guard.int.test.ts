@@ -168,6 +168,27 @@ describe('ordering guard decisions', () => {
     assert.deepEqual(await g.state(e('lc')), { applied: 4 }, 'applied 4, nothing in doubt');
   });
 
+  it('one process: a second version read after our lease is stored but before its answer arrives is busy, not a leftover to take over', async () => {
+    const kv = await bus.kv(bus.names.kv.versions);
+    let hold: (() => void) | undefined;
+    let stored: (() => void) | undefined;
+    const storedP = new Promise<void>((r) => (stored = r));
+    // the lease write reaches the server, and its answer is held back until the test lets it through
+    const slowKv = Object.create(kv, { create: { value: async (k: string, d: string) => {
+      const rev = await kv.create(k, d);
+      stored?.();
+      await new Promise<void>((r) => (hold = r));
+      return rev;
+    } } });
+    const g = createOrderingGuard({ kv: slowKv, connector: 'crm', mode: 'latest', holder: 'same', now, leaseMs: 10_000, pending: async () => [] });
+    const first = g.begin(cmd('race', 1));
+    await storedP;
+    const second = await g.begin(cmd('race', 7));
+    hold?.();
+    assert.equal((await first).kind, 'go');
+    assert.equal(second.kind, 'wait', 'our own lease still in use here: never two attempts of one entity at once');
+  });
+
   it('a KV failure is an error, not a lost race', async () => {
     const g = await guard('a');
     const stopped = createOrderingGuard({ kv: await bus.kv(bus.names.kv.versions), connector: 'crm', mode: 'strict', now, pending: async () => [] });
