@@ -6,6 +6,7 @@ import type { KV } from '@nats-io/kv';
 import { appendAttempt, type AttemptRecord, continueHistory } from '@bus/retry';
 import { type DeadLetter, PRIOR_HISTORY_HEADER, type PriorHistory, readPriorHistory, REPLAYS_HEADER } from './dead-letter.js';
 import { classifyNatsError } from './nats-errors.js';
+import { removeAcknowledgedLeftovers } from './leftovers.js';
 import { deadLetter, type Outcome, retryAfter } from './outcome.js';
 import { deliveryLimitOf, NO_DELIVERY_LIMIT } from './topology.js';
 
@@ -300,6 +301,19 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     : undefined;
   stats?.unref();
 
+  // a work queue can keep acknowledged messages after a nats-server crash: look for them now and then
+  const jsm = await deps.js.jetstreamManager();
+  const workQueue = (await jsm.streams.info(opts.stream)).config.retention === 'workqueue';
+  const leftovers = workQueue && statsMs > 0
+    ? setInterval(() => {
+        consumer.info().then(async (i) => {
+          const removed = await removeAcknowledgedLeftovers(jsm, opts.stream, i);
+          if (removed) base.warn({ removed }, 'removed messages this consumer had acknowledged but the work queue still held (nats-server lost their removal in a crash)');
+        }).catch(() => undefined);
+      }, statsMs)
+    : undefined;
+  leftovers?.unref();
+
   const finished = (async () => {
     for await (const m of messages) {
       if (stopping) {
@@ -339,6 +353,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       if (stopping) return;
       stopping = true;
       clearInterval(stats);
+      clearInterval(leftovers);
       await messages.close();
       await finished.catch(() => undefined);
       if (inFlight > 0) {

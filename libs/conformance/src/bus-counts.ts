@@ -1,5 +1,6 @@
 // What the bus still holds for a connector: its dead letters, and work not finished.
 import { type Bus, decodeDeadLetter, readStream } from '@bus/bus';
+import type { MsgRequest } from '@nats-io/jetstream';
 import type { BusCounts } from './invariants.js';
 
 /** A durable consumer's unfinished messages: not yet delivered, or delivered and not acknowledged. */
@@ -12,6 +13,9 @@ async function consumerBacklog(bus: Bus, stream: string, keep: (filter: string) 
     const unfinished = c.num_pending + c.num_ack_pending;
     total += unfinished;
     if (unfinished) details.push(`consumer ${stream}/${c.name}: ${c.num_pending} pending, ${c.num_ack_pending} in flight`);
+    if (stream.endsWith('DELIVERIES')) {
+      details.push(`consumer ${stream}/${c.name}: delivered up to ${c.delivered.stream_seq}, ack floor ${c.ack_floor.stream_seq}, redelivered ${c.num_redelivered}, waiting ${c.num_waiting}`);
+    }
   }
   return { total, details };
 }
@@ -25,8 +29,11 @@ async function consumerBacklog(bus: Bus, stream: string, keep: (filter: string) 
 export async function readPending(bus: Bus, connector: string): Promise<{ pending: number; details: string[] }> {
   const deliveries = bus.names.subjects.delivery(connector, '');
   const stored = await bus.jsm.streams.info(bus.names.streams.deliveries, { subjects_filter: `${deliveries}>` });
-  const commands = Object.values(stored.state.subjects ?? {}).reduce((s, n) => s + n, 0);
-  const details = commands ? [`${commands} commands still stored in ${bus.names.streams.deliveries} for ${connector}`] : [];
+  // the subject index can count a message that is gone (nats-server 2.9 after a SIGKILL): count what a read finds
+  const indexed = Object.values(stored.state.subjects ?? {}).reduce((s, n) => s + n, 0);
+  const seqs = indexed ? await storedSeqs(bus, `${deliveries}>`) : [];
+  const commands = seqs.length >= STORED_CAP ? indexed : seqs.length;
+  const details = commands ? [`${commands} commands still stored in ${bus.names.streams.deliveries} for ${connector}: seq ${seqs.slice(0, 20).join(', ')}`] : [];
   const onDeliveries = await consumerBacklog(bus, bus.names.streams.deliveries, (f) => f.startsWith(deliveries) || f === bus.names.subjects.all.deliveries);
   const onEvents = await consumerBacklog(bus, bus.names.streams.events, () => true);
   details.push(...onDeliveries.details, ...onEvents.details);
@@ -56,4 +63,18 @@ export async function readBusCounts(bus: Bus, connector: string): Promise<BusCou
   const { pending, details } = await readPending(bus, connector);
   // what is stuck first (a few lines), then the dead letters
   return { deadLettered: dead.length, pending, details: [...details, ...dead] };
+}
+
+const STORED_CAP = 200;
+
+/** The sequences stored under a subject filter (at most STORED_CAP), read message by message. */
+async function storedSeqs(bus: Bus, filter: string): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let seq = 1; seqs.length < STORED_CAP; ) {
+    const m = await bus.jsm.streams.getMessage(bus.names.streams.deliveries, { next_by_subj: filter, seq } as unknown as MsgRequest);
+    if (!m) break;
+    seqs.push(m.seq);
+    seq = m.seq + 1;
+  }
+  return seqs;
 }
