@@ -34,7 +34,9 @@ export function decodeAudit(bytes: Uint8Array): AuditRecord {
 
 /** A dedup id for an audit record: the same step written twice is stored once. */
 export function auditMsgId(r: Omit<AuditRecord, 'at'>): string {
+  // a reconcile repair re-delivers an event already delivered: its records are its run's, not the first delivery's
+  const repair = (r.details?.repair as { runId?: string } | undefined)?.runId;
   return r.eventId
-    ? `audit.${r.stage}.${r.outcome}.${r.connector ?? '-'}.${r.eventId}.${r.attempt ?? 0}`
+    ? `audit.${r.stage}.${r.outcome}.${r.connector ?? '-'}.${r.eventId}.${r.attempt ?? 0}${repair ? `.${repair}` : ''}`
     : `audit.${r.stage}.${r.outcome}.${newEventId()}`;
 }

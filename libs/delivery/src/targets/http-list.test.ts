@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { TargetReadError, type TargetRecord } from '../target.js';
+import { createHttpTarget, HttpTargetSettings } from './http.js';
 import { HttpListRoute, httpList } from './http-list.js';
 
 /** 23 contacts at a real HTTP server, listed by keyset (`after`) or by an opaque cursor; `/broken` answers what it is told. */
@@ -56,6 +57,18 @@ describe('http target: the list route (keyset and cursor pages)', () => {
     assert.equal(pages, 3);
     assert.deepEqual(records[0], { key: { type: 'contact', id: 'c00' }, version: 3, fields: { id: 'c00', meta: { version: 3 }, email: 'c00@example.com' } });
     assert.ok(seen.includes('/contacts?limit=10&after=c09 k'), seen.join('\n'));
+  });
+
+  it('an http connector that declares a list route pages through it with its own auth header (reconcile finds records unknown to the source)', async () => {
+    const s = HttpTargetSettings.parse({ kind: 'http', baseUrlEnv: 'CRM_BASE_URL', routes: { upsert: { method: 'PUT', path: '/contacts/{id}' } },
+      auth: { kind: 'api-key', header: 'x-api-key', env: 'CRM_API_KEY' }, list: { path: '/contacts', paging: { kind: 'keyset' }, versionField: 'meta.version' } });
+    const target = createHttpTarget(s, { CRM_BASE_URL: base, CRM_API_KEY: 'from-env' }, (what) => new Error(`missing ${what}`));
+    assert.ok(target.list, 'the target lists');
+    const page = await target.list('contact', { limit: 5 }, { timeoutMs: 2_000 });
+    assert.deepEqual(page.records.map((r) => r.key.id), ids.slice(0, 5));
+    assert.ok(seen.includes('/contacts?limit=5 from-env'), seen.join('\n'));
+    const without = createHttpTarget(HttpTargetSettings.parse({ ...s, list: undefined }), { CRM_BASE_URL: base, CRM_API_KEY: 'k' }, (what) => new Error(what));
+    assert.equal(without.list, undefined);
   });
 
   it('cursor: the answer\'s cursor goes back as given until there is none', async () => {

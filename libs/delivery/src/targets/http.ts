@@ -1,6 +1,7 @@
 import type { DeliveryCommand } from '@bus/connectors';
 import { z } from 'zod';
 import { type CallOptions, type Target, TargetReadError, type TargetRecord } from '../target.js';
+import { HttpListRoute, httpList } from './http-list.js';
 import { sendHttp, urlFromEnv } from './send.js';
 
 const EnvName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must name an environment variable');
@@ -38,6 +39,8 @@ export const HttpTargetSettings = z.object({
     /** Dotted path of the record's fields in the answer; default the whole answer. */
     fieldsField: z.string().optional(),
   }).optional(),
+  /** How to page through every record of a type (keyset or cursor), so reconcile finds records unknown to the source. */
+  list: HttpListRoute.optional(),
 });
 export type HttpTargetSettings = z.infer<typeof HttpTargetSettings>;
 
@@ -75,6 +78,7 @@ export function createHttpTarget(s: HttpTargetSettings, env: NodeJS.ProcessEnv, 
   const lookupRoute = s.lookup;
   return {
     kind: 'http',
+    ...(s.list ? { list: httpList(s.list, { baseUrl, headers: authHeaders, fetchFn }) } : {}),
     async apply(cmd: DeliveryCommand, o: CallOptions) {
       const route = s.routes[cmd.action];
       if (!route) return { ok: false, failureClass: 'permanent', detail: `the connector has no route for action "${cmd.action}"`, durationMs: 0 };
