@@ -291,7 +291,8 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     const health = services[2]!.endpoints.health;
     if (health) {
       const text = await (await fetch(health.replace(/\/readyz$/, '/metrics'))).text();
-      const metric = (name: string, labels: string) => Number(text.match(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm'))?.[1] ?? 0);
+      // labels in the registry's order, with the service's default label after them
+      const metric = (name: string, labels: string) => Number(text.match(new RegExp(`^${name}\\{${labels}[^}]*\\} (\\S+)$`, 'm'))?.[1] ?? 0);
       const ops = Object.fromEntries(['get', 'create', 'update'].map((op) => [op, metric('deliver_kv_ops_total', `connector="warehouse",op="${op}"`)]));
       const delivered = metric('deliver_outcomes_total', 'connector="warehouse",outcome="delivered"');
       const total = ops.get! + ops.create! + ops.update!;
