@@ -12,7 +12,7 @@ export function printRuns(runs: RunReport[]): void {
   printTable(runs.map((r) => ({
     run: r.runId, connector: r.connector, status: r.dryRun ? `${r.status} (dry run)` : r.status, started: r.startedAt.slice(0, 19).replace('T', ' '),
     took: r.endedAt ? formatAge(Date.parse(r.endedAt) - Date.parse(r.startedAt)) : '…', checked: r.checked, listed: r.listed,
-    differences: differences(r), repaired: r.repaired, flagged: r.flagged,
+    differences: differences(r), 'in flight': r.inFlight ?? 0, repaired: r.repaired, flagged: r.flagged,
   })));
 }
 
@@ -45,7 +45,7 @@ export function registerReconcile(program: Command): void {
       const store = reportStore(bus);
       for (let last = '';;) {
         const run = await store.readRun(a.runId);
-        const line = run ? `${run.status}: ${run.checked} checked, ${run.listed} listed; ${differences(run)}` : 'starting';
+        const line = run ? `${run.status}: ${run.checked} checked, ${run.listed} listed; ${differences(run)}${run.inFlight ? `; ${run.inFlight} in flight (left for the next run)` : ''}` : 'starting';
         if (line !== last) console.log(line);
         last = line;
         if (run && run.status !== 'running') {
