@@ -92,7 +92,11 @@ export function createDeliverer(o: DelivererOptions) {
         }
       });
       if ('err' in found) throw found.err;
-      const landed = found.record !== undefined && found.record.version >= cmd.version;
+      const r = found.record;
+      // a repair is wanted only while the target still lacks this state: the same version with the command's fields is there already
+      const landed = r !== undefined && (cmd.repair
+        ? r.version > cmd.version || (r.version === cmd.version && Object.entries(cmd.fields).every(([k, v]) => JSON.stringify(r.fields[k]) === JSON.stringify(v)))
+        : r.version >= cmd.version);
       o.metrics.lookups.inc({ connector: name, result: landed ? 'landed' : 'absent' });
       return { result: landed ? 'landed' : 'absent', version: found.record?.version ?? 0 };
     } catch (err) {
@@ -224,7 +228,8 @@ export function createDeliverer(o: DelivererOptions) {
     // a replayed entry whose last attempt before the replay timed out is looked up too
     const lastClass = (ctx.history.at(-1) ?? ctx.prior?.history.at(-1))?.failureClass;
     let lookup: LookupResult | undefined;
-    if (inDoubt || lastClass === 'ambiguous') {
+    // a repair looks first too: reconcile compared a moment ago, and the live delivery may have landed since
+    if (inDoubt || lastClass === 'ambiguous' || cmd.repair) {
       if (!leaseEnough()) return leaseShort('before the lookup');
       const found = await lookUp(cmd, timeoutMs);
       if (found.result === 'landed') {
@@ -232,7 +237,9 @@ export function createDeliverer(o: DelivererOptions) {
         // the target has this version, or a newer one whose attempt had landed: either way nothing is sent
         const outcome = found.version > cmd.version ? 'stale' : 'delivered';
         o.metrics.outcomes.inc({ connector: name, outcome });
-        audit(outcome, { reason: `found at the target by lookup (version ${found.version}) after an attempt that may have landed; not sent` });
+        audit(outcome, { reason: cmd.repair
+          ? `repair not needed: the target holds version ${found.version} with these fields already (delivered since reconcile compared); not sent`
+          : `found at the target by lookup (version ${found.version}) after an attempt that may have landed; not sent` });
         return done();
       }
       if (found.result === 'failed') {
