@@ -50,7 +50,7 @@ export function createDeliverer(o: DelivererOptions) {
     },
   });
   const limiter = settings.rateLimit ? createRateLimiter(settings.rateLimit) : undefined;
-  let guard: OrderingGuard | undefined;
+  let guard: Promise<OrderingGuard> | undefined;
   // the entity lease outlives the longest attempt with room to renew it (every third of it) during the call;
   // a crashed process's entity is taken over after leaseMs, its command comes back after ack_wait
   const longestAttemptMs = Math.max(o.delivery.policyFor('').attemptTimeoutMs, ...Object.keys(settings.retryByType ?? {}).map((t) => o.delivery.policyFor(t).attemptTimeoutMs));
@@ -106,15 +106,21 @@ export function createDeliverer(o: DelivererOptions) {
     }
   }
 
-  /** The ordering guard, made on first use (the bucket is opened once). */
-  async function guardFor(): Promise<OrderingGuard> {
-    if (guard) return guard;
+  /**
+   * The ordering guard, made once on first use. The promise is kept, not the guard: handlers that start
+   * together share one guard (one holder, one set of entities in use here) instead of each making its own.
+   */
+  const guardFor = () => (guard ??= makeGuard().catch((err: unknown) => {
+    guard = undefined; // a bucket that could not be opened is tried again by the next command
+    throw err;
+  }));
+  async function makeGuard(): Promise<OrderingGuard> {
     const kv = await o.bus.kv(o.bus.names.kv.versions);
     const { streams, subjects } = o.bus.names;
     const upstreamDurable = transformDurable(name);
     let upstreamInfo: { at: number; info: Promise<ConsumerInfo> } | undefined;
     const kvOps = { get: o.metrics.kvOps.labels({ connector: name, op: 'get' }), create: o.metrics.kvOps.labels({ connector: name, op: 'create' }), update: o.metrics.kvOps.labels({ connector: name, op: 'update' }) };
-    guard = createOrderingGuard({
+    return createOrderingGuard({
       kv, connector: name, mode: settings.ordering, gapWaitMs: settings.gapWaitMs, reorderWindowMs: settings.reorderWindowMs, leaseMs,
       // a lapsed lease is taken over only after its holder's longest call could have ended too: a holder stalled
       // (GC, a starved CPU) between its last check and the request going out still lands before its successor
@@ -131,7 +137,6 @@ export function createDeliverer(o: DelivererOptions) {
       },
       onKvOp: (op) => kvOps[op].inc(),
     });
-    return guard;
   }
 
   const connectorsKv = () => o.bus.kv(o.bus.names.kv.connectors);
