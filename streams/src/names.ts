@@ -36,8 +36,18 @@ export interface Names {
     deliveriesOfEntity(connector: string, entity: { type: string; id: string }): string;
     /** `dlq.<stage>.<connector>` — connector is `-` where a stage has none (ingest). */
     dlq(stage: string, connector?: string): string;
-    /** `audit.<stage>.<outcome>` */
-    audit(stage: string, outcome: string): string;
+    /**
+     * `audit.<correlation>` (the id as a KV-safe token): every audit record of one business action on one subject,
+     * so a trace is one filtered read that the server answers from its per-subject index (libs/bus/src/audit.ts).
+     */
+    audit(correlationId: string): string;
+    /**
+     * The audit index: `audit.ix.ev.<eventId>` and `audit.ix.en.<entityType>.<entityId>`, each message's body a
+     * correlation id. One message per (key, correlation), so event id and entity lead to their traces.
+     */
+    auditIndex: { event(eventId: string): string; entity(entity: { type: string; id: string }): string };
+    /** `audit.*.*`: the layout before the index (`audit.<stage>.<outcome>`), read only by `bus trace --legacy`. */
+    auditLegacy: string;
     /** Core request subject on which ingest replays quarantined payloads (not a stream). */
     ingestReplay: string;
     /** Core request subject on which reconcile starts a run now (`bus reconcile run`; not a stream). */
@@ -80,7 +90,12 @@ export function names(prefix = ''): Names {
         entity ? `${s}deliveries.${connector}.${targetType}.${kvToken(entity.type)}.${kvToken(entity.id)}` : `${s}deliveries.${connector}.${targetType}`,
       deliveriesOfEntity: (connector, entity) => `${s}deliveries.${connector}.*.${kvToken(entity.type)}.${kvToken(entity.id)}`,
       dlq: (stage, connector = '-') => `${s}dlq.${stage}.${connector}`,
-      audit: (stage, outcome) => `${s}audit.${stage}.${outcome}`,
+      audit: (correlationId) => `${s}audit.${kvToken(correlationId)}`,
+      auditIndex: {
+        event: (eventId) => `${s}audit.ix.ev.${kvToken(eventId)}`,
+        entity: (entity) => `${s}audit.ix.en.${kvToken(entity.type)}.${kvToken(entity.id)}`,
+      },
+      auditLegacy: `${s}audit.*.*`,
       ingestReplay: `${s}ingest.replay`,
       reconcileRun: `${s}reconcile.run`,
       all: { events: `${s}events.>`, deliveries: `${s}deliveries.>`, dlq: `${s}dlq.>`, audit: `${s}audit.>` },

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { type Bus, decodeAudit, decodeDeadLetter, readStream } from '@bus/bus';
+import { auditRecordsOf, type Bus, decodeDeadLetter, readStream } from '@bus/bus';
 import { commandHeaders, type DeliveryCommand } from '@bus/connectors';
 import { encode } from '@bus/envelope';
 import { topology } from '@bus/streams';
@@ -221,8 +221,7 @@ describe('OAuth2 with a rotating, reuse-detecting provider, through real deliver
       assert.equal(state.refused, undefined, 'the refusal is cleared');
       assert.equal(state.refreshTokenFrom, 'token endpoint', 'the operator\'s refresh token was used and rotated');
       const audited = await waitFor(async () => {
-        for await (const m of readStream(bus.jsm, bus.names.streams.audit)) {
-          const r = decodeAudit(m.data);
+        for await (const r of auditRecordsOf(bus, 'auth', 'refresh_token_set')) {
           if (r.stage === 'auth' && r.outcome === 'refresh_token_set' && r.connector === 'oauthcrm') return r;
         }
         return undefined;

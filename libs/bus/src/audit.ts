@@ -1,8 +1,13 @@
 import { encode, decode, newEventId } from '@bus/envelope';
+import type { Names } from '@bus/streams';
 
 /**
  * One step of one business action. `bus trace <correlationId>` reads these back in order.
  * Payloads are never audited: only ids, outcomes and reasons.
+ *
+ * This file is the one place that knows the audit record's schema and where it is stored
+ * (subjects, headers, index): every writer goes through {@link auditMessages} (via
+ * `bus.audit`), every reader through {@link decodeAudit} and the subjects below.
  */
 export interface AuditRecord {
   stage: string;
@@ -20,9 +25,14 @@ export interface AuditRecord {
   code?: string;
   reason?: string;
   durationMs?: number;
+  /** Who did it, for a person's action (console or CLI): `console:<token name>`, `cli`. */
+  by?: string;
   /** Small, non-personal facts specific to the step. */
   details?: Record<string, unknown>;
 }
+
+/** Headers of an audit record: readers select by stage and outcome without decoding bodies. */
+export const AuditHeaders = { Stage: 'Bus-Audit-Stage', Outcome: 'Bus-Audit-Outcome', CorrelationId: 'Bus-Correlation-Id' } as const;
 
 export function encodeAudit(r: AuditRecord): Uint8Array {
   return encode(r);
@@ -39,4 +49,48 @@ export function auditMsgId(r: Omit<AuditRecord, 'at'>): string {
   return r.eventId
     ? `audit.${r.stage}.${r.outcome}.${r.connector ?? '-'}.${r.eventId}.${r.attempt ?? 0}${repair ? `.${repair}` : ''}`
     : `audit.${r.stage}.${r.outcome}.${newEventId()}`;
+}
+
+/** One message to store for an audit write. */
+export interface AuditMessage {
+  subject: string;
+  data: Uint8Array;
+  msgId: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * The messages one audit record is stored as: the record on `audit.<correlation>` (a trace is
+ * one literal-subject read, which nats-server answers from its per-subject index without
+ * scanning the stream), and index entries `audit.ix.ev.<eventId>` / `audit.ix.en.<type>.<id>`
+ * whose body is the correlation id, so an event id or entity finds its correlations the same
+ * way. An index entry's msgId is per (key, correlation): the several records of one action
+ * within the stream's duplicate window store it once (at 1 M records: ~1 index message per
+ * event and per entity of an action, not per record).
+ */
+export function auditMessages(names: Names, record: AuditRecord, msgId = auditMsgId(record)): AuditMessage[] {
+  const correlation = record.correlationId || '-';
+  const headers = { [AuditHeaders.CorrelationId]: correlation, [AuditHeaders.Stage]: record.stage, [AuditHeaders.Outcome]: record.outcome };
+  const out: AuditMessage[] = [{ subject: names.subjects.audit(correlation), data: encodeAudit(record), msgId, headers }];
+  if (correlation === '-') return out;
+  const body = new TextEncoder().encode(correlation);
+  const ix = { [AuditHeaders.CorrelationId]: correlation };
+  if (record.eventId) {
+    const subject = names.subjects.auditIndex.event(record.eventId);
+    out.push({ subject, data: body, msgId: `${subject}.${correlation}`, headers: ix });
+  }
+  if (record.entity) {
+    const subject = names.subjects.auditIndex.entity(record.entity);
+    out.push({ subject, data: body, msgId: `${subject}.${correlation}`, headers: ix });
+  }
+  return out;
+}
+
+/** What a trace is looked up by: `correlation`, `event` (an event id) or `entity` (`contact/c-1`). */
+export type TraceKeyKind = 'correlation' | 'event' | 'entity';
+
+/** `contact/c-1` → the entity; anything without one `/` between two parts is not an entity. */
+export function parseEntityKey(key: string): { type: string; id: string } | undefined {
+  const i = key.indexOf('/');
+  return i > 0 && i < key.length - 1 ? { type: key.slice(0, i), id: key.slice(i + 1) } : undefined;
 }

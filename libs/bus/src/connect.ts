@@ -8,7 +8,7 @@ import { credsAuthenticator, headers as natsHeaders, nkeyAuthenticator, type Con
 import { connect } from '@nats-io/transport-node';
 import type { BusConfig } from './config.js';
 import { consume, type ConsumeOptions, type Consumption } from './consume.js';
-import { type AuditRecord, auditMsgId, encodeAudit } from './audit.js';
+import { type AuditRecord, auditMessages } from './audit.js';
 import { type DeadLetter, encodeDeadLetter } from './dead-letter.js';
 import { createPublish, type Publish, type Published } from './publish.js';
 import { applyTopology, type TopologyReport } from './topology.js';
@@ -39,7 +39,7 @@ export interface Bus {
    * Writes one audit record to `audit.<stage>.<outcome>` without waiting for a PubAck:
    * audit must never slow down or break the work it records. Nats-Msg-Id still dedups it.
    */
-  audit(record: Omit<AuditRecord, 'at'> & { at?: string }): void;
+  audit(record: Omit<AuditRecord, 'at'> & { at?: string }, opts?: { msgId?: string }): void;
   /**
    * Stores into a stream without awaiting the PubAck (core publish). For writes whose loss
    * is covered elsewhere (audit, dedup hints); never for events or commands.
@@ -162,11 +162,9 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
     nc, js, jsm, names: n, config: o.config, publish, kv, deadLetter,
     publishUnconfirmed,
     putUnconfirmed: (bucket, key, value) => publishUnconfirmed(`$KV.${bucket}.${key}`, new TextEncoder().encode(value), {}),
-    audit(record) {
+    audit(record, opts) {
       const full: AuditRecord = { ...record, at: record.at ?? new Date().toISOString() };
-      publishUnconfirmed(n.subjects.audit(record.stage, record.outcome), encodeAudit(full), {
-        msgId: auditMsgId(full), headers: { 'Bus-Correlation-Id': record.correlationId },
-      });
+      for (const m of auditMessages(n, full, opts?.msgId)) publishUnconfirmed(m.subject, m.data, { msgId: m.msgId, headers: m.headers });
     },
     publishEnvelope: (subject, env, opts = {}) =>
       publish(subject, encodeEnvelope(env), { msgId: opts.msgId ?? env.id, headers: { ...envelopeHeaders(env), ...opts.headers } }),

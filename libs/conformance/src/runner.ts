@@ -1,6 +1,6 @@
 // One chaos run: real services, a misbehaving target per connector, a seeded load and process faults, then the checks.
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { type Bus, connectBus, decodeAudit, loadBusConfig, readRange } from '@bus/bus';
+import { auditRecordsOf, type Bus, connectBus, loadBusConfig } from '@bus/bus';
 import { loadCatalog } from '@bus/catalog';
 import { createLogger } from '@bus/observability';
 import { startCluster, startNats, type TestCluster, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
@@ -214,8 +214,7 @@ async function explain(bus: Bus, connector: string, verdict: Verdict, applies: r
   for (const entity of entities) {
     const rows: { atMs: number; line: string }[] = applies.filter((a) => a.entity === entity)
       .map((a) => ({ atMs: a.atMs, line: `target applied v${a.version} (key ${a.idempotencyKey})` }));
-    for await (const m of readRange(bus.js, bus.jsm, bus.names.streams.audit, { filterSubject: bus.names.subjects.audit('deliver', '*') })) {
-      const r = decodeAudit(m.data);
+    for await (const r of auditRecordsOf(bus, 'deliver')) {
       if (r.connector !== connector || `${r.entity?.type}/${r.entity?.id}` !== entity) continue;
       rows.push({ atMs: Date.parse(r.at), line: `deliver ${r.outcome} v${r.version} attempt ${r.attempt ?? '-'}${r.failureClass ? ` ${r.failureClass}` : ''}${r.reason ? `: ${String(r.reason).slice(0, 120)}` : ''}` });
     }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Bus, connectBus, type Consumption, loadBusConfig, readStream } from '@bus/bus';
+import { auditRecordsOf, type Bus, connectBus, type Consumption, loadBusConfig } from '@bus/bus';
 import { type Connector, defineConnector, type DeliveryCommand } from '@bus/connectors';
-import { decode, encode } from '@bus/envelope';
+import { encode } from '@bus/envelope';
 import { createLogger, createMetrics } from '@bus/observability';
 import { topology } from '@bus/streams';
 import { startNats, startTarget, type TestNats, type TestTarget, uniquePrefix, waitFor } from '@bus/testkit';
@@ -50,8 +50,7 @@ describe('deliver: lookups, quota headers and the outbound webhook target', () =
   const lookups = (path: string) => target.calls.filter((c) => c.method === 'GET' && c.path === path);
   const auditFor = async (cmd: DeliveryCommand) => {
     const out: Array<{ outcome: string; reason?: string }> = [];
-    for await (const m of readStream(bus.jsm, bus.names.streams.audit)) {
-      const r = decode(m.data) as { eventId?: string; outcome: string; reason?: string };
+    for await (const r of auditRecordsOf(bus)) {
       if (r.eventId === cmd.event.id) out.push(r);
     }
     return out;

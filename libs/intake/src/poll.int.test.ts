@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { decodeAudit } from '@bus/bus';
+import { type AuditRecord, auditRecordsOf } from '@bus/bus';
 import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
 import { Webhook } from 'standardwebhooks';
 import { acquireLease } from '@bus/lease';
@@ -10,7 +10,7 @@ import { sourceCheckpointKey, sourceLeaseKey } from './checkpoint.js';
 import type { Intake } from './intake.js';
 import { pollSourceChanges } from './poll.js';
 import { type AnySource, defineSource } from './source.js';
-import { events, ingestFor, quarantined, silent, standardSource, storedOn, WH_SECRET } from './test-support.js';
+import { events, ingestFor, quarantined, silent, standardSource, WH_SECRET } from './test-support.js';
 
 interface ProviderEvent {
   id: string;
@@ -262,15 +262,19 @@ describe('source changes: missed webhooks found by listing', () => {
     const t = await setup();
     provider.events.push(providerEvent(), providerEvent());
     const r = await t.poll({ runId: 'run-audit-1' });
-    const subject = t.bus.names.subjects.audit('reconcile', 'source-polled');
+    const recordsOf = async (stage: string, outcome: string) => {
+      const got: { value: AuditRecord }[] = [];
+      for await (const value of auditRecordsOf(t.bus, stage, outcome)) got.push({ value });
+      return got;
+    };
     const runs = await waitFor(async () => {
-      const got = (await storedOn(t.bus, t.bus.names.streams.audit, (s) => s === subject, decodeAudit)).filter((a) => a.value.correlationId === 'run-audit-1');
+      const got = (await recordsOf('reconcile', 'source-polled')).filter((a) => a.value.correlationId === 'run-audit-1');
       return got.length ? got : undefined;
     }, { what: 'the run\'s audit record' });
     assert.equal(runs.length, 1);
     assert.equal(runs[0]!.value.details?.stored, 2);
     const storedAudit = await waitFor(async () => {
-      const got = await storedOn(t.bus, t.bus.names.streams.audit, (s) => s === t.bus.names.subjects.audit('ingest', 'stored'), decodeAudit);
+      const got = await recordsOf('ingest', 'stored');
       return got.length === 2 ? got : undefined;
     }, { what: 'two stored audit records' });
     assert.deepEqual(storedAudit.map((a) => a.value.details), [{ via: 'listing', runId: r.runId }, { via: 'listing', runId: r.runId }]);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sign as githubSign } from '@octokit/webhooks-methods';
+import { AuditHeaders, readStream } from '@bus/bus';
 import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
 import { Webhook } from 'standardwebhooks';
 import Stripe from 'stripe';
@@ -90,13 +91,12 @@ describe('ingest: POST /webhooks/:source', () => {
       assert.equal(res.json().reason, reason);
     }
     assert.equal((await events(t.bus)).length, before);
-    const audit = await waitFor(async () => {
-      const info = await t.bus.jsm.streams.info(t.bus.names.streams.audit, { subjects_filter: t.bus.names.subjects.audit('ingest', 'rejected') });
-      return (info.state.subjects?.[t.bus.names.subjects.audit('ingest', 'rejected')] ?? 0) >= 4 ? info : undefined;
+    const rejected = await waitFor(async () => {
+      const got: Uint8Array[] = [];
+      for await (const m of readStream(t.bus.jsm, t.bus.names.streams.audit)) if (m.header.get(AuditHeaders.Stage) === 'ingest' && m.header.get(AuditHeaders.Outcome) === 'rejected') got.push(m.data);
+      return got.length >= 4 ? got : undefined;
     }, { what: 'four rejected audit records' });
-    assert.ok(audit);
-    const m = await t.bus.jsm.streams.getMessage(t.bus.names.streams.audit, { last_by_subj: t.bus.names.subjects.audit('ingest', 'rejected') });
-    assert.ok(!Buffer.from(m!.data).toString('latin1').includes('secret-person'), 'no payload in the audit');
+    for (const data of rejected) assert.ok(!Buffer.from(data).toString('latin1').includes('secret-person'), 'no payload in the audit');
   });
 
   it('the same delivery twice stores one event; the second answer is 200 duplicate', async () => {

@@ -1,4 +1,4 @@
-import { type Bus, encodeAudit } from '@bus/bus';
+import type { Bus } from '@bus/bus';
 import { commandHeaders, type DeliveryCommand } from '@bus/connectors';
 import { encode, Headers } from '@bus/envelope';
 
@@ -52,5 +52,5 @@ export async function publishRepair(bus: Bus, repair: DeliveryCommand, o: { reas
     entity: repair.entity, version: repair.version, reason: o.reason, details: { ...repair.repair, repairId: repair.id, action: repair.action },
   };
   // one record per repair command (the event's own id would dedup two runs' repairs of one event into one)
-  bus.publishUnconfirmed(subjects.audit(record.stage, record.outcome), encodeAudit(record), { msgId: `audit.reconcile.repair.${repair.id}`, headers: { [Headers.CorrelationId]: repair.correlationId } });
+  bus.audit(record, { msgId: `audit.reconcile.repair.${repair.id}` });
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { type AuditRecord, type Bus, connectBus, type Consumption, decodeAudit, decodeDeadLetter, loadBusConfig, readStream } from '@bus/bus';
+import { type AuditRecord, auditRecordsOf, type Bus, connectBus, type Consumption, decodeDeadLetter, loadBusConfig, readStream } from '@bus/bus';
 import { defineConnector, type DeliveryCommand } from '@bus/connectors';
 import { encode } from '@bus/envelope';
 import { createLogger, createMetrics } from '@bus/observability';
@@ -121,8 +121,7 @@ describe('deliver → postgres target: upsert with a version guard, through a re
   const writes = async (id: string) => (await sql(`SELECT version::int AS version FROM ${schema}.writes WHERE id = $1 ORDER BY n`, [id])).map((r) => r.version as number);
   const audits = async (cmd: DeliveryCommand) => {
     const out: AuditRecord[] = [];
-    for await (const m of readStream(bus.jsm, bus.names.streams.audit)) {
-      const a = decodeAudit(m.data);
+    for await (const a of auditRecordsOf(bus)) {
       if (a.correlationId === cmd.correlationId && a.stage === 'deliver') out.push(a);
     }
     return out;

@@ -1,0 +1,117 @@
+// Trace lookups at scale: fills AUDIT with BENCH_TRACE_RECORDS (default 1,000,000) audit records
+// in the layout the bus writes (auditMessages, libs/bus/src/audit.ts), then times a trace by
+// correlation id, event id and entity — through the library call, the `bus trace` command (a
+// new process each time, as a person runs it) and the console's HTTP endpoint — and what the
+// index costs the server (RSS and stored bytes per record). Prints; never fails.
+import { fileURLToPath } from 'node:url';
+import { type AuditRecord, auditMessages, auditTrace, type Bus, connectBus, loadBusConfig } from '@bus/bus';
+import { createLogger } from '@bus/observability';
+import { topology } from '@bus/streams';
+import { forkTracked } from './children.js';
+import { procStats } from './proc.js';
+import { fmt, percentile } from './stats.js';
+
+const log = createLogger({ service: 'bench', level: 'silent' });
+/** A business action's records: stored, transformed, a failed and a delivered attempt at crm, delivered at warehouse. */
+const STEPS = [['ingest', 'stored'], ['transform', 'transformed'], ['deliver', 'failed'], ['deliver', 'delivered'], ['deliver', 'delivered']] as const;
+
+export interface TraceBenchOptions {
+  natsUrl: string;
+  natsPid?: number;
+  records: number;
+  /** PubAcks in flight while filling. */
+  window: number;
+  /** Started console (services/console) to time its /api/trace, if any: base URL and token. */
+  console?: { url: string; token: string };
+}
+
+function recordsOf(action: number): AuditRecord[] {
+  const correlationId = `corr-${action.toString(36)}-${(action * 7919).toString(36)}`;
+  const eventId = `ev-${action}`;
+  const entity = { type: 'contact', id: `c-${action % 20_000}` }; // 20k entities: each has ~10 actions at 1 M records
+  const at = new Date(Date.UTC(2026, 0, 1) + action * 10).toISOString();
+  return STEPS.map(([stage, outcome], i) => ({
+    stage, outcome, correlationId, at, eventId, source: 'shop', ...(stage === 'ingest' ? {} : { entity, version: action }),
+    ...(stage === 'deliver' ? { connector: i === 4 ? 'warehouse' : 'crm', attempt: i === 3 ? 2 : 1, status: i === 2 ? 503 : 200, durationMs: 12 } : {}),
+  }));
+}
+
+export async function traceBench(o: TraceBenchOptions): Promise<void> {
+  const prefix = `t${Date.now().toString(36)}`;
+  const bus: Bus = await connectBus({ config: loadBusConfig({ NATS_URL: o.natsUrl, BUS_PREFIX: prefix }), name: 'bench-trace', log });
+  await bus.applyTopology(topology({ prefix }));
+  const actions = Math.ceil(o.records / STEPS.length);
+  console.log(`\n## trace lookups at ${o.records.toLocaleString('en')} audit records (${actions.toLocaleString('en')} actions of ${STEPS.length} records, 20,000 entities)`);
+  const before = procStats(o.natsPid);
+  const started = performance.now();
+  let messages = 0;
+  let inflight: Promise<unknown>[] = [];
+  for (let a = 0; a < actions; a++) {
+    // the index entries of one action are one message each (the stream's dedup window folds the rest): send each once
+    const seen = new Set<string>();
+    for (const r of recordsOf(a)) {
+      for (const m of auditMessages(bus.names, r)) {
+        if (seen.has(m.msgId)) continue;
+        seen.add(m.msgId);
+        messages++;
+        inflight.push(bus.publish(m.subject, m.data, { msgId: m.msgId, headers: m.headers }));
+        if (inflight.length >= o.window) {
+          await Promise.all(inflight);
+          inflight = [];
+        }
+      }
+    }
+  }
+  await Promise.all(inflight);
+  const fillSec = (performance.now() - started) / 1000;
+  const info = await bus.jsm.streams.info(bus.names.streams.audit);
+  const after = procStats(o.natsPid);
+  console.log(`filled in ${fmt(fillSec, 1)} s: ${info.state.messages.toLocaleString('en')} messages (${fmt(messages / actions, 2)} per action: records + index entries), ` +
+    `${fmt(info.state.bytes / o.records)} stored bytes per record, ${(info.state.num_subjects ?? 0).toLocaleString('en')} subjects`);
+  if (before && after) {
+    console.log(`nats-server RSS ${fmt(before.rssMb)} → ${fmt(after.rssMb)} MB: ${fmt(((after.rssMb - before.rssMb) * 1024 * 1024) / o.records)} bytes per audit record (subject index and caches)`);
+  }
+
+  const pick = [7, Math.floor(actions / 2), actions - 3];
+  const keys: { kind: 'correlation' | 'event' | 'entity'; key: string }[] = pick.flatMap((a) => {
+    const r = recordsOf(a)[1]!;
+    return [{ kind: 'correlation' as const, key: r.correlationId }, { kind: 'event' as const, key: r.eventId! }, { kind: 'entity' as const, key: `contact/${r.entity!.id}` }];
+  });
+  const cli = fileURLToPath(new URL('../../libs/cli/dist/main.js', import.meta.url));
+  const runCli = async (args: string[]) => {
+    const t = performance.now();
+    const p = forkTracked(cli, args, { env: { ...process.env, NATS_URL: o.natsUrl, BUS_PREFIX: prefix, LOG_LEVEL: 'error' }, stdio: 'ignore' });
+    await new Promise((resolve) => p.once('exit', resolve));
+    return performance.now() - t;
+  };
+  // what any `bus` command costs before it does anything (node start, imports): the floor of the CLI column
+  const floor = [await runCli(['--version']), await runCli(['--version']), await runCli(['--version'])];
+  console.log(`\`bus --version\` (process start only): median ${fmt(percentile(floor, 50))} ms`);
+  const rows: string[] = [];
+  for (const kind of ['correlation', 'event', 'entity'] as const) {
+    const lib: number[] = [];
+    const viaCli: number[] = [];
+    const viaConsole: number[] = [];
+    let found = 0;
+    for (const k of keys.filter((x) => x.kind === kind)) {
+      let t = performance.now();
+      const res = await auditTrace(bus, k.key, { kind });
+      lib.push(performance.now() - t);
+      found = Math.max(found, res.correlations.reduce((n, c) => n + c.records.length, 0));
+      viaCli.push(await runCli(['trace', k.key, '--kind', kind, '--json']));
+      if (o.console) {
+        t = performance.now();
+        const r = await fetch(`${o.console.url}/api/trace?kind=${kind}&q=${encodeURIComponent(k.key)}`, { headers: { authorization: `Bearer ${o.console.token}` } });
+        await r.text();
+        viaConsole.push(performance.now() - t);
+      }
+    }
+    const max = (xs: number[]) => (xs.length ? fmt(Math.max(...xs)) : '-');
+    rows.push(`| ${kind} | ${found} | ${fmt(percentile(lib, 50))} / ${max(lib)} | ${fmt(percentile(viaCli, 50))} / ${max(viaCli)} | ${viaConsole.length ? `${fmt(percentile(viaConsole, 50))} / ${max(viaConsole)}` : 'not started'} |`);
+  }
+  console.log('| key | records found (max) | library ms (median / max) | `bus trace` process ms (median / max) | console /api/trace ms (median / max) |');
+  console.log('|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+  await bus.jsm.streams.delete(bus.names.streams.audit).catch(() => undefined);
+  await bus.close();
+}

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
+import { AuditHeaders, encodeAudit } from './audit.js';
+import { auditOfCorrelation, auditRecordsOf, auditTrace, legacyAuditOf } from './audit-read.js';
+import type { Bus } from './connect.js';
+import { testBus } from './test-support.js';
+
+describe('the audit index: a trace by correlation id, event id or entity reads only its own records', () => {
+  let nats: TestNats;
+  let bus: Bus;
+  const longCorrelation = `caller's id with spaces and dots. ${'x'.repeat(120)}`;
+  before(async () => {
+    nats = await startNats();
+    bus = await testBus(nats.url, uniquePrefix());
+    const step = (correlationId: string, stage: string, outcome: string, eventId: string, entity?: { type: string; id: string }, attempt?: number) =>
+      bus.audit({ stage, outcome, correlationId, eventId, entity, attempt, connector: stage === 'deliver' ? 'crm' : undefined });
+    step('corr-a', 'ingest', 'stored', 'ev-a');
+    step('corr-a', 'transform', 'transformed', 'ev-a', { type: 'contact', id: 'c-1' });
+    step('corr-a', 'deliver', 'failed', 'ev-a', { type: 'contact', id: 'c-1' }, 1);
+    step('corr-a', 'deliver', 'delivered', 'ev-a', { type: 'contact', id: 'c-1' }, 2);
+    step('corr-b', 'ingest', 'stored', 'ev-b');
+    step('corr-b', 'deliver', 'delivered', 'ev-b', { type: 'contact', id: 'c-1' }, 1);
+    step('corr-c', 'deliver', 'delivered', 'ev-c', { type: 'contact', id: 'c-2' }, 1);
+    step(longCorrelation, 'ingest', 'stored', 'ev-long.with.dots');
+    // a record in the layout before the index: audit.<stage>.<outcome>
+    const legacy = { stage: 'ingest', outcome: 'stored', correlationId: 'corr-old', at: new Date(0).toISOString(), eventId: 'ev-old' };
+    await bus.publish(`${bus.names.prefix.toLowerCase()}.audit.ingest.stored`, encodeAudit(legacy), { msgId: 'legacy-1', headers: { [AuditHeaders.CorrelationId]: 'corr-old' } });
+    await waitFor(async () => (await auditOfCorrelation(bus, longCorrelation)).length === 1 && (await auditOfCorrelation(bus, 'corr-c')).length === 1,
+      { what: 'the unconfirmed audit writes stored' });
+  });
+  after(async () => {
+    await bus.close();
+    await nats.stop({ removeStore: true });
+  });
+
+  it('by correlation id: every step of that action, in time order, none of another', async () => {
+    const t = await auditTrace(bus, 'corr-a');
+    assert.equal(t.kind, 'correlation');
+    assert.deepEqual(t.correlations.map((c) => c.correlationId), ['corr-a']);
+    assert.deepEqual(t.correlations[0]!.records.map((r) => `${r.stage} ${r.outcome}${r.attempt ? ` ${r.attempt}` : ''}`),
+      ['ingest stored', 'transform transformed', 'deliver failed 1', 'deliver delivered 2']);
+  });
+
+  it('by event id (also when asked as a correlation): the action that carried it', async () => {
+    assert.deepEqual((await auditTrace(bus, 'ev-b', { kind: 'event' })).correlations.map((c) => c.correlationId), ['corr-b']);
+    const guessed = await auditTrace(bus, 'ev-b');
+    assert.equal(guessed.kind, 'event');
+    assert.equal(guessed.correlations[0]!.records.length, 2);
+  });
+
+  it('by entity: every action that touched it, each whole (also its steps without the entity)', async () => {
+    const t = await auditTrace(bus, 'contact/c-1');
+    assert.equal(t.kind, 'entity');
+    assert.deepEqual(t.correlations.map((c) => c.correlationId), ['corr-a', 'corr-b']);
+    assert.deepEqual(t.correlations[1]!.records.map((r) => r.stage), ['ingest', 'deliver']);
+    assert.deepEqual((await auditTrace(bus, 'contact/c-2')).correlations.map((c) => c.correlationId), ['corr-c']);
+  });
+
+  it('ids that are no subject token (dots, spaces, 150 chars) are hashed into one and still found exactly', async () => {
+    assert.equal((await auditTrace(bus, longCorrelation)).correlations[0]!.records[0]!.eventId, 'ev-long.with.dots');
+    assert.deepEqual((await auditTrace(bus, 'ev-long.with.dots', { kind: 'event' })).correlations.map((c) => c.correlationId), [longCorrelation]);
+  });
+
+  it('unknown keys, a malformed entity and a window after the records find nothing (and do not throw)', async () => {
+    assert.deepEqual((await auditTrace(bus, 'no-such-id')).correlations, []);
+    assert.deepEqual((await auditTrace(bus, 'contact/none')).correlations, []);
+    assert.deepEqual((await auditTrace(bus, '/c-1', { kind: 'entity' })).correlations, []);
+    assert.deepEqual((await auditTrace(bus, 'corr-a', { sinceMs: Date.now() + 60_000 })).correlations, []);
+    assert.equal((await auditTrace(bus, 'corr-a', { sinceMs: Date.now() - 60_000 })).correlations[0]!.records.length, 4);
+  });
+
+  it('records in the old layout are not in a trace, but --legacy (legacyAuditOf) reads them; stage readers skip index entries', async () => {
+    assert.deepEqual((await auditTrace(bus, 'corr-old')).correlations, []);
+    assert.deepEqual((await legacyAuditOf(bus, 'corr-old')).map((r) => r.eventId), ['ev-old']);
+    const delivered: string[] = [];
+    for await (const r of auditRecordsOf(bus, 'deliver', 'delivered')) delivered.push(r.correlationId);
+    assert.deepEqual(delivered, ['corr-a', 'corr-b', 'corr-c']);
+  });
+});

@@ -1,0 +1,111 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Names } from '@bus/streams';
+import { type AuditRecord, AuditHeaders, decodeAudit, parseEntityKey, type TraceKeyKind } from './audit.js';
+import { firstSeqSince, readRange } from './read.js';
+
+interface AuditReader {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: Names;
+}
+
+/** Most correlations an event id or entity expands to (the newest ones): a trace page, not an export. */
+export const TRACE_MAX_CORRELATIONS = 50;
+
+/**
+ * Every record on one literal subject, in stream order, from `sinceMs` (`firstSeqSince`, so a
+ * recent window costs no read of older records). The server finds a literal subject's
+ * messages from its per-subject index: the cost follows the records found, not the stream.
+ */
+async function readSubject(bus: AuditReader, subject: string, sinceMs = 0): Promise<{ seq: number; data: Uint8Array; header?: { get(k: string): string } }[]> {
+  const stream = bus.names.streams.audit;
+  let fromSeq: number | undefined;
+  if (sinceMs) {
+    fromSeq = await firstSeqSince(bus.jsm, stream, sinceMs, subject);
+    if (fromSeq === undefined) return [];
+  } else {
+    // nothing on this subject: one cheap lookup instead of a consumer (STREAM.MSG.GET takes next_by_subj since
+    // nats-server 2.9; the client's type lists it only for direct gets)
+    const first = await bus.jsm.streams.getMessage(stream, { next_by_subj: subject, seq: 1 } as never).catch(() => null);
+    if (!first) return [];
+    fromSeq = first.seq;
+  }
+  const out: { seq: number; data: Uint8Array; header?: { get(k: string): string } }[] = [];
+  for await (const m of readRange(bus.js, bus.jsm, stream, { fromSeq, filterSubject: subject })) {
+    out.push({ seq: m.seq, data: m.data, header: m.headers });
+  }
+  return out;
+}
+
+/** Every audit record of one business action, in time order. */
+export async function auditOfCorrelation(bus: AuditReader, correlationId: string, sinceMs = 0): Promise<AuditRecord[]> {
+  const found = await readSubject(bus, bus.names.subjects.audit(correlationId), sinceMs);
+  // the subject token of a long or unusual id is a hash: keep only this id's records
+  return found.map((m) => decodeAudit(m.data)).filter((r) => (r.correlationId || '-') === correlationId)
+    .sort((a, b) => a.at.localeCompare(b.at));
+}
+
+/** The correlation ids an event id or entity appears under, newest last, at most {@link TRACE_MAX_CORRELATIONS}. */
+export async function correlationsOf(bus: AuditReader, kind: Exclude<TraceKeyKind, 'correlation'>, key: string, sinceMs = 0): Promise<string[]> {
+  let subject: string;
+  if (kind === 'event') subject = bus.names.subjects.auditIndex.event(key);
+  else {
+    const entity = parseEntityKey(key);
+    if (!entity) return [];
+    subject = bus.names.subjects.auditIndex.entity(entity);
+  }
+  const ids = (await readSubject(bus, subject, sinceMs)).map((m) => new TextDecoder().decode(m.data));
+  return [...new Set(ids)].slice(-TRACE_MAX_CORRELATIONS);
+}
+
+/** What a trace lookup found: which kind of key it was, the correlations, and their records. */
+export interface TraceResult {
+  key: string;
+  kind: TraceKeyKind;
+  correlations: { correlationId: string; records: AuditRecord[] }[];
+}
+
+/**
+ * A trace by correlation id, event id or entity (`contact/c-1`). With `kind` unset: a key
+ * with a `/` is an entity; otherwise a correlation id, and when none has records, an event id.
+ * Event and entity keys expand through the audit index to their correlations (each read
+ * whole, so the trace shows every step of each action, also those without the key).
+ */
+export async function auditTrace(bus: AuditReader, key: string, o: { kind?: TraceKeyKind; sinceMs?: number } = {}): Promise<TraceResult> {
+  const sinceMs = o.sinceMs ?? 0;
+  const kind = o.kind ?? (parseEntityKey(key) ? 'entity' : 'correlation');
+  if (kind === 'correlation') {
+    const records = await auditOfCorrelation(bus, key, sinceMs);
+    if (records.length || o.kind) return { key, kind, correlations: records.length ? [{ correlationId: key, records }] : [] };
+    return auditTrace(bus, key, { kind: 'event', sinceMs });
+  }
+  const ids = await correlationsOf(bus, kind, key, sinceMs);
+  const correlations = await Promise.all(ids.map(async (correlationId) => ({ correlationId, records: await auditOfCorrelation(bus, correlationId, sinceMs) })));
+  return { key, kind, correlations: correlations.filter((c) => c.records.length) };
+}
+
+/**
+ * Records in the layout before the audit index (`audit.<stage>.<outcome>`) for one correlation:
+ * a scan of those subjects, filtered by header. Only `bus trace --legacy` reads it; AUDIT's
+ * 30-day max age retires the old layout by itself.
+ */
+export async function legacyAuditOf(bus: AuditReader, correlationId: string, sinceMs = 0): Promise<AuditRecord[]> {
+  const out: AuditRecord[] = [];
+  for await (const m of readRange(bus.js, bus.jsm, bus.names.streams.audit, { filterSubject: bus.names.subjects.auditLegacy, ...(sinceMs ? { sinceMs } : {}) })) {
+    if (m.headers?.get(AuditHeaders.CorrelationId) === correlationId) out.push(decodeAudit(m.data));
+  }
+  return out.sort((a, b) => a.at.localeCompare(b.at));
+}
+
+/**
+ * Audit records (of one stage and outcome, when given), any correlation, oldest first: a full
+ * read of AUDIT filtered by header, skipping index entries — for tests and fault reports, never for a trace.
+ */
+export async function* auditRecordsOf(bus: AuditReader, stage?: string, outcome?: string): AsyncGenerator<AuditRecord> {
+  for await (const m of readRange(bus.js, bus.jsm, bus.names.streams.audit)) {
+    const recordStage = m.headers?.get(AuditHeaders.Stage);
+    if (!recordStage || (stage && recordStage !== stage)) continue;
+    if (outcome && m.headers?.get(AuditHeaders.Outcome) !== outcome) continue;
+    yield decodeAudit(m.data);
+  }
+}
