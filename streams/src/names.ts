@@ -46,6 +46,8 @@ export interface Names {
      * correlation id. One message per (key, correlation), so event id and entity lead to their traces.
      */
     auditIndex: { event(eventId: string): string; entity(entity: { type: string; id: string }): string };
+    /** `audit.*`: every audit record, not the index (a live watch filters on it). */
+    auditRecords: string;
     /** `audit.*.*`: the layout before the index (`audit.<stage>.<outcome>`), read only by `bus trace --legacy`. */
     auditLegacy: string;
     /** Core request subject on which ingest replays quarantined payloads (not a stream). */
@@ -95,6 +97,7 @@ export function names(prefix = ''): Names {
         event: (eventId) => `${s}audit.ix.ev.${kvToken(eventId)}`,
         entity: (entity) => `${s}audit.ix.en.${kvToken(entity.type)}.${kvToken(entity.id)}`,
       },
+      auditRecords: `${s}audit.*`,
       auditLegacy: `${s}audit.*.*`,
       ingestReplay: `${s}ingest.replay`,
       reconcileRun: `${s}reconcile.run`,

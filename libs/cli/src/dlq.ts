@@ -1,130 +1,15 @@
-import { type Bus, decodeDeadLetter, type DeadLetter, dlqStats, ORIGINAL_MSG_ID_HEADER, PRIOR_HISTORY_HEADER, priorHistoryHeader, REPLAYS_HEADER, readStream } from '@bus/bus';
 import { createInterface } from 'node:readline/promises';
 import { BusError } from '@bus/errors';
+import { discardEntries, type DlqFilter, dlqEntries, dlqEntryAt, dlqSummary, matchingEntries, parseSince, replayEntries } from '@bus/operations';
 import type { Command } from 'commander';
-import { DateTime, Duration } from 'luxon';
 import { formatAge, printTable, withBus } from './context.js';
 import { emit, emitItem, jsonMode, markFound } from './output.js';
 
-export interface DlqFilter {
-  stage?: string;
-  connector?: string;
-  failureClass?: string;
-  /** `2h`, `3d`, `30m` or an ISO time. */
-  since?: string;
-}
-
-/** `--since 2h` or an ISO-8601 time → epoch ms. */
-export function parseSince(since: string, now: DateTime = DateTime.utc()): number {
-  const rel = /^(\d+)\s*(s|m|h|d|w)$/.exec(since.trim());
-  if (rel) {
-    const unit = { s: 'seconds', m: 'minutes', h: 'hours', d: 'days', w: 'weeks' }[rel[2] as 's'];
-    return now.minus(Duration.fromObject({ [unit]: Number(rel[1]) })).toMillis();
-  }
-  const at = DateTime.fromISO(since, { zone: 'utc' });
-  if (!at.isValid) throw new BusError('CLI_USAGE', 'business', `--since "${since}" is neither a duration like 2h / 30m / 3d nor an ISO time`);
-  return at.toMillis();
-}
-
-/** Streams the DLQ's entries matching the filter, oldest first, without holding them all. */
-export async function* dlqEntries(bus: Bus, f: DlqFilter = {}): AsyncGenerator<{ seq: number; entry: DeadLetter }> {
-  const sinceMs = f.since ? parseSince(f.since) : 0;
-  for await (const m of readStream(bus.jsm, bus.names.streams.dlq)) {
-    const seq = m.seq;
-    const entry = decodeDeadLetter(m.data);
-    if (f.stage && entry.stage !== f.stage) continue;
-    if (f.connector && entry.connector !== f.connector) continue;
-    if (f.failureClass && entry.failureClass !== f.failureClass) continue;
-    if (sinceMs && Date.parse(entry.deadLetteredAt) < sinceMs) continue;
-    yield { seq, entry };
-  }
-}
-
-/**
- * Puts one DLQ entry back through its path: an ingest quarantine goes to a running ingest
- * (which re-validates with its current schemas); anything else is republished to its
- * original subject, byte for byte, with the replay counted and its attempt history carried
- * (PRIOR_HISTORY_HEADER), so that if it fails again its one new entry has the whole history.
- * The entry is deleted only once that worked.
- *
- * The Nats-Msg-Id is `<first msg id>.replay<n>`: a new one per replay, so the stream's
- * duplicate window never swallows a legitimate replay, yet the same for two people replaying
- * the same entry at once, so that is stored once. The body — and with it the idempotency key
- * a target sees and the entity version deliver's guard checks — is unchanged: a replay of
- * something that did go through has no second business outcome.
- */
-export async function replayOne(bus: Bus, seq: number, entry: DeadLetter): Promise<{ ok: boolean; detail: string }> {
-  if (entry.stage === 'ingest') {
-    const res = await bus.nc.request(bus.names.subjects.ingestReplay, JSON.stringify({ dlqSeq: seq }), { timeout: 10_000 })
-      .catch((err: Error) => ({ json: () => ({ ok: false, error: `no ingest answered (${err.message}); is ingest running?` }) }));
-    const r = res.json() as { ok: boolean; status?: number; error?: string; body?: { status?: string; issues?: unknown } };
-    return { ok: r.ok, detail: r.ok ? `stored (${r.status})` : (r.error ?? `still invalid: ${JSON.stringify(r.body?.issues ?? r.body)}`) };
-  }
-  const replays = (entry.replays ?? 0) + 1;
-  const first = entry.original.headers[ORIGINAL_MSG_ID_HEADER] ?? entry.original.msgId ?? `${entry.original.stream}.${entry.original.seq}`;
-  const msgId = `${first}.replay${replays}`;
-  const stored = await bus.publish(entry.original.subject, entry.original.data, { msgId, headers: {
-    ...entry.original.headers, 'Nats-Msg-Id': msgId, [REPLAYS_HEADER]: String(replays), [ORIGINAL_MSG_ID_HEADER]: first,
-    [PRIOR_HISTORY_HEADER]: priorHistoryHeader(entry),
-  } });
-  // someone replaying the same entry at the same time deleted it already: fine, it went through once
-  await bus.jsm.streams.deleteMessage(bus.names.streams.dlq, seq).catch(async (err: Error) => {
-    if (await bus.jsm.streams.getMessage(bus.names.streams.dlq, { seq })) throw err;
-  });
-  return { ok: true, detail: stored.duplicate ? `already republished to ${entry.original.subject} (replay ${replays}); stored once` : `republished to ${entry.original.subject}` };
-}
-
-/** Per stage and connector: entries and the oldest one's age, from cheap calls (no scan); filtered by stage and connector. */
-export async function dlqSummary(bus: Bus, f: Pick<DlqFilter, 'stage' | 'connector'> = {}): Promise<{ stage: string; connector: string; entries: number; oldestAgeMs?: number }[]> {
-  const now = Date.now();
-  return (await dlqStats(bus.jsm, bus.names))
-    .filter((s) => (!f.stage || s.stage === f.stage) && (!f.connector || s.connector === f.connector))
-    .map((s) => ({ stage: s.stage, connector: s.connector, entries: s.messages, oldestAgeMs: s.oldestAtMs === undefined ? undefined : now - s.oldestAtMs }));
-}
+export { parseSince };
 
 /** Prints the per-connector summary as a table; nothing when the DLQ is empty. */
 export function printDlqSummary(rows: Awaited<ReturnType<typeof dlqSummary>>): void {
   printTable(rows.map((r) => ({ stage: r.stage, connector: r.connector, entries: r.entries, oldest: formatAge(r.oldestAgeMs) })));
-}
-
-/** One DLQ entry as `dlq discard --dry-run` and the confirmation show it. */
-export interface DlqMatch {
-  seq: number;
-  stage: string;
-  connector?: string;
-  failureClass: string;
-  code: string;
-  deadLetteredAt: string;
-  reason: string;
-}
-
-/** The entries matching the filter (and, if given, these sequences), oldest first: what a discard would delete. */
-export async function matchingEntries(bus: Bus, f: DlqFilter, seqs?: number[]): Promise<DlqMatch[]> {
-  const wanted = seqs ? new Set(seqs) : undefined;
-  const out: DlqMatch[] = [];
-  for await (const { seq, entry } of dlqEntries(bus, f)) {
-    if (wanted && !wanted.has(seq)) continue;
-    out.push({ seq, stage: entry.stage, connector: entry.connector, failureClass: entry.failureClass, code: entry.code,
-      deadLetteredAt: entry.deadLetteredAt, reason: entry.reason.slice(0, 200) });
-  }
-  return out;
-}
-
-/**
- * Deletes the entries matching the filter (and, if given, these sequences); each is audited
- * (`dlq discarded`). With `dryRun` nothing is deleted: the count is what would be.
- */
-export async function discardEntries(bus: Bus, f: DlqFilter, seqs?: number[], opts: { dryRun?: boolean } = {}): Promise<number> {
-  const wanted = seqs ? new Set(seqs) : undefined;
-  let n = 0;
-  for await (const { seq, entry } of dlqEntries(bus, f)) {
-    if (wanted && !wanted.has(seq)) continue;
-    n++;
-    if (opts.dryRun) continue;
-    await bus.jsm.streams.deleteMessage(bus.names.streams.dlq, seq);
-    bus.audit({ stage: 'dlq', outcome: 'discarded', correlationId: entry.correlationId ?? '-', connector: entry.connector, reason: entry.reason.slice(0, 200) });
-  }
-  return n;
 }
 
 /** Asks on the terminal; false unless the answer is y or yes. */
@@ -170,9 +55,7 @@ export function registerDlq(program: Command): void {
     }));
   dlq.command('show <seq>').description('one entry in full: reason, details, every attempt, the original message')
     .action(async (seqArg: string) => withBus(async (bus) => {
-      const m = await bus.jsm.streams.getMessage(bus.names.streams.dlq, { seq: Number(seqArg) }).catch(() => null);
-      if (!m) throw new BusError('CLI_NOT_FOUND', 'business', `no DLQ entry at sequence ${seqArg} (bus dlq list shows what is there)`);
-      const entry = decodeDeadLetter(m.data);
+      const { seq, entry } = await dlqEntryAt(bus, Number(seqArg));
       const original = Buffer.from(entry.original.data);
       let body: unknown;
       try {
@@ -180,7 +63,7 @@ export function registerDlq(program: Command): void {
       } catch {
         body = `${original.length} bytes (msgpack or binary)`;
       }
-      const shown = { seq: m.seq, ...entry, original: { ...entry.original, data: body } };
+      const shown = { seq, ...entry, original: { ...entry.original, data: body } };
       if (jsonMode()) return emit(shown);
       console.log(JSON.stringify(shown, null, 2));
     }));
@@ -228,13 +111,10 @@ export function registerDlq(program: Command): void {
       emit([]);
       let done = 0;
       let failed = 0;
-      const wanted = o.seq ? new Set(o.seq.map(Number)) : undefined;
-      for await (const { seq, entry } of dlqEntries(bus, { ...o, failureClass: o.class })) {
-        if (wanted && !wanted.has(seq)) continue;
-        const r = await replayOne(bus, seq, entry);
+      for await (const r of replayEntries(bus, { ...o, failureClass: o.class }, o.seq?.map(Number))) {
         r.ok ? done++ : failed++;
-        emitItem({ seq, stage: entry.stage, connector: entry.connector, ok: r.ok, detail: r.detail });
-        console.log(`${r.ok ? '✔' : '✘'} ${seq} ${entry.stage}/${entry.connector ?? '-'}: ${r.detail}`);
+        emitItem(r);
+        console.log(`${r.ok ? '✔' : '✘'} ${r.seq} ${r.stage}/${r.connector ?? '-'}: ${r.detail}`);
       }
       console.log(`${done} replayed, ${failed} still failing`);
       if (failed) markFound();

@@ -1,12 +1,8 @@
-export { streamsStatus } from './streams.js';
-export type { StreamStatus } from './streams.js';
+// the operations the CLI prints live in @bus/operations (the console calls them too); re-exported for older imports
+export { assertKnownConnector, connectorStates, discardEntries, dlqEntries, dlqSummary, knownConnectors, parseSince, replayOne, setPaused, streamsStatus, traceOf } from '@bus/operations';
+export type { ConnectorState, DlqFilter, StreamStatus } from '@bus/operations';
 export { discoverServices, up } from './up.js';
 export type { ReadyMessage, ServiceEntry } from './up.js';
 export { formatAge, formatBytes, natsUrl, printTable, withBus } from './context.js';
-export { discardEntries, dlqEntries, dlqSummary, parseSince, replayOne } from './dlq.js';
-export type { DlqFilter } from './dlq.js';
-export { traceOf } from './trace.js';
 export { ExitCodes } from './output.js';
 export type { ExitCode } from './output.js';
-export { assertKnownConnector, connectorStates, knownConnectors, setPaused } from './connectors.js';
-export type { ConnectorState } from './connectors.js';

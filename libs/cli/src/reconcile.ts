@@ -1,12 +1,10 @@
-import type { Bus } from '@bus/bus';
-import { loadCatalog } from '@bus/catalog';
-import { type ReportItem, reportStore, resolveItem, type RunAnswer, type RunReport } from '@bus/reconcile';
+import { differencesOf as differences, reconcileRun, reconcileRuns, requestRun, resolveDifference } from '@bus/operations';
+import { type ReportItem, reportStore, type RunReport } from '@bus/reconcile';
 import type { Command } from 'commander';
 import { formatAge, printTable, withBus } from './context.js';
 import { emit, markFound } from './output.js';
 
 const fmt = (v: unknown) => (v === undefined ? '–' : typeof v === 'string' ? v : JSON.stringify(v));
-const differences = (r: RunReport) => Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
 
 export function printRuns(runs: RunReport[]): void {
   printTable(runs.map((r) => ({
@@ -22,14 +20,6 @@ export function printItems(items: ReportItem[]): void {
     fields: i.fields.map((f) => `${f.field}: ${fmt(f.source)} → ${fmt(f.target)}`).join('; ') || '–',
     decision: i.resolution ? `settled: ${i.resolution.as} (${i.resolution.by})` : i.decision,
   })));
-}
-
-/** Asks a running reconcile service to start a run now (one per connector across all processes). */
-export async function requestRun(bus: Bus, connector: string, dryRun: boolean): Promise<RunAnswer> {
-  const answer = await bus.nc.request(bus.names.subjects.reconcileRun, JSON.stringify({ connector, dryRun }), { timeout: 10_000 }).catch((err: Error) => {
-    throw new Error(`no reconcile service answered (${err.message}); is it running (npm start runs one)?`);
-  });
-  return answer.json<RunAnswer>();
 }
 
 export function registerReconcile(program: Command): void {
@@ -60,17 +50,15 @@ export function registerReconcile(program: Command): void {
     }));
   r.command('report [runId]').description('the runs (newest first), or one run with every difference').option('--connector <name>').option('--json')
     .action(async (runId: string | undefined, o: { connector?: string; json?: boolean }) => withBus(async (bus) => {
-      const store = reportStore(bus);
       if (!runId) {
-        const runs = await store.runs(o.connector);
+        const runs = await reconcileRuns(bus, o.connector);
         if (o.json) return emit(runs);
         if (runs.length === 0) return console.log('no reconcile runs yet: npm run bus -- reconcile run --connector <name>');
         return printRuns(runs);
       }
-      const run = await store.readRun(runId);
-      if (!run) throw new Error(`no run ${runId}; see: npm run bus -- reconcile report`);
-      const items: ReportItem[] = [];
-      for await (const i of store.items(runId)) items.push(i);
+      const found = await reconcileRun(bus, runId);
+      if (!found) throw new Error(`no run ${runId}; see: npm run bus -- reconcile report`);
+      const { run, items } = found;
       if (o.json) return emit({ ...run, items });
       printRuns([run]);
       console.log('');
@@ -84,8 +72,7 @@ export function registerReconcile(program: Command): void {
     .action(async (item: string, o: { source?: boolean; target?: boolean; ignore?: boolean; by: string }) => withBus(async (bus) => {
       const chosen = (['source', 'target', 'ignore'] as const).filter((k) => o[k]);
       if (chosen.length !== 1) throw new Error('say exactly one of --source, --target or --ignore');
-      const { connectors, schemas } = await loadCatalog(); // the demo, or BUS_CATALOG's: the one the services run
-      const settled = await resolveItem({ bus, connectors, schemas, itemId: item, as: chosen[0]!, by: o.by });
+      const settled = await resolveDifference(bus, item, chosen[0]!, o.by);
       emit(settled);
       console.log(`${settled.id} settled as ${chosen[0]} by ${o.by}${chosen[0] === 'source' ? ': a repair command went to deliver' : ''}`);
     }));

@@ -11,7 +11,7 @@ import { runReconcile } from '@bus/reconcile';
 import { startNats, startProcess, type TestNats, testPgUrl, uniquePrefix, waitFor } from '@bus/testkit';
 import pg from 'pg';
 import { cliLog } from './context.js';
-import { traceOf } from './trace.js';
+import { traceOf } from '@bus/operations';
 
 const main = fileURLToPath(new URL('./main.js', import.meta.url));
 // TEST_PG_URL, else a PostgreSQL private to this test process (testkit)

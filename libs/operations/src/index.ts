@@ -1,0 +1,17 @@
+export { watchActivity } from './activity.js';
+export type { Activity, ActivityOptions, ActivitySlot } from './activity.js';
+export { assertKnownConnector, connectorStates, knownConnectors, setPaused } from './connectors.js';
+export type { ConnectorState } from './connectors.js';
+export { discardEntries, dlqEntries, dlqEntryAt, dlqSummary, matchingEntries, replayEntries, replayOne } from './dlq.js';
+export type { DlqFilter, DlqMatch, ReplayResult } from './dlq.js';
+export { maskFields, maskValue, showDeadLetter } from './mask.js';
+export type { ShownDeadLetter } from './mask.js';
+export { overview } from './overview.js';
+export type { ConnectorOverview, Overview } from './overview.js';
+export { differencesOf, reconcileRun, reconcileRuns, requestRun, RESOLUTIONS, resolveDifference } from './reconcile.js';
+export type { Resolution } from './reconcile.js';
+export { parseSince } from './since.js';
+export { orderingMechanism, streamsStatus } from './streams.js';
+export type { StreamStatus } from './streams.js';
+export { trace, TRACE_KINDS, traceOf, traceSteps } from './trace.js';
+export type { TraceStep } from './trace.js';
