@@ -18,7 +18,7 @@ function launch(env: Record<string, string>) {
     detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env, NATS_URL: '', BUS_DATA_DIR: dataDir, BUS_NATS_PORT: '-1', BUS_PREFIX: `up${process.pid}`, LOG_LEVEL: 'info',
-      INGEST_PORT: '0', TRANSFORM_OPS_PORT: '0', DELIVER_OPS_PORT: '0', RECONCILE_OPS_PORT: '0', SANDBOX_PORT: '0', ...env,
+      INGEST_PORT: '0', TRANSFORM_OPS_PORT: '0', DELIVER_OPS_PORT: '0', RECONCILE_OPS_PORT: '0', SANDBOX_PORT: '0', CONSOLE_PORT: '0', CONSOLE_OPS_PORT: '0', ...env,
     },
   });
   let out = '';

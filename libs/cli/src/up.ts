@@ -42,6 +42,8 @@ export const DEMO_ENV: Record<string, string> = {
   WAREHOUSE_CLIENT_SECRET: 'demo-warehouse-secret',
   // seals OAuth2 tokens in bus_tokens; services refuse to run without a key of their own under NODE_ENV=production
   BUS_TOKEN_KEY: DEMO_TOKEN_KEY,
+  // the console's operator token (name:token): sign in with demo-console-token
+  CONSOLE_TOKENS: 'operator:demo-console-token',
 };
 
 const root = resolve(fileURLToPath(new URL('../../../', import.meta.url)));

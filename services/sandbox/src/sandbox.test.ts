@@ -30,4 +30,15 @@ describe('demo sandbox targets', () => {
     assert.equal((await ship('Bearer nope')).statusCode, 401);
     assert.equal((await ship(`Bearer ${granted.access_token}`)).statusCode, 200);
   });
+
+  it('a fault set on a system rejects exactly its next writes with that status, behind the API key', async () => {
+    const sandbox = createSandbox({ crmApiKey: 'k' });
+    const write = (version: number) => sandbox.inject({ method: 'PUT', url: '/crm/contacts/f1', headers: { 'x-api-key': 'k' }, payload: { version, fields: {} } });
+    assert.equal((await sandbox.inject({ method: 'POST', url: '/crm/_faults', headers: { 'x-api-key': 'wrong' }, payload: { status: 422 } })).statusCode, 401);
+    assert.equal((await sandbox.inject({ method: 'POST', url: '/crm/_faults', headers: { 'x-api-key': 'k' }, payload: { status: 200 } })).statusCode, 400);
+    assert.equal((await sandbox.inject({ method: 'POST', url: '/crm/_faults', headers: { 'x-api-key': 'k' }, payload: { status: 422, times: 2 } })).statusCode, 200);
+    assert.equal((await write(1)).statusCode, 422);
+    assert.equal((await write(1)).statusCode, 422);
+    assert.equal((await write(1)).statusCode, 200);
+  });
 });

@@ -47,10 +47,21 @@ export function createSandbox(opts: { crmApiKey: string; crmRatePerSec?: number;
     if (++inWindow > (opts.crmRatePerSec ?? 20)) return reply.status(429).header('retry-after', '1').send({ error: 'rate limit' });
   });
 
+  // a demo of a rejected write (and the console's browser test): the next `times` writes to a system answer `status`
+  const faults = new Map<string, { status: number; times: number }>();
+  app.post<{ Params: { system: string }; Body: { status?: number; times?: number } }>('/:system/_faults', async (req, reply) => {
+    if (!stores[req.params.system]) return reply.status(404).send({ error: 'no such system' });
+    const status = Number(req.body?.status ?? 422);
+    if (!(status >= 400 && status <= 599)) return reply.status(400).send({ error: 'status must be 400–599' });
+    faults.set(req.params.system, { status, times: Math.max(1, Math.min(100, Number(req.body?.times ?? 1))) });
+    return { status, times: faults.get(req.params.system)!.times };
+  });
   app.put<{ Params: { system: string; type: string; id: string }; Body: { version: number; fields: Record<string, unknown> } }>(
     '/:system/:type/:id', async (req, reply) => {
       const store = stores[req.params.system];
       if (!store) return reply.status(404).send({ error: 'no such system' });
+      const fault = faults.get(req.params.system);
+      if (fault && fault.times-- > 0) return reply.status(fault.status).send({ error: `rejected by the sandbox (a fault set with POST /${req.params.system}/_faults)` });
       const key = String(req.headers['idempotency-key'] ?? '');
       if (key && store.keys.has(key)) return reply.status(200).send({ status: 'already applied', version: store.keys.get(key) });
       const id = `${req.params.type}/${req.params.id}`;
