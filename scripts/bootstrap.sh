@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks: nats-server and PostgreSQL's server (Debian packages) and the npm workspace,
+# Installs what a fresh machine lacks: nats-server, PostgreSQL's server and Chromium (Debian packages) and the npm workspace,
 # then builds it, so `npx bus …` works right after (libs/cli/bin/bus.js runs the built CLI).
 # Used by the README's two commands and by .ci/run, so all three install the same way.
 set -euo pipefail
@@ -14,6 +14,10 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ] &&
 fi
 if [ -z "${TEST_PG_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ ! -x "${PG_BIN_DIR:-/nonexistent}/initdb" ]; then
   missing+=(postgresql)
+fi
+# Chromium for the console's browser tests (test/src/console.test.ts drives /usr/bin/chromium with playwright-core)
+if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM_BIN:-}" ]; then
+  missing+=(chromium)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]} (Debian packages)"

@@ -75,7 +75,8 @@ async function main() {
       });
     }
     if (runs('trace')) {
-      await traceBench({ natsUrl: url, natsPid: server?.pid, records: Number(process.env.BENCH_TRACE_RECORDS ?? 1_000_000), window: 512 });
+      await traceBench({ natsUrl: url, natsPid: server?.pid, records: Number(process.env.BENCH_TRACE_RECORDS ?? 1_000_000), window: 512,
+        legacy: process.env.BENCH_TRACE_LEGACY !== '0' });
     }
   } finally {
     await server?.stop();

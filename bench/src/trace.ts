@@ -1,13 +1,19 @@
 // Trace lookups at scale: fills AUDIT with BENCH_TRACE_RECORDS (default 1,000,000) audit records
 // in the layout the bus writes (auditMessages, libs/bus/src/audit.ts), then times a trace by
 // correlation id, event id and entity — through the library call, the `bus trace` command (a
-// new process each time, as a person runs it) and the console's HTTP endpoint — and what the
-// index costs the server (RSS and stored bytes per record). Prints; never fails.
+// new process each time, as a person runs it) and the console's /api/trace (the console service
+// started on the same bus) — and what the index costs the server (RSS and stored bytes per
+// record). The first lookup of each kind is cold (the server loads its per-block subject index
+// from disk). Prints; never fails.
 import { fileURLToPath } from 'node:url';
-import { type AuditRecord, auditMessages, auditTrace, type Bus, connectBus, loadBusConfig } from '@bus/bus';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuditHeaders, type AuditRecord, auditMessages, auditMsgId, auditTrace, type Bus, connectBus, encodeAudit, legacyAuditOf, loadBusConfig } from '@bus/bus';
+import { spawnNatsServer } from '@bus/nats-server';
 import { createLogger } from '@bus/observability';
 import { topology } from '@bus/streams';
-import { forkTracked } from './children.js';
+import { forkTracked, stopChild, waitForMessage } from './children.js';
 import { procStats } from './proc.js';
 import { fmt, percentile } from './stats.js';
 
@@ -21,8 +27,8 @@ export interface TraceBenchOptions {
   records: number;
   /** PubAcks in flight while filling. */
   window: number;
-  /** Started console (services/console) to time its /api/trace, if any: base URL and token. */
-  console?: { url: string; token: string };
+  /** Also fill a second server in the old layout and compare (BENCH_TRACE_LEGACY=1). */
+  legacy?: boolean;
 }
 
 function recordsOf(action: number): AuditRecord[] {
@@ -87,6 +93,18 @@ export async function traceBench(o: TraceBenchOptions): Promise<void> {
   // what any `bus` command costs before it does anything (node start, imports): the floor of the CLI column
   const floor = [await runCli(['--version']), await runCli(['--version']), await runCli(['--version'])];
   console.log(`\`bus --version\` (process start only): median ${fmt(percentile(floor, 50))} ms`);
+  // the console as it runs (services/console, its own process on this bus), timed over its JSON API
+  const token = 'bench-console-token-0123456789';
+  const consoleMain = fileURLToPath(new URL('../../services/console/dist/main.js', import.meta.url));
+  const consoleChild = forkTracked(consoleMain, [], {
+    env: { ...process.env, NATS_URL: o.natsUrl, BUS_PREFIX: prefix, CONSOLE_PORT: '0', CONSOLE_OPS_PORT: '0', CONSOLE_TOKENS: `bench:${token}`, LOG_LEVEL: 'error', BUS_DLQ_STATS_INTERVAL_MS: '0' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const consoleUrl = await waitForMessage(consoleChild, (m) => (m as { type?: string; endpoints?: { url?: string } }).type === 'ready' ? (m as { endpoints: { url: string } }).endpoints.url : undefined, 60_000, 'the console')
+    .catch((err: Error) => {
+      console.log(`! the console did not start (${err.message}); its column stays empty`);
+      return undefined;
+    });
   const rows: string[] = [];
   for (const kind of ['correlation', 'event', 'entity'] as const) {
     const lib: number[] = [];
@@ -99,11 +117,12 @@ export async function traceBench(o: TraceBenchOptions): Promise<void> {
       lib.push(performance.now() - t);
       found = Math.max(found, res.correlations.reduce((n, c) => n + c.records.length, 0));
       viaCli.push(await runCli(['trace', k.key, '--kind', kind, '--json']));
-      if (o.console) {
+      if (consoleUrl) {
         t = performance.now();
-        const r = await fetch(`${o.console.url}/api/trace?kind=${kind}&q=${encodeURIComponent(k.key)}`, { headers: { authorization: `Bearer ${o.console.token}` } });
-        await r.text();
+        const r = await fetch(`${consoleUrl}/api/trace?kind=${kind}&q=${encodeURIComponent(k.key)}`, { headers: { authorization: `Bearer ${token}` } });
+        const body = (await r.json()) as { correlations?: { records: unknown[] }[] };
         viaConsole.push(performance.now() - t);
+        if (!r.ok || !body.correlations?.length) console.log(`! the console found nothing for ${kind} ${k.key} (${r.status})`);
       }
     }
     const max = (xs: number[]) => (xs.length ? fmt(Math.max(...xs)) : '-');
@@ -112,6 +131,48 @@ export async function traceBench(o: TraceBenchOptions): Promise<void> {
   console.log('| key | records found (max) | library ms (median / max) | `bus trace` process ms (median / max) | console /api/trace ms (median / max) |');
   console.log('|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+  await stopChild(consoleChild);
   await bus.jsm.streams.delete(bus.names.streams.audit).catch(() => undefined);
   await bus.close();
+  if (o.legacy) await legacyBench(o);
+}
+
+/**
+ * The same records in the layout before the index (`audit.<stage>.<outcome>`, a handful of
+ * subjects), on a server of its own: what the index costs in server memory and store, and what
+ * a trace cost before it (a scan of every record, as `bus trace --legacy` still does).
+ */
+async function legacyBench(o: TraceBenchOptions): Promise<void> {
+  const storeDir = await mkdtemp(join(tmpdir(), 'bench-legacy-'));
+  const server = await spawnNatsServer({ storeDir });
+  const prefix = `l${Date.now().toString(36)}`;
+  const bus: Bus = await connectBus({ config: loadBusConfig({ NATS_URL: server.url, BUS_PREFIX: prefix }), name: 'bench-legacy', log });
+  try {
+    await bus.applyTopology(topology({ prefix }));
+    const before = procStats(server.pid);
+    const actions = Math.ceil(o.records / STEPS.length);
+    let inflight: Promise<unknown>[] = [];
+    for (let a = 0; a < actions; a++) {
+      for (const r of recordsOf(a)) {
+        inflight.push(bus.publish(`${prefix}.audit.${r.stage}.${r.outcome}`, encodeAudit(r), { msgId: auditMsgId(r), headers: { [AuditHeaders.CorrelationId]: r.correlationId } }));
+        if (inflight.length >= o.window) {
+          await Promise.all(inflight);
+          inflight = [];
+        }
+      }
+    }
+    await Promise.all(inflight);
+    const after = procStats(server.pid);
+    const info = await bus.jsm.streams.info(bus.names.streams.audit);
+    const key = recordsOf(Math.floor(actions / 2))[0]!.correlationId;
+    const t = performance.now();
+    const found = await legacyAuditOf(bus, key);
+    console.log(`old layout (audit.<stage>.<outcome>), same records: ${fmt(info.state.bytes / o.records)} stored bytes per record, ${info.state.num_subjects ?? 0} subjects; ` +
+      (before && after ? `nats-server RSS ${fmt(before.rssMb)} → ${fmt(after.rssMb)} MB (${fmt(((after.rssMb - before.rssMb) * 1024 * 1024) / o.records)} bytes per record); ` : '') +
+      `a trace by correlation id scans them all: ${fmt(performance.now() - t)} ms (${found.length} records)`);
+  } finally {
+    await bus.close();
+    await server.stop();
+    await rm(storeDir, { recursive: true, force: true });
+  }
 }
