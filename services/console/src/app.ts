@@ -7,6 +7,7 @@ import {
   reconcileRun, reconcileRuns, replayEntries, requestRun, type Resolution, resolveDifference, setPaused, showDeadLetter, TRACE_KINDS, trace, traceSteps,
 } from '@bus/operations';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
 import { type Auth, createAuth, type OperatorToken } from './auth.js';
 import { html, page, type PageOptions } from './html.js';
 import {
@@ -22,6 +23,8 @@ export interface ConsoleOptions {
   personalFields: string[];
   /** Most DLQ entries a page lists. */
   dlqPageSize?: number;
+  /** Where the console's counters go (the service's /metrics); none in tests that do not look. */
+  registry?: Registry;
 }
 
 const COOKIE = 'bus_console';
@@ -77,6 +80,13 @@ export function createConsole(o: ConsoleOptions): FastifyInstance {
   const auth = createAuth(o.tokens);
   const limit = o.dlqPageSize ?? 200;
   const app = Fastify({ logger: false, bodyLimit: 256 * 1024 });
+  const registers = o.registry ? [o.registry] : [];
+  const refused = new Counter({ name: 'console_refused_total', help: 'Requests the console refused: no or an unknown operator token, a bad CSRF token or origin', labelNames: ['reason'] as const, registers });
+  const actions = new Counter({ name: 'console_actions_total', help: 'Operator actions done from the console, by action and outcome', labelNames: ['action', 'outcome'] as const, registers });
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method !== 'POST' || req.url.startsWith('/log')) return;
+    actions.inc({ action: req.url.split('?')[0]!.slice(1).replace('/', '_'), outcome: reply.statusCode < 400 ? 'done' : 'refused_or_failed' });
+  });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     const form: Form = {};
     for (const [k, v] of new URLSearchParams(body as string)) {
@@ -104,6 +114,7 @@ export function createConsole(o: ConsoleOptions): FastifyInstance {
     const op = operatorOf(auth, req);
     if (!op) {
       o.log.info({ path, method: req.method }, 'console: refused a request without a valid operator token');
+      refused.inc({ reason: 'no_token' });
       if (path.startsWith('/api/') || path.startsWith('/fragment/')) {
         return reply.status(401).header('www-authenticate', 'Bearer').send({ code: 'CONSOLE_UNAUTHORIZED', message: 'an operator token is needed (Authorization: Bearer <token>)' });
       }
@@ -116,6 +127,7 @@ export function createConsole(o: ConsoleOptions): FastifyInstance {
       const form = (req.body ?? {}) as Form;
       if ((origin && host && new URL(origin).host !== host) || !auth.checkCsrf(op, one(form.csrf))) {
         o.log.warn({ path, operator: op.name, origin }, 'console: refused an action without a valid CSRF token or from another origin');
+        refused.inc({ reason: 'csrf' });
         return send(reply, 403, { title: 'Refused', operator: op.name, csrf: auth.csrf(op), error: 'This action did not come from a console page of this session (CSRF token or origin). Nothing was changed; reload the page and try again.' }, back);
       }
     }
@@ -151,6 +163,7 @@ export function createConsole(o: ConsoleOptions): FastifyInstance {
     const op = auth.byToken(one(((req.body ?? {}) as Form).token));
     if (!op) {
       o.log.warn('console: a sign-in with an unknown token');
+      refused.inc({ reason: 'bad_token' });
       return send(reply, 401, { title: 'Sign in', error: 'That token is not one of CONSOLE_TOKENS.' }, loginPage());
     }
     o.log.info({ operator: op.name }, 'console: signed in');

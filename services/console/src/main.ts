@@ -21,11 +21,11 @@ runService({
   }),
   ops: (c) => ({ port: c.CONSOLE_OPS_PORT, host: c.CONSOLE_OPS_HOST }),
   stream: (bus) => bus.names.streams.audit,
-  async start({ bus, config, log }) {
+  async start({ bus, config, log, metrics }) {
     const tokens = parseTokens(config.CONSOLE_TOKENS);
     const activity = await watchActivity({ bus, log });
     const fields = config.CONSOLE_PERSONAL_FIELDS?.split(',').map((f) => f.trim()).filter(Boolean) ?? [...personalFields(), 'name'];
-    const app = createConsole({ bus, log, tokens, activity, personalFields: fields });
+    const app = createConsole({ bus, log, tokens, activity, personalFields: fields, registry: metrics.registry });
     await app.listen({ port: config.CONSOLE_PORT, host: config.CONSOLE_HOST });
     const url = `http://${config.CONSOLE_HOST}:${(app.server.address() as { port: number }).port}`;
     log.info({ url, operators: tokens.map((t) => t.name) }, 'console listening');
