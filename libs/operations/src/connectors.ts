@@ -1,5 +1,4 @@
 import type { Bus } from '@bus/bus';
-import { loadCatalog } from '@bus/catalog';
 import { BusError } from '@bus/errors';
 
 export interface ConnectorState {
@@ -36,7 +35,8 @@ export async function connectorStates(bus: Bus): Promise<ConnectorState[]> {
  * deliver consumer on the bus (a deliver process running another catalog).
  */
 export async function knownConnectors(bus: Bus, catalogNames?: string[]): Promise<string[]> {
-  const names = new Set(catalogNames ?? (await loadCatalog()).connectors.map((c) => c.name));
+  // the catalog (and what it imports) only when asked: `bus trace` must not pay for it at start
+  const names = new Set(catalogNames ?? (await (await import('@bus/catalog')).loadCatalog()).connectors.map((c) => c.name));
   for await (const c of bus.jsm.consumers.list(bus.names.streams.deliveries)) {
     if (c.name.startsWith('deliver-')) names.add(c.name.slice('deliver-'.length));
   }

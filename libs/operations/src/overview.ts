@@ -1,4 +1,3 @@
-import { tokenState } from '@bus/auth';
 import type { Bus } from '@bus/bus';
 import type { Activity } from './activity.js';
 import { connectorStates } from './connectors.js';
@@ -33,6 +32,7 @@ export interface Overview {
 
 /** Everything the console's overview shows, from the same calls as `bus connectors list`, `streams status` and `dlq list --summary`. */
 export async function overview(bus: Bus, activity?: Activity): Promise<Overview> {
+  const { tokenState } = await import('@bus/auth');
   const [states, streams, dlq, tokens] = await Promise.all([connectorStates(bus), streamsStatus(bus), dlqSummary(bus).catch(() => []), bus.kv(bus.names.kv.tokens)]);
   const deliveries = streams.find((s) => s.stream === bus.names.streams.deliveries);
   const connectors = await Promise.all(states.map(async (c): Promise<ConnectorOverview> => {
