@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { type Bus, auditRecordsOf } from '@bus/bus';
-import { connectorStates, matchingEntries } from '@bus/operations';
+import { connectorStates, matchingEntries, trace } from '@bus/operations';
 import { freePort, startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { Webhook } from 'standardwebhooks';
@@ -46,7 +46,7 @@ describe('the console in Chromium, on a running bus', { skip: !existsSync(CHROMI
       detached: true, stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env, NATS_URL: nats.url, BUS_PREFIX: prefix, BUS_DATA_DIR: dataDir, LOG_LEVEL: 'warn',
-        BUS_UP_SERVICES: 'ingest,transform,deliver,sandbox,console',
+        BUS_UP_SERVICES: 'ingest,transform,deliver,reconcile,sandbox,console', RECONCILE_EVERY_SEC: '0', RECONCILE_POLL_SOURCES: '0', RECONCILE_OPS_PORT: '0',
         SANDBOX_PORT: String(sandboxPort), CRM_BASE_URL: `${sandboxUrl}/crm`, WAREHOUSE_BASE_URL: `${sandboxUrl}/warehouse`, WAREHOUSE_TOKEN_URL: `${sandboxUrl}/oauth/token`,
         INGEST_PORT: String(ingestPort), CONSOLE_PORT: String(consolePort), TRANSFORM_OPS_PORT: '0', DELIVER_OPS_PORT: '0', CONSOLE_OPS_PORT: '0',
         CONSOLE_TOKENS: `alice:${TOKEN}`, BUS_DLQ_STATS_INTERVAL_MS: '0',
@@ -55,7 +55,7 @@ describe('the console in Chromium, on a running bus', { skip: !existsSync(CHROMI
     launcher.stdout?.on('data', (d: Buffer) => { output += d; });
     launcher.stderr?.on('data', (d: Buffer) => { output += d; });
     const started = Date.now();
-    await waitFor(() => ['ingest', 'transform', 'deliver', 'sandbox', 'console'].every((s) => new RegExp(`✔ ${s} `).test(output)),
+    await waitFor(() => ['ingest', 'transform', 'deliver', 'reconcile', 'sandbox', 'console'].every((s) => new RegExp(`✔ ${s} `).test(output)),
       { what: 'every service ready', timeoutMs: 90_000 }).catch((err: Error) => { throw new Error(`${err.message}\n${output.slice(-3000)}`); });
     consoleUrl = /✔ console +url (\S+)/.exec(output)![1]!;
     console.log(`# bus up in ${Date.now() - started} ms; console at ${consoleUrl}`);
@@ -215,8 +215,38 @@ describe('the console in Chromium, on a running bus', { skip: !existsSync(CHROMI
     assert.equal((await connectorStates(bus)).find((s) => s.connector === 'crm')!.paused, true, 'still paused');
     await row.getByRole('button', { name: 'Resume crm' }).click();
     assert.equal((await connectorStates(bus)).find((s) => s.connector === 'crm')!.paused, false);
+  });
+
+  it('reconcile from the page: a run started, its flagged difference (the target is newer) settled as "target is right", audited with who', async () => {
+    // someone at the CRM wrote c-1 behind the bus's back: the target holds a version no source sent
+    const put = await fetch(`${sandboxUrl}/crm/contacts/c-1`, { method: 'PUT', headers: { 'x-api-key': CRM_KEY, 'content-type': 'application/json' }, body: JSON.stringify({ version: 7, fields: { email: 'ada@crm.example' } }) });
+    assert.equal(put.status, 200);
     await page.goto(`${consoleUrl}/reconcile`);
-    assert.equal(await page.locator('h1').textContent(), 'Reconcile');
+    await page.getByLabel('Connector').selectOption('crm');
+    await page.getByLabel(/dry run/).uncheck();
+    await page.getByRole('button', { name: 'Start a run' }).click();
+    assert.match(await page.locator('h1').textContent() ?? '', /^Reconcile run /);
+    await waitFor(async () => {
+      if (/flagged/.test(await page.locator('table').last().textContent().catch(() => '') ?? '') && /status\s*done/.test(await page.locator('dl').textContent() ?? '')) return true;
+      await page.reload();
+      return undefined;
+    }, { what: 'the run done with its flagged item on the page', timeoutMs: 45_000 });
+    const item = page.locator('tr', { hasText: 'target-newer' });
+    assert.match(await item.textContent() ?? '', /contact c-1/);
+    await item.getByLabel('settle as').selectOption('target');
+    await page.screenshot({ path: join(shots, 'reconcile-run.png'), fullPage: true });
+    await item.getByRole('button', { name: 'Resolve' }).click();
+    assert.match(await page.locator('[role=status]').first().textContent() ?? '', /settled as target/);
+    assert.match(await page.locator('tr', { hasText: 'target-newer' }).textContent() ?? '', /settled: target \(console:alice\)/);
+    // the run's own trace (its correlation id is the run id): started from the console by alice, the item settled by alice
+    const runId = (await page.locator('h1').textContent())!.replace('Reconcile run ', '');
+    const steps = await waitFor(async () => {
+      const t = (await trace(bus, runId)).correlations[0]?.records ?? [];
+      return t.some((r) => r.outcome === 'resolved-target') ? t : undefined;
+    }, { what: 'the run\'s audit records' });
+    assert.equal(steps.find((r) => r.outcome === 'reconcile-run-started')?.by, 'console:alice');
+    assert.match(steps.find((r) => r.outcome === 'resolved-target')?.reason ?? '', /settled as target by console:alice/);
+    await page.goto(`${consoleUrl}/reconcile`);
     await page.screenshot({ path: join(shots, 'reconcile.png'), fullPage: true });
   });
 });
