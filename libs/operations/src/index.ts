@@ -4,6 +4,7 @@ export { assertKnownConnector, connectorStates, knownConnectors, setPaused } fro
 export type { ConnectorState } from './connectors.js';
 export { discardEntries, dlqEntries, dlqEntryAt, dlqSummary, matchingEntries, replayEntries, replayOne } from './dlq.js';
 export type { DlqFilter, DlqMatch, ReplayResult } from './dlq.js';
+export { formatAge, formatBytes } from './format.js';
 export { maskFields, maskValue, showDeadLetter } from './mask.js';
 export type { ShownDeadLetter } from './mask.js';
 export { overview } from './overview.js';

@@ -1,3 +1,5 @@
+import { formatAge, formatBytes } from '@bus/operations';
+
 /** HTML that is already escaped (made only by {@link html}). */
 export class Html {
   constructor(readonly value: string) {}
@@ -22,26 +24,9 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): Html 
   return new Html(out);
 }
 
-/** 950ms, 12s, 4m, 3h, 2d — as the CLI prints ages. */
-export function age(ms: number | undefined): string {
-  if (ms === undefined) return '–';
-  if (ms < 1_000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${Math.round(ms / 1_000)}s`;
-  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m`;
-  if (ms < 86_400_000) return `${Math.round(ms / 3_600_000)}h`;
-  return `${Math.round(ms / 86_400_000)}d`;
-}
-
-export function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+/** Ages and sizes as the CLI prints them (an unknown age as –). */
+export const age = (ms: number | undefined): string => (ms === undefined ? '–' : formatAge(ms));
+export const bytes = formatBytes;
 
 export interface PageOptions {
   title: string;
