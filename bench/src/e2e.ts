@@ -21,6 +21,7 @@ import { forkTracked, stopChild, waitForMessage } from './children.js';
 import { driveMax, driveSteady, Run } from './load.js';
 import { type ProcStats, procStats } from './proc.js';
 import { fmt, printPairs } from './stats.js';
+import { redisAnswers, startBullTwoHop } from './bullmq-two-hop.js';
 import { startTwoHop, type TwoHop } from './two-hop.js';
 
 export interface E2eOptions {
@@ -38,6 +39,8 @@ export interface E2eOptions {
   logLevel: string;
   /** When set, each service runs with --cpu-prof and writes its profile into this directory on exit. */
   profileDir?: string;
+  /** A Redis for the BullMQ peer (skipped when none answers; empty: skipped). */
+  redisUrl?: string;
 }
 
 const root = resolve(fileURLToPath(new URL('../../', import.meta.url)));
@@ -166,7 +169,8 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
   console.log('target, which has no rate limit. crm is paused for the run — its demo plan allows 50/s, which would measure the');
   console.log('plan, not the pipeline — so its commands are made and stored, and wait in DELIVERIES.');
   console.log('raw two-hop: this process → stream A → worker process (decode, publish with msg id, ack) → stream B → this process.');
-  console.log('Each raw phase runs just before its bus phase, with the services started and idle.');
+  console.log('peer: the same two hops in BullMQ on Redis (bullmq-two-hop.ts): job added → worker process → job added → this process.');
+  console.log('Each raw (and peer) phase runs just before its bus phase, with the services started and idle.');
 
   const runs = new Map<string, Run>();
   const target = await startTarget((id, at) => {
@@ -177,10 +181,13 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
   const bus = await connectBus({ config: loadBusConfig({ NATS_URL: o.natsUrl, BUS_PREFIX: prefix }), name: 'bench-e2e', log });
   const services: Service[] = [];
   let twoHop: TwoHop | undefined;
+  let peer: TwoHop | undefined;
   let http: ReturnType<typeof poster> | undefined;
   try {
     twoHop = await startTwoHop(o.natsUrl, `h${prefix}`);
     const raw = twoHop;
+    if (o.redisUrl && (await redisAnswers(o.redisUrl))) peer = await startBullTwoHop(o.redisUrl, `bench-${prefix}`);
+    else console.log(`(peer skipped: ${o.redisUrl ? `no Redis answers at ${o.redisUrl}` : 'BENCH_REDIS_URL is empty'})`);
     await bus.applyTopology();
     await (await bus.kv(bus.names.kv.connectors)).put('crm', JSON.stringify({ paused: true, reason: 'bench: crm is rate-limited to 50/s by the demo plan', at: new Date().toISOString(), by: 'bench' }));
     const env: NodeJS.ProcessEnv = {
@@ -217,20 +224,23 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
 
     const idle = snapshot();
     await raw.max(envelopes(500), o.window); // warm-ups: JIT, connections, consumers
+    await peer?.max(envelopes(500), o.window);
     await phase('warm', 500, (run, send) => driveMax(run, 16, send));
     const rawMax = await raw.max(envelopes(o.events), o.window);
+    const peerMax = await peer?.max(envelopes(o.events), o.window);
     const max = await phase('max', o.events, (run, send) => driveMax(run, o.window, send));
     // when the bus cannot keep up with the asked rate, its latency there is time in a growing
     // backlog; a second steady phase at half its max rate shows the latency of the pipeline itself
     const busMaxRate = max.run.figure().rate;
     const rates = [o.rate];
     if (busMaxRate < o.rate * 0.9) rates.push(Math.max(50, Math.floor(busMaxRate / 2 / 50) * 50));
-    const steadies: { rate: number; raw: Run & { stalls: number; lagMaxMs: number }; bus: Awaited<ReturnType<typeof phase>> }[] = [];
+    const steadies: { rate: number; raw: Run & { stalls: number; lagMaxMs: number }; peer?: Run; bus: Awaited<ReturnType<typeof phase>> }[] = [];
     for (const [k, rate] of rates.entries()) {
       const count = Math.round(rate * o.seconds);
       const rawSteady = await raw.steady(envelopes(count), rate);
+      const peerSteady = await peer?.steady(envelopes(count), rate);
       const busSteady = await phase(`steady${k}`, count, (run, send) => driveSteady(run, rate, 256, send));
-      steadies.push({ rate, raw: rawSteady, bus: busSteady });
+      steadies.push({ rate, raw: rawSteady, peer: peerSteady, bus: busSteady });
     }
 
     // ---- report
@@ -245,14 +255,16 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     const row = (what: string, ph: string, f: ReturnType<Run['figure']>) =>
       console.log(`| ${what} | ${ph} | ${fmt(f.sent)} | ${fmt(f.acceptedRate)} | ${fmt(f.arrived)} | ${fmt(f.rate)} | ${fmt(f.p50Ms, 2)} | ${fmt(f.p95Ms, 2)} | ${fmt(f.p99Ms, 2)} |`);
     row('raw two-hop', 'max', rawMaxFig);
+    if (peerMax) row('BullMQ two-hop (peer)', 'max', peerMax.figure());
     row('end to end', 'max', busMaxFig);
     for (const st of steadies) {
       row('raw two-hop', `${fmt(st.rate)}/s`, st.raw.figure());
+      if (st.peer) row('BullMQ two-hop (peer)', `${fmt(st.rate)}/s`, st.peer.figure());
       row('end to end', `${fmt(st.rate)}/s`, st.bus.run.figure());
     }
     console.log('(accepted/s: PubAcks from stream A, or 200s from ingest; arrived/s: from the first send to the last arrival)');
-    const checked: [string, Run][] = [['raw two-hop, max', rawMax], ['end to end, max', max.run],
-      ...steadies.flatMap((st): [string, Run][] => [[`raw two-hop, ${st.rate}/s`, st.raw], [`end to end, ${st.rate}/s`, st.bus.run]])];
+    const checked: [string, Run][] = [['raw two-hop, max', rawMax], ['end to end, max', max.run], ...(peerMax ? [['BullMQ two-hop, max', peerMax] as [string, Run]] : []),
+      ...steadies.flatMap((st): [string, Run][] => [[`raw two-hop, ${st.rate}/s`, st.raw], [`end to end, ${st.rate}/s`, st.bus.run], ...(st.peer ? [[`BullMQ two-hop, ${st.rate}/s`, st.peer] as [string, Run]] : [])])];
     for (const [what, r] of checked) {
       if (r.sendErrors || r.arrivals < r.n || r.duplicates) {
         console.log(`! ${what}: ${r.n - r.arrivals} of ${r.n} did not arrive, ${r.duplicates} arrived twice, ${r.sendErrors} sends failed${r.firstError ? ` (first: ${r.firstError})` : ''}`);
@@ -300,12 +312,14 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     }
     const first = steadies[0]!.bus.run.figure();
     console.log(`end to end / raw two-hop: ${fmt((busMaxFig.rate / rawMaxFig.rate) * 100)} % (aim ≥ 33 %), p99 at ${fmt(o.rate)}/s ${fmt(first.p99Ms, 1)} ms (aim < 50 ms), largest service peak RSS ${fmt(peak)} MB (aim < 150 MB)`);
+    if (peerMax) console.log(`peer: BullMQ two-hop max ${fmt(peerMax.figure().rate)}/s = ${fmt((peerMax.figure().rate / rawMaxFig.rate) * 100)} % of raw; the bus end to end is ${fmt((busMaxFig.rate / peerMax.figure().rate) * 100)} % of BullMQ's two hops (the bus does more per event: signature/validation, mapping, ordering, audit)`);
     const noisy = services.filter((s) => s.warnings > 1); // deliver warns once that crm is paused
     for (const s of noisy) console.log(`! ${s.name} logged ${s.warnings} warnings or errors; last lines:\n${s.tail.slice(-5).join('\n')}`);
   } finally {
     http?.close();
     await Promise.all(services.map((s) => stopChild(s.child)));
     await twoHop?.close();
+    await peer?.close();
     if (o.profileDir) console.log(`\nCPU profiles of the services: ${o.profileDir}/<service>.cpuprofile`);
     await bus.close();
     await target.close();

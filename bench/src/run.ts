@@ -62,6 +62,7 @@ async function main() {
         seconds: Number(process.env.BENCH_E2E_SEC ?? 10),
         logLevel: process.env.BENCH_E2E_LOG_LEVEL ?? 'info',
         profileDir: process.env.BENCH_E2E_PROFILE_DIR,
+        redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
       });
     }
     if (runs('reconcile')) {
