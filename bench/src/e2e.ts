@@ -8,18 +8,10 @@
 // crm is paused for the run (its commands are still made and stored, and wait in
 // DELIVERIES), and the arrivals are timed at the warehouse target: the pipeline, not the
 // demo CRM's plan. Each event is a new order at version 1, so strict ordering never waits.
-import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer, Agent, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { connectBus, loadBusConfig } from '@bus/bus';
 import { createEnvelope, encodeEnvelope } from '@bus/envelope';
-import { createLogger } from '@bus/observability';
-import { forkTracked, stopChild, waitForMessage } from './children.js';
 import { driveMax, driveSteady, Run } from './load.js';
 import { type ProcStats, procStats } from './proc.js';
+import { eventBodies, orderData, orderId, SERVICES, SOURCE, startBusPipeline } from './pipeline.js';
 import { fmt, printPairs } from './stats.js';
 import { redisAnswers, startBullTwoHop } from './bullmq-two-hop.js';
 import { startTwoHop, type TwoHop } from './two-hop.js';
@@ -43,119 +35,10 @@ export interface E2eOptions {
   redisUrl?: string;
 }
 
-const root = resolve(fileURLToPath(new URL('../../', import.meta.url)));
-const SERVICES = ['ingest', 'transform', 'deliver'] as const;
-type ServiceName = (typeof SERVICES)[number];
-const TOKEN = 'bench-token';
-const SOURCE = 'bench';
-// what `bus up` gives the services when unset (libs/cli DEMO_ENV); the URLs point at this process
-const DEMO_SECRETS = {
-  STRIPE_WEBHOOK_SECRET: 'whsec_demo_stripe_secret',
-  GITHUB_WEBHOOK_SECRET: 'demo-github-secret',
-  STANDARD_WEBHOOK_SECRET: 'whsec_ZGVtby1zdGFuZGFyZC13ZWJob29rcy1zZWNyZXQ=',
-  CRM_API_KEY: 'demo-crm-key',
-};
-
-/** An order with something to ship, sized so its envelope is ~1 KiB of msgpack like the other benches. */
-function orderData(i: number) {
-  return {
-    contactId: `c-${i % 1000}`, total: 100 + (i % 900), currency: 'EUR',
-    items: Array.from({ length: 8 }, (_, k) => ({ sku: `SKU-${k}-${'x'.repeat(78)}`, quantity: 1 + ((i + k) % 5) })),
-  };
-}
-const orderId = (tag: string, i: number) => `${tag}-${i}`;
-
-/** The POST /events bodies of one phase, built before the clock starts. */
-function eventBodies(tag: string, n: number): Buffer[] {
-  return Array.from({ length: n }, (_, i) => Buffer.from(JSON.stringify({ source: SOURCE, events: [
-    { type: 'order.created', entity: { type: 'order', id: orderId(tag, i) }, version: 1, data: orderData(i) },
-  ] })));
-}
-
 /** The same events as the envelopes ingest would store: the raw pipeline's messages. */
 function envelopes(n: number): Uint8Array[] {
   return Array.from({ length: n }, (_, i) => encodeEnvelope(createEnvelope(
     { type: 'order.created', entity: { type: 'order', id: orderId('raw', i) }, version: 1, data: orderData(i) }, { source: SOURCE })));
-}
-
-interface Service {
-  name: ServiceName;
-  child: ChildProcess;
-  endpoints: Record<string, string>;
-  /** last lines of its output, and how many were warnings or worse */
-  tail: string[];
-  warnings: number;
-  /** how it ended, when it ended before the bench stopped it */
-  exited?: string;
-}
-
-async function startService(name: ServiceName, env: NodeJS.ProcessEnv, profileDir?: string): Promise<Service> {
-  const main = resolve(root, 'services', name, 'dist', 'main.js');
-  if (!existsSync(main)) throw new Error(`${name} is not built (${main} missing): run npm run build`);
-  const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
-  const child = forkTracked(main, [], { env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-  const s: Service = { name, child, endpoints: {}, tail: [], warnings: 0 };
-  child.once('exit', (code, signal) => (s.exited = String(signal ?? code)));
-  const onData = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (!line) continue;
-      if (Number(/"level":(\d+)/.exec(line)?.[1] ?? 40) >= 40) s.warnings++;
-      s.tail.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
-      if (s.tail.length > 20) s.tail.shift();
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  s.endpoints = await waitForMessage(child, (m) => {
-    const r = m as { type?: string; endpoints?: Record<string, string> };
-    return r?.type === 'ready' ? (r.endpoints ?? {}) : undefined;
-  }, 30_000, name, () => s.tail.join('\n'));
-  return s;
-}
-
-/** The target: PUT /warehouse/shipments/<order id> is timed; /crm/… is only counted. */
-async function startTarget(onShipment: (id: string, at: number) => void) {
-  let crmCalls = 0;
-  let otherCalls = 0;
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    req.on('end', () => {
-      const at = performance.now();
-      const url = req.url ?? '';
-      if (url.startsWith('/warehouse/shipments/')) onShipment(decodeURIComponent(url.slice('/warehouse/shipments/'.length)), at);
-      else if (url.startsWith('/crm/')) crmCalls++;
-      else otherCalls++;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"ok":true}');
-    });
-  });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls: () => ({ crm: crmCalls, other: otherCalls }),
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-function poster(eventsUrl: string, maxSockets: number) {
-  const u = new URL(eventsUrl);
-  const agent = new Agent({ keepAlive: true, maxSockets });
-  const post = (body: Buffer) => new Promise<void>((resolvePost, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': body.length, authorization: `Bearer ${TOKEN}` } }, (res) => {
-      res.resume();
-      res.once('end', () => (res.statusCode === 200 ? resolvePost() : reject(new Error(`ingest answered ${res.statusCode}`))));
-      res.once('error', reject);
-    });
-    req.setTimeout(30_000, () => req.destroy(new Error('no answer from ingest within 30 s')));
-    req.once('error', reject);
-    req.end(body);
-  });
-  return { post, close: () => agent.destroy() };
 }
 
 type Snapshot = Map<string, ProcStats | undefined>;
@@ -172,34 +55,15 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
   console.log('peer: the same two hops in BullMQ on Redis (bullmq-two-hop.ts): job added → worker process → job added → this process.');
   console.log('Each raw (and peer) phase runs just before its bus phase, with the services started and idle.');
 
-  const runs = new Map<string, Run>();
-  const target = await startTarget((id, at) => {
-    const dash = id.lastIndexOf('-');
-    runs.get(id.slice(0, dash))?.arrive(Number(id.slice(dash + 1)), at);
-  });
-  const log = createLogger({ service: 'bench', level: 'silent' });
-  const bus = await connectBus({ config: loadBusConfig({ NATS_URL: o.natsUrl, BUS_PREFIX: prefix }), name: 'bench-e2e', log });
-  const services: Service[] = [];
+  const pipe = await startBusPipeline({ natsUrl: o.natsUrl, prefix, logLevel: o.logLevel, profileDir: o.profileDir, maxSockets: Math.max(o.window, 256) });
+  const { bus, services, runs, target } = pipe;
   let twoHop: TwoHop | undefined;
   let peer: TwoHop | undefined;
-  let http: ReturnType<typeof poster> | undefined;
   try {
     twoHop = await startTwoHop(o.natsUrl, `h${prefix}`);
     const raw = twoHop;
     if (o.redisUrl && (await redisAnswers(o.redisUrl))) peer = await startBullTwoHop(o.redisUrl, `bench-${prefix}`);
     else console.log(`(peer skipped: ${o.redisUrl ? `no Redis answers at ${o.redisUrl}` : 'BENCH_REDIS_URL is empty'})`);
-    await bus.applyTopology();
-    await (await bus.kv(bus.names.kv.connectors)).put('crm', JSON.stringify({ paused: true, reason: 'bench: crm is rate-limited to 50/s by the demo plan', at: new Date().toISOString(), by: 'bench' }));
-    const env: NodeJS.ProcessEnv = {
-      ...process.env, ...DEMO_SECRETS, NATS_URL: o.natsUrl, BUS_PREFIX: prefix, LOG_LEVEL: o.logLevel, INGEST_API_TOKENS: TOKEN,
-      CRM_BASE_URL: `${target.url}/crm`, WAREHOUSE_BASE_URL: `${target.url}/warehouse`,
-      INGEST_PORT: '0', TRANSFORM_OPS_PORT: '0', DELIVER_OPS_PORT: '0',
-    };
-    for (const name of SERVICES) services.push(await startService(name, env, o.profileDir));
-    const eventsUrl = services[0]!.endpoints.events;
-    if (!eventsUrl) throw new Error(`ingest did not say where POST /events is: ${JSON.stringify(services[0]!.endpoints)}`);
-    http = poster(eventsUrl, Math.max(o.window, 256));
-    const h = http;
 
     const snapshot = (): Snapshot => new Map([
       ...services.map((s) => [s.name, procStats(s.child.pid)] as const),
@@ -212,13 +76,8 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
       const run = new Run(n);
       runs.set(tag, run);
       const before = snapshot();
-      const extra = await drive(run, (i) => h.post(bodies[i]!));
-      const dead = () => services.filter((s) => s.exited);
-      // a dead service makes the figures meaningless: say which and why, rather than time the wreck
-      if (!dead().length) await run.settle();
-      if (dead().length) {
-        throw new Error(dead().map((s) => `${s.name} exited (${s.exited}) during the ${tag} phase; its last lines:\n${s.tail.slice(-8).join('\n')}`).join('\n'));
-      }
+      const extra = await drive(run, (i) => pipe.post(bodies[i]!));
+      await pipe.settle(run, tag);
       return { run, n, extra, before, after: snapshot() };
     };
 
@@ -300,9 +159,9 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     const calls = target.calls();
     console.log(`\ncrm (paused): ${fmt(crmInfo?.num_pending)} commands held in DELIVERIES, ${calls.crm} calls reached it${calls.other ? `; ${calls.other} calls to unknown paths` : ''}`);
     // the ordering guard's KV round trips per delivery, from deliver's own counters (warehouse: every timed delivery)
-    const health = services[2]!.endpoints.health;
-    if (health) {
-      const text = await (await fetch(health.replace(/\/readyz$/, '/metrics'))).text();
+    const metricsUrl = pipe.metricsUrl('deliver');
+    if (metricsUrl) {
+      const text = await (await fetch(metricsUrl)).text();
       // labels in the registry's order, with the service's default label after them
       const metric = (name: string, labels: string) => Number(text.match(new RegExp(`^${name}\\{${labels}[^}]*\\} (\\S+)$`, 'm'))?.[1] ?? 0);
       const ops = Object.fromEntries(['get', 'create', 'update'].map((op) => [op, metric('deliver_kv_ops_total', `connector="warehouse",op="${op}"`)]));
@@ -316,12 +175,9 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     const noisy = services.filter((s) => s.warnings > 1); // deliver warns once that crm is paused
     for (const s of noisy) console.log(`! ${s.name} logged ${s.warnings} warnings or errors; last lines:\n${s.tail.slice(-5).join('\n')}`);
   } finally {
-    http?.close();
-    await Promise.all(services.map((s) => stopChild(s.child)));
     await twoHop?.close();
     await peer?.close();
     if (o.profileDir) console.log(`\nCPU profiles of the services: ${o.profileDir}/<service>.cpuprofile`);
-    await bus.close();
-    await target.close();
+    await pipe.close();
   }
 }
