@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { type Bus, type Consumption, deadLetter, defer, done, ensureConsumer, type HandlerContext, type Outcome, retryAfter } from '@bus/bus';
-import { TokenError, type TokenProvider } from '@bus/auth';
+import { missingScopes, scopeProblem, TokenError, type TokenProvider } from '@bus/auth';
 import { createCircuitBreaker } from '@bus/breaker';
 import { DeliveryCommand } from '@bus/connectors';
 import { decode, EnvelopeError, toFieldIssues } from '@bus/envelope';
@@ -62,6 +62,14 @@ export function createDeliverer(o: DelivererOptions) {
   const SHORTEST_CALL_MS = 1_000;
   let paused: string | undefined;
   let tokens: TokenProvider | undefined;
+  const auth = settings.kind === 'http' ? settings.auth : undefined;
+  const requiredScopes = auth && 'requiredScopes' in auth ? auth.requiredScopes : undefined;
+  /** Why the current token may not be used (a required scope was not granted), or undefined. Read from the token in hand: checked again after every refresh. */
+  const scopeMissing = (): string | undefined => {
+    const missing = missingScopes(requiredScopes, tokens?.scopes());
+    return missing.length ? scopeProblem(name, missing, tokens?.scopes()) : undefined;
+  };
+  let scopeLogged: string | undefined;
   const target = o.delivery.target;
 
   /** Runs one target operation with a bearer token when the connector uses OAuth2; a 401 renews the token once and tries once more. */
@@ -162,6 +170,17 @@ export function createDeliverer(o: DelivererOptions) {
 
   async function handle(cmd: DeliveryCommand, ctx: HandlerContext): Promise<Outcome> {
     if (paused) return defer(5_000, `connector paused: ${paused}`);
+    if (requiredScopes?.length && tokens) {
+      // the token in hand (refreshed here when due): one without a required scope is never used, the command waits in the stream
+      const problem = await tokens.token().then(scopeMissing, () => undefined); // a token error is the attempt's to classify
+      if (problem) {
+        o.metrics.waits.inc({ connector: name, reason: 'scope' });
+        if (scopeLogged !== problem) log.error({ requiredScopes, granted: tokens.scopes() }, problem);
+        scopeLogged = problem;
+        return defer(5_000, 'a required OAuth2 scope is missing');
+      }
+      scopeLogged = undefined;
+    }
     if (!breaker.canPass()) return defer(Math.max(250, breaker.msUntilProbe()), 'circuit open');
     const g = await guardFor();
     const begin = await g.begin({ entity: cmd.entity, version: cmd.version, versionKind: cmd.versionKind, storedAtMs: ctx.storedAtMs, repair: cmd.repair !== undefined });
@@ -302,8 +321,10 @@ export function createDeliverer(o: DelivererOptions) {
     /** Checks the connector's credentials now (OAuth2: fetches a token); undefined when fine, else why not. */
     async checkCredentials(): Promise<string | undefined> {
       if (!tokens) return undefined;
-      return tokens.token().then(() => undefined, (err: Error) => err.message);
+      return tokens.token().then(scopeMissing, (err: Error) => err.message);
     },
+    /** The connector declares required OAuth2 scopes: its credentials check is worth repeating after every refresh. */
+    checksScopes: !!requiredScopes?.length,
     tokenExpiresAtMs: () => tokens?.expiresAtMs(),
     async start(): Promise<Consumption> {
       tokens = await oauthFor(o.bus, o.delivery, o.fetchFn, log);
