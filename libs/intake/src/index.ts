@@ -15,6 +15,8 @@ export { dedupKey } from './dedup.js';
 export { problem, PROBLEM_CONTENT_TYPE } from './problem.js';
 export { serveReplays } from './replay.js';
 export { pollSourceChanges } from './poll.js';
+export { lastEventAt, learnRhythm, QUIET_FACTOR, sourceRhythmKey, sourcesRhythm, watchSourceRhythm } from './rhythm.js';
+export type { SourceRhythm, WatchRhythmOptions } from './rhythm.js';
 export type { PollOutcome, PollResult, PollSourceOptions } from './poll.js';
 export { readCheckpoint as readSourceCheckpoint, sourceCheckpointKey, sourceLeaseKey } from './checkpoint.js';
 export type { SourceCheckpoint } from './checkpoint.js';

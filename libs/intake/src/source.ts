@@ -49,6 +49,12 @@ export interface SourceDefinition<S extends z.ZodType = z.ZodType> {
   schemaVersion?: number;
   /** How to list what the source sent (for missed webhooks). Default none: the source is not polled. */
   changes?: SourceChanges;
+  /**
+   * The source sends at least one event this often (seconds, may be fractional). Silent for twice as long, it is
+   * quiet: `bus_source_silent`, an audit record, `bus streams status`, and its listing is polled at once. Default:
+   * learned from its events over the last days (reconcile's watcher); a source with too few is not watched.
+   */
+  expectEverySec?: number;
 }
 
 export type AnySource = SourceDefinition<z.ZodType>;
@@ -108,6 +114,9 @@ export function defineSource<S extends z.ZodType>(def: SourceDefinition<S>): Sou
   if (def.data !== undefined && typeof def.data !== 'function') problems.push('data must be a function reading the event data from the payload');
   if (!['standard-webhooks', 'stripe', 'github', 'hmac'].includes(def.verification?.scheme)) problems.push('verification.scheme must be standard-webhooks, stripe, github or hmac');
   if (def.changes !== undefined) problems.push(...changesProblems(def.changes));
+  if (def.expectEverySec !== undefined && !(typeof def.expectEverySec === 'number' && def.expectEverySec >= 1 && def.expectEverySec <= 7 * 86_400)) {
+    problems.push('expectEverySec must be a number of seconds from 1 to 604800 (7 days)');
+  }
   if (problems.length) {
     throw new BusError('SOURCE_INVALID', 'permanent', `source "${def.name}" is invalid: ${problems.join('; ')}`);
   }
