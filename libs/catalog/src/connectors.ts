@@ -18,8 +18,10 @@ export const crm = defineConnector({
         return { action: 'upsert', target: { type: 'contact', id: `stripe-${c.id}` }, fields: { email: c.email ?? undefined, name: c.name ?? undefined } };
       },
     })),
+    // an order points at its contact: it goes only once the contact is at the CRM (dependencies below)
     { type: 'order.created', map: (d, e) => ({ action: 'upsert', target: { type: 'order', id: e.entity.id },
-      fields: { contactId: d.contactId, total: d.total, currency: d.currency, stage: 'new' } }) },
+      fields: { contactId: d.contactId, total: d.total, currency: d.currency, stage: 'new' },
+      ...(d.contactId ? { needs: [{ type: 'contact', id: String(d.contactId) }] } : {}) }) },
   ],
   // the CRM's people maintain these; an update from the bus must never overwrite them
   ownership: { targetOwned: ['leadScore', 'accountManager', 'stage'] },
@@ -32,6 +34,7 @@ export const crm = defineConnector({
     rateLimit: { ratePerSec: 50, burst: 20 }, // what the CRM's plan allows; 429s slow it further
     retry: { initialDelayMs: 500, maxAttempts: 8, attemptTimeoutMs: 5_000 },
     ordering: 'strict', // a contact's versions must land in order
+    dependencies: { waitMs: 60_000 }, // an order waits up to a minute for its contact, then is dead-lettered naming it
   },
 });
 
