@@ -11,8 +11,9 @@ export const crm = defineConnector({
   subscribes: [
     { type: 'contact.updated', source: 'standard', map: (d) => ({ action: 'upsert', target: { type: 'contact', id: String(d.id) },
       fields: { email: d.email, name: d.name, phone: d.phone } }) },
+    // from Stripe's current customer, not the event's payload (thin events carry none; a late one a stale one); gone → delete
     ...(['customer.created', 'customer.updated'] as const).map((type) => ({
-      type, source: 'stripe',
+      type, source: 'stripe', refetch: { gone: (e: { entity: { id: string } }) => ({ action: 'delete', target: { type: 'contact', id: `stripe-${e.entity.id}` } }) },
       map: (d: Record<string, unknown>) => {
         const c = (d as Stripe).data.object;
         return { action: 'upsert', target: { type: 'contact', id: `stripe-${c.id}` }, fields: { email: c.email ?? undefined, name: c.name ?? undefined } };

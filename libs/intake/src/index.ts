@@ -1,7 +1,9 @@
 export { defineSource, secretsOf } from './source.js';
 export type {
-  AnySource, ChangesContext, ChangesPage, ExtractContext, ListedItem, SourceChanges, SourceDefinition, Verification,
+  AnySource, ChangesContext, ChangesPage, ExtractContext, ListedItem, RefetchContext, Refetched, SourceChanges, SourceDefinition, SourceRefetch, Verification,
 } from './source.js';
+export { createSourceClient, SourceApiError } from './source-api.js';
+export type { SourceAnswer, SourceApi, SourceClient } from './source-api.js';
 export { createIntake } from './intake.js';
 export type { Answer, Intake, IntakeOptions } from './intake.js';
 export { createEventsApi, MAX_BATCH, parseApiTokens } from './events-api.js';
