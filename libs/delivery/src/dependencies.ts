@@ -49,16 +49,30 @@ export function createDependencies(o: DependenciesOptions) {
       throw err;
     }));
 
-  /** The DLQ entry of a command of `need` at this connector, if one is there (newest first is not needed: any one will do). */
+  /** "Not in the DLQ" per need, for a few seconds: commands waiting for a record not there yet do not each read the DLQ every second. */
+  const notDeadLettered = new Map<string, number>();
+  const NOT_DEAD_LETTERED_FOR_MS = 5_000;
   async function deadLettered(need: Key): Promise<{ seq: number; entry: DeadLetter } | undefined> {
+    const k = show(need);
+    const until = notDeadLettered.get(k);
+    if (until !== undefined && until > Date.now()) return undefined;
+    const found = await scanDlq(need);
+    if (found) notDeadLettered.delete(k);
+    else {
+      if (notDeadLettered.size > 10_000) notDeadLettered.clear();
+      notDeadLettered.set(k, Date.now() + NOT_DEAD_LETTERED_FOR_MS);
+    }
+    return found;
+  }
+
+  /** The DLQ entry of a command of `need` at this connector, if one is there (any one will do). */
+  async function scanDlq(need: Key): Promise<{ seq: number; entry: DeadLetter } | undefined> {
     const subject = bus.names.subjects.dlq('deliver', connector);
     let seq = 0;
     for (let n = 0; n < 10_000; n++) {
       const m = await bus.jsm.streams.getMessage(bus.names.streams.dlq, { next_by_subj: subject, seq: seq + 1 } as unknown as MsgRequest).catch(() => null);
       if (!m) return undefined;
       seq = m.seq;
-      const h = m.header;
-      if (h?.get('Bus-Entity-Type') && (h.get('Bus-Entity-Type') !== need.type || h.get('Bus-Entity-Id') !== need.id)) continue;
       const entry = decodeDeadLetter(m.data);
       const e = entry.original.headers;
       if (e['Bus-Entity-Type'] === need.type && e['Bus-Entity-Id'] === need.id) return { seq, entry };
@@ -126,6 +140,7 @@ export function createDependencies(o: DependenciesOptions) {
         const m = await bus.jsm.streams.getMessage(bus.names.streams.dlq, { next_by_subj: subject, seq: seq + 1 } as unknown as MsgRequest).catch(() => null);
         if (!m) break;
         seq = m.seq;
+        if (m.header?.get('Bus-Error-Code') && m.header.get('Bus-Error-Code') !== DEPENDENCY_MISSING) continue; // not decoded: not one of ours
         const entry = decodeDeadLetter(m.data);
         if (entry.code !== DEPENDENCY_MISSING || !(entry.details?.needs as string[] | undefined)?.includes(wanted)) continue;
         const r = await republishDeadLetter(bus, m.seq, entry);
