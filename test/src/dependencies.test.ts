@@ -64,7 +64,7 @@ describe('cross-record dependencies: orders need their contact at the target fir
       (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }));
   });
 
-  it('the contact\'s delivery fails three times: the order waits unsent, then lands right after the contact does', async () => {
+  it('the contact\'s delivery fails three times: the order waits unsent, then lands right after the contact does', async (t) => {
     target.script({ status: 503 }, { status: 503 }, { status: 503 });
     await publish('contact.updated', { type: 'contact', id: 'c-1' }, { email: 'ada@example.com' });
     await publish('order.created', { type: 'order', id: 'o-1' }, { contactId: 'c-1', total: 42 });
@@ -75,10 +75,11 @@ describe('cross-record dependencies: orders need their contact at the target fir
     assert.equal(callsTo('/orders/o-1').length, 1, 'the order was sent once: never before its contact was there');
     assert.ok(orderAt >= contactAt, 'the order after its contact');
     assert.ok(orderAt - contactAt < 2_000, `right after it (${orderAt - contactAt} ms)`);
+    t.diagnostic(`order landed ${orderAt - contactAt} ms after its contact; ${await waits()} dependency waits`);
     assert.ok((await waits()) > 0, 'it was held: deliver_waits_total{reason="dependency"}');
   });
 
-  it('the contact dead-lettered: the order is dead-lettered naming contact/c-2, unsent; replaying the contact delivers both, in order, and is audited', async () => {
+  it('the contact dead-lettered: the order is dead-lettered naming contact/c-2, unsent; replaying the contact delivers both, in order, and is audited', async (t) => {
     target.script({ status: 422, body: { error: 'email rejected' } });
     await publish('contact.updated', { type: 'contact', id: 'c-2' }, { email: 'bob@example.com' });
     await publish('order.created', { type: 'order', id: 'o-2' }, { contactId: 'c-2', total: 7 });
@@ -96,6 +97,7 @@ describe('cross-record dependencies: orders need their contact at the target fir
     const orderAt = await waitFor(() => okAt('/orders/o-2'), { what: 'the order delivered after the contact\'s replay', timeoutMs: 20_000, intervalMs: 50 });
     const contactAt = okAt('/contacts/c-2');
     assert.ok(contactAt !== undefined && orderAt >= contactAt, 'contact first, then the order');
+    t.diagnostic(`after the contact's replay: the order landed ${orderAt - contactAt} ms after the contact`);
     assert.equal(callsTo('/orders/o-2').length, 1);
     assert.equal((await dlq()).filter((d) => ['order/o-2', 'contact/c-2'].includes(entityOf(d.entry))).length, 0, 'nothing of it left in the DLQ');
     const audited = await waitFor(async () => {
@@ -106,6 +108,22 @@ describe('cross-record dependencies: orders need their contact at the target fir
       return undefined;
     }, { what: 'the automatic replay audited' });
     assert.match(audited.reason ?? '', /contact\/c-2 was delivered to depcrm: order\/o-2, dead-lettered waiting for it, is replayed/);
+  });
+
+  it('the contact still retrying past the wait: the order is dead-lettered naming it; the contact dead-lettered too; its replay delivers both, in order', async () => {
+    // ten 503s: every attempt of the contact fails (maxAttempts 10, ~5 s of backoff), longer than the order's 4 s wait
+    target.script(...Array.from({ length: 10 }, () => ({ status: 503 })));
+    await publish('contact.updated', { type: 'contact', id: 'c-5' }, { email: 'eve@example.com' });
+    await publish('order.created', { type: 'order', id: 'o-5' }, { contactId: 'c-5', total: 5 });
+    const order = await waitFor(async () => (await dlq()).find((d) => entityOf(d.entry) === 'order/o-5'), { what: 'the order dead-lettered', timeoutMs: 20_000, intervalMs: 100 });
+    assert.match(order.entry.reason, /order\/o-5 needs contact\/c-5 at depcrm first, and it was still pending or retrying after \d+ s \(dependencies\.waitMs 4000\)/);
+    const contact = await waitFor(async () => (await dlq()).find((d) => entityOf(d.entry) === 'contact/c-5'), { what: 'the contact dead-lettered (attempts exhausted)', timeoutMs: 30_000, intervalMs: 100 });
+    assert.equal(contact.entry.failureClass, 'transient');
+    assert.equal(callsTo('/orders/o-5').length, 0, 'the order was never sent');
+    const replay = await cli(['dlq', 'replay', '--seq', String(contact.seq)]);
+    assert.equal(replay.code, 0, replay.out);
+    const orderAt = await waitFor(() => okAt('/orders/o-5'), { what: 'the order delivered after the contact\'s replay', timeoutMs: 20_000, intervalMs: 50 });
+    assert.ok(orderAt >= okAt('/contacts/c-5')!, 'contact first, then the order');
   });
 
   it('a contact that never comes: the order waits dependencies.waitMs (4 s), then is dead-lettered naming it', async () => {

@@ -89,7 +89,7 @@ describe('refetch: the current record from the source, not the event payload', (
     return out;
   };
 
-  it('a thin event (id only) for a customer changed at the source after the webhook was sent: the target gets the current record; bus trace shows the fetch', async () => {
+  it('a thin event (id only) for a customer changed at the source after the webhook was sent: the target gets the current record; bus trace shows the fetch', async (t) => {
     await stripeApi('POST', '/v1/customers', { id: 'cus_t1', email: 'old@example.com', name: 'Ada' });
     const correlationId = await webhook(thin('cus_t1'));
     // changed at Stripe after the webhook went out, before anything mapped it (transform starts only now)
@@ -103,6 +103,7 @@ describe('refetch: the current record from the source, not the event payload', (
     assert.ok(body.version >= Math.floor(Date.now() / 1000) - 60, `the version is the record's, read at Stripe's clock (${body.version})`);
     const fetched = await waitFor(async () => (await audits(correlationId)).find((r) => r.stage === 'transform' && r.outcome === 'refetched'), { what: 'the refetch audited' });
     assert.match(fetched.reason ?? '', /contact\/cus_t1 from stripe: the current record \(version \d+\) is mapped/);
+    t.diagnostic(`the refetch took ${fetched.durationMs} ms (GET /v1/customers/cus_t1 at the sandbox, first call of the client)`);
     const trace = await new Promise<string>((resolve) => execFile(process.execPath, [cliMain, 'trace', correlationId], { env: { ...process.env, NATS_URL: nats.url, BUS_PREFIX: prefix } },
       (_err, stdout, stderr) => resolve(`${stdout}${stderr}`)));
     assert.match(trace, /transform\s+refetched/, trace);

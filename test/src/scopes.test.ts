@@ -92,18 +92,20 @@ describe('OAuth2 scopes: a token granted without a required scope, through a rea
     assert.ok(used.every((t) => tokens.accepts(t) || t.startsWith('at_')));
   });
 
-  it('a scope withdrawn at the provider: the token after the next refresh is refused here, /readyz fails again, new commands wait unsent', async () => {
+  it('a scope withdrawn at the provider: the token after the next refresh is refused here, /readyz fails again, new commands wait unsent', async (t) => {
     tokens.setScope('crm.read crm.write');
     const { bus, port } = await startDeliver();
     await waitFor(async () => (await readyz(port)).status === 200, { what: 'ready', timeoutMs: 20_000, intervalMs: 100 });
     const first = await send(bus);
     await waitFor(() => target.outcomes.has(first.idempotencyKey), { what: 'delivered while granted', timeoutMs: 20_000, intervalMs: 100 });
     tokens.setScope('crm.read');
+    const withdrawnAt = Date.now();
     const r = await waitFor(async () => {
       const got = await readyz(port);
       return got.status === 503 ? got : undefined;
     }, { what: '/readyz to fail after the refresh without crm.write', timeoutMs: 20_000, intervalMs: 100 });
     assert.match(r.body.checks.find((c) => c.name === 'credentials:scopedcrm')!.reason!, /required scope crm\.write/);
+    t.diagnostic(`/readyz failed ${Date.now() - withdrawnAt} ms after the scope was withdrawn (3 s tokens, 5 s readiness loop)`);
     const second = await send(bus);
     const waitsBefore = await scopeWaits(port);
     await waitFor(async () => (await scopeWaits(port)) > waitsBefore + 1, { what: 'the new command held back', timeoutMs: 20_000, intervalMs: 100 });

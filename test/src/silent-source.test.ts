@@ -63,7 +63,7 @@ describe('silent sources: expectEverySec 2, then 6 s of silence, then an event',
     return out;
   };
 
-  it('goes quiet: the metric, an audit record, bus streams status, and its listing polled at once; the next event clears it', async () => {
+  it('goes quiet: the metric, an audit record, bus streams status, and its listing polled at once; the next event clears it', async (t) => {
     reconcile = startProcess({ command: process.execPath, args: [reconcileMain], env: {
       NATS_URL: nats.url, BUS_PREFIX: prefix, BUS_CATALOG: catalog, RECONCILE_OPS_PORT: String(port), RECONCILE_EVERY_SEC: '0',
       BEATSINK_URL: 'http://127.0.0.1:9', BEAT_LIST_URL: `http://127.0.0.1:${(listServer.address() as AddressInfo).port}`, LOG_LEVEL: 'info',
@@ -78,8 +78,10 @@ describe('silent sources: expectEverySec 2, then 6 s of silence, then an event',
     assert.equal(listCalls.length, pollsBefore, 'not polled while it sends');
     // quiet after twice the expected interval (4 s), not before
     await waitFor(async () => (await metric('bus_source_silent')) === 1, { what: 'the source to go quiet', timeoutMs: 15_000, intervalMs: 100 });
-    assert.ok(Date.now() - lastBeat >= 4_000, `quiet only after 2 × 2 s (after ${Date.now() - lastBeat} ms)`);
+    const quietAfterMs = Date.now() - lastBeat;
+    assert.ok(quietAfterMs >= 4_000, `quiet only after 2 × 2 s (after ${quietAfterMs} ms)`);
     await waitFor(() => listCalls.length > pollsBefore, { what: 'its listing polled when it went quiet', timeoutMs: 10_000, intervalMs: 100 });
+    t.diagnostic(`quiet seen ${quietAfterMs} ms after the last event (threshold 4 000); listing polled ${listCalls.at(-1)! - lastBeat} ms after it`);
     // silent for 6 s: the metric and bus streams status say so
     await waitFor(async () => ((await metric('bus_source_quiet_seconds')) ?? 0) >= 6, { what: '6 s of silence', timeoutMs: 15_000, intervalMs: 200 });
     const status = await cli(['streams', 'status']);
@@ -93,7 +95,9 @@ describe('silent sources: expectEverySec 2, then 6 s of silence, then an event',
     assert.match(quiet.reason ?? '', /source beat sent nothing for \d+ s; it is expected every 2 s \(declared\)/);
     // the next event clears it
     await beat();
+    const beatAgain = Date.now();
     await waitFor(async () => (await metric('bus_source_silent')) === 0, { what: 'the next event to clear it', timeoutMs: 10_000, intervalMs: 100 });
+    t.diagnostic(`cleared ${Date.now() - beatAgain} ms after the next event`);
     const cleared = await cli(['streams', 'status']);
     assert.match(cleared.out, /beat\s+2 s \(declared\)\s+\d+s ago\s+ok/, cleared.out);
     const back = await waitFor(async () => (await audits('source-back')).find((r) => Date.parse(r.at) >= lastBeat + 4_000), { what: 'the source-back audit record', timeoutMs: 5_000 });
