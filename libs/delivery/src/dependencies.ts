@@ -25,7 +25,7 @@ export type DependencyCheck =
 export interface DependenciesOptions {
   bus: Bus;
   connector: string;
-  /** How long a command waits for what it needs, from when it was stored (a replay starts again). */
+  /** How long a command waits for what it needs (time paused, with the circuit open or deliver down does not count; a replay starts again). */
   waitMs: number;
   log: Logger;
 }
@@ -80,10 +80,35 @@ export function createDependencies(o: DependenciesOptions) {
     return undefined;
   }
 
+  /**
+   * Wait clocks per command, in memory, like the ordering guard's gap clocks: a clock not looked at for 5 s is
+   * restarted (the connector was paused, its circuit open, deliver down, or the command moved to another process),
+   * so only time spent waiting for the record counts; a restart makes the wait longer, never shorter.
+   */
+  const clocks = new Map<string, { since: number; lookedAt: number }>();
+  const CLOCK_STALE_MS = 5_000;
+  const waited = (cmd: DeliveryCommand, storedAtMs: number) => {
+    const now = Date.now();
+    let c = clocks.get(cmd.id);
+    if (!c || now - c.lookedAt > CLOCK_STALE_MS) {
+      if (clocks.size > 10_000) clocks.clear();
+      // first look: from when it was stored, unless that was long ago (a backlog, an outage): then from now
+      c = { since: !c && now - storedAtMs <= CLOCK_STALE_MS ? storedAtMs : now, lookedAt: now };
+      clocks.set(cmd.id, c);
+    }
+    c.lookedAt = now;
+    return now - c.since;
+  };
+
   /** Is everything `cmd` needs at the target? Else: wait (how long), or give up (which record, why). */
   async function check(cmd: DeliveryCommand, storedAtMs: number): Promise<DependencyCheck> {
+    const got = await decide(cmd, storedAtMs);
+    if (got.kind !== 'wait') clocks.delete(cmd.id);
+    return got;
+  }
+  async function decide(cmd: DeliveryCommand, storedAtMs: number): Promise<DependencyCheck> {
     const { versions } = await buckets();
-    const waitedMs = Date.now() - storedAtMs;
+    const waitedMs = waited(cmd, storedAtMs);
     for (const need of cmd.needs ?? []) {
       if ((await appliedVersion(versions, connector, need)) > 0) continue;
       const pending = await pendingVersions(bus.jsm, bus.names.streams.deliveries, bus.names.subjects.deliveriesOfEntity(connector, need), { max: 1 });
