@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Names } from '@bus/streams';
-import { type AuditRecord, AuditHeaders, decodeAudit, parseEntityKey, type TraceKeyKind } from './audit.js';
+import { type AuditRecord, AuditHeaders, decodeAudit, decodeAuditIndex, parseEntityKey, type TraceKeyKind } from './audit.js';
 import { firstSeqSince, readRange } from './read.js';
 
 interface AuditReader {
@@ -54,7 +54,7 @@ export async function correlationsOf(bus: AuditReader, kind: Exclude<TraceKeyKin
     if (!entity) return [];
     subject = bus.names.subjects.auditIndex.entity(entity);
   }
-  const ids = (await readSubject(bus, subject, sinceMs)).map((m) => new TextDecoder().decode(m.data));
+  const ids = (await readSubject(bus, subject, sinceMs)).map((m) => decodeAuditIndex(m.data));
   return [...new Set(ids)].slice(-TRACE_MAX_CORRELATIONS);
 }
 

@@ -51,6 +51,16 @@ export function auditMsgId(r: Omit<AuditRecord, 'at'>): string {
     : `audit.${r.stage}.${r.outcome}.${newEventId()}`;
 }
 
+/** The body of an index entry (`audit.ix.…`). */
+export interface AuditIndexEntry {
+  correlationId: string;
+}
+
+/** The correlation id an index entry points at. */
+export function decodeAuditIndex(bytes: Uint8Array): string {
+  return (decode(bytes) as AuditIndexEntry).correlationId;
+}
+
 /** One message to store for an audit write. */
 export interface AuditMessage {
   subject: string;
@@ -63,7 +73,7 @@ export interface AuditMessage {
  * The messages one audit record is stored as: the record on `audit.<correlation>` (a trace is
  * one literal-subject read, which nats-server answers from its per-subject index without
  * scanning the stream), and index entries `audit.ix.ev.<eventId>` / `audit.ix.en.<type>.<id>`
- * whose body is the correlation id, so an event id or entity finds its correlations the same
+ * whose body is the correlation id (msgpack `{ correlationId }`), so an event id or entity finds its correlations the same
  * way. An index entry's msgId is per (key, correlation): the several records of one action
  * within the stream's duplicate window store it once (at 1 M records: ~1 index message per
  * event and per entity of an action, not per record).
@@ -73,7 +83,8 @@ export function auditMessages(names: Names, record: AuditRecord, msgId = auditMs
   const headers = { [AuditHeaders.CorrelationId]: correlation, [AuditHeaders.Stage]: record.stage, [AuditHeaders.Outcome]: record.outcome };
   const out: AuditMessage[] = [{ subject: names.subjects.audit(correlation), data: encodeAudit(record), msgId, headers }];
   if (correlation === '-') return out;
-  const body = new TextEncoder().encode(correlation);
+  // msgpack like a record (a reader decoding every AUDIT message sees an object with no stage, not an error)
+  const body = encode({ correlationId: correlation } satisfies AuditIndexEntry);
   const ix = { [AuditHeaders.CorrelationId]: correlation };
   if (record.eventId) {
     const subject = names.subjects.auditIndex.event(record.eventId);

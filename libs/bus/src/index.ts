@@ -17,9 +17,10 @@ export {
 export type { PriorHistory } from './dead-letter.js';
 export { dlqStats, watchDlq } from './dlq-stats.js';
 export type { DlqSubjectStats, DlqWatch } from './dlq-stats.js';
+export { republishDeadLetter } from './republish.js';
 export { onShutdown } from './shutdown.js';
-export { AuditHeaders, auditMessages, auditMsgId, decodeAudit, encodeAudit, parseEntityKey } from './audit.js';
-export type { AuditMessage, AuditRecord, TraceKeyKind } from './audit.js';
+export { AuditHeaders, auditMessages, auditMsgId, decodeAudit, decodeAuditIndex, encodeAudit, parseEntityKey } from './audit.js';
+export type { AuditIndexEntry, AuditMessage, AuditRecord, TraceKeyKind } from './audit.js';
 export { auditOfCorrelation, auditRecordsOf, auditTrace, correlationsOf, legacyAuditOf, TRACE_MAX_CORRELATIONS } from './audit-read.js';
 export type { TraceResult } from './audit-read.js';
 export { watchJetStream } from './jetstream-health.js';

@@ -14,8 +14,9 @@ runService({
   ops: (c) => ({ port: c.TRANSFORM_OPS_PORT, host: c.TRANSFORM_OPS_HOST }),
   stream: (bus) => bus.names.streams.events,
   async start({ bus, config, log, metrics }) {
-    const { connectors, schemas } = await loadCatalog(); // the demo, or BUS_CATALOG's
-    const transformer = createTransformer({ bus, connectors, schemas, log, metrics: createTransformMetrics(metrics.registry), concurrency: config.TRANSFORM_CONCURRENCY });
+    const { connectors, schemas, sources } = await loadCatalog(); // the demo, or BUS_CATALOG's
+    // sources: for refetch (the current record from the source's API, read with its one client: settings from the environment)
+    const transformer = createTransformer({ bus, connectors, schemas, sources, env: process.env, log, metrics: createTransformMetrics(metrics.registry), concurrency: config.TRANSFORM_CONCURRENCY });
     const running = await transformer.start();
     return {
       endpoints: { connectors: [...running.keys()].join(',') },
