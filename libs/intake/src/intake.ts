@@ -6,7 +6,7 @@ import { type Logger, logFor } from '@bus/observability';
 import { correlationIdOf } from './correlation.js';
 import { dedupKey, remember, seenBefore } from './dedup.js';
 import type { IntakeMetrics } from './metrics.js';
-import { problem } from './problem.js';
+import { type ProblemSlug, problem } from './problem.js';
 import type { AnySource, ListedItem } from './source.js';
 import { type SourceVerifier, unsignedDeliveryId, verifierFor } from './verify.js';
 
@@ -188,7 +188,7 @@ export function createIntake(o: IntakeOptions) {
           o.metrics.rejected.inc({ source: sourceName, reason: verified.reason });
           logFor(o.log, { correlationId, source: sourceName }).warn({ reason: verified.reason }, `webhook refused: ${verified.detail}`);
           o.bus.audit({ stage: 'ingest', outcome: 'rejected', correlationId, source: sourceName, reason: verified.reason });
-          result = answer(401, correlationId, problem(401, verified.reason.replaceAll('_', '-'), 'Signature not verified', verified.detail, { correlationId, reason: verified.reason }));
+          result = answer(401, correlationId, problem(401, verified.reason.replaceAll('_', '-') as ProblemSlug, 'Signature not verified', verified.detail, { correlationId, reason: verified.reason }));
         } else {
           o.metrics.secretUsed.inc({ source: sourceName, index: String(verified.secretIndex) });
           result = await storeAuthentic(source, headers, body, correlationId, verified.deliveryId, { checkDedup: true, quarantine: true, via: 'webhook' });
