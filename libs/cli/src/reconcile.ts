@@ -1,3 +1,4 @@
+import { BusError } from '@bus/errors';
 import type { Bus } from '@bus/bus';
 import { loadCatalog } from '@bus/catalog';
 import { type ReportItem, reportStore, resolveItem, type RunAnswer, type RunReport } from '@bus/reconcile';
@@ -27,7 +28,7 @@ export function printItems(items: ReportItem[]): void {
 /** Asks a running reconcile service to start a run now (one per connector across all processes). */
 export async function requestRun(bus: Bus, connector: string, dryRun: boolean): Promise<RunAnswer> {
   const answer = await bus.nc.request(bus.names.subjects.reconcileRun, JSON.stringify({ connector, dryRun }), { timeout: 10_000 }).catch((err: Error) => {
-    throw new Error(`no reconcile service answered (${err.message}); is it running (npm start runs one)?`);
+    throw new BusError('CLI_NO_RECONCILE', 'transient', `no reconcile service answered (${err.message}); is it running (npm start runs one)?`, { cause: err });
   });
   return answer.json<RunAnswer>();
 }
@@ -38,7 +39,7 @@ export function registerReconcile(program: Command): void {
     .option('--no-wait', 'return once the run has started')
     .action(async (o: { connector: string; dryRun?: boolean; wait: boolean }) => withBus(async (bus) => {
       const a = await requestRun(bus, o.connector, o.dryRun ?? false);
-      if ('error' in a) throw new Error(a.error);
+      if ('error' in a) throw new BusError('RECONCILE_REFUSED', 'business', a.error);
       emit({ runId: a.runId, resumed: !!a.resumed, connector: o.connector, dryRun: !!o.dryRun });
       console.log(`${a.resumed ? 'resumed' : 'started'} run ${a.runId} of ${o.connector}${o.dryRun ? ' (dry run)' : ''}`);
       if (!o.wait) return;
@@ -49,7 +50,7 @@ export function registerReconcile(program: Command): void {
         if (line !== last) console.log(line);
         last = line;
         if (run && run.status !== 'running') {
-          if (run.status === 'failed') throw new Error(`run ${a.runId} failed: ${run.error}`);
+          if (run.status === 'failed') throw new BusError('RECONCILE_RUN_FAILED', 'transient', `run ${a.runId} failed: ${run.error}`);
           emit(run);
           // exit 2 (docs/cli.md): a dry run that found differences, a run that left some flagged for a person
           if (run.dryRun ? Object.values(run.counts).some((n) => n > 0) : run.flagged > 0) markFound();
@@ -68,7 +69,7 @@ export function registerReconcile(program: Command): void {
         return printRuns(runs);
       }
       const run = await store.readRun(runId);
-      if (!run) throw new Error(`no run ${runId}; see: npm run bus -- reconcile report`);
+      if (!run) throw new BusError('CLI_NOT_FOUND', 'business', `no run ${runId}; see: npm run bus -- reconcile report`);
       const items: ReportItem[] = [];
       for await (const i of store.items(runId)) items.push(i);
       if (o.json) return emit({ ...run, items });
@@ -83,7 +84,7 @@ export function registerReconcile(program: Command): void {
     .option('--by <who>', 'recorded with the decision', process.env.USER ?? 'operator')
     .action(async (item: string, o: { source?: boolean; target?: boolean; ignore?: boolean; by: string }) => withBus(async (bus) => {
       const chosen = (['source', 'target', 'ignore'] as const).filter((k) => o[k]);
-      if (chosen.length !== 1) throw new Error('say exactly one of --source, --target or --ignore');
+      if (chosen.length !== 1) throw new BusError('CLI_USAGE', 'business', 'say exactly one of --source, --target or --ignore');
       const { connectors, schemas } = await loadCatalog(); // the demo, or BUS_CATALOG's: the one the services run
       const settled = await resolveItem({ bus, connectors, schemas, itemId: item, as: chosen[0]!, by: o.by });
       emit(settled);

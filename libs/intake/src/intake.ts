@@ -182,6 +182,7 @@ export function createIntake(o: IntakeOptions) {
       } else {
         o.metrics.received.inc({ source: sourceName });
         const verifier = verifiers.get(sourceName);
+        // plain on purpose: a programmer assertion (an intake made for listed items only was handed a webhook)
         if (!verifier) throw new Error(`this intake was made with webhooks: false (listed items only); it cannot receive a ${sourceName} webhook`);
         const verified = verifier.verify(headers, body);
         if (!verified.ok) {
@@ -201,7 +202,7 @@ export function createIntake(o: IntakeOptions) {
     async replayQuarantined(entry: DeadLetter): Promise<Answer> {
       const name = entry.original.subject.split('.').at(-1) ?? '';
       const source = sources.get(name);
-      if (!source) throw new Error(`DLQ entry ${entry.id} belongs to source "${name}", which this ingest does not know`);
+      if (!source) throw new BusError('SOURCE_UNKNOWN', 'permanent', `DLQ entry ${entry.id} belongs to source "${name}", which this ingest does not know`);
       return storeAuthentic(source, entry.original.headers, Buffer.from(entry.original.data), entry.correlationId ?? correlationIdOf({}),
         entry.original.msgId, { checkDedup: false, quarantine: false, via: 'replay' });
     },
