@@ -214,6 +214,21 @@ describe('the bus command', () => {
       sub.unsubscribe();
     }
   });
+  it('streams apply --wait N: a server without JetStream is tried for N seconds, then CLI_NO_NATS and exit 3 (the process exits)', async () => {
+    const plain = await startNats({ jetstream: false });
+    try {
+      const started = Date.now();
+      const { code, out } = await json(['streams', 'apply', '--wait', '2'], { NATS_URL: plain.url });
+      assert.equal(code, 3);
+      assert.equal(out.error?.code, 'CLI_NO_NATS');
+      assert.match(out.error?.message ?? '', /jetstream/i);
+      assert.ok(Date.now() - started >= 2_000, 'it kept trying');
+      const ok = await json(['streams', 'apply', '--wait', '5']);
+      assert.equal(ok.code, 0, 'with JetStream answering it applies at once');
+    } finally {
+      await plain.stop({ removeStore: true });
+    }
+  });
 });
 
 function writePackageJson(dir: string): void {
