@@ -19,7 +19,8 @@ function sources(dir: string): string[] {
 // a code is the first argument of an error's constructor (`new BusError('X', …)`, `new AuthError('X', …)`,
 // `super('X', …)`), of `make('X', …)` (NATS classification) or the second of `deadLetter(class, 'X', …)`;
 // a template literal counts by its fixed prefix (`PUBLISH_REJECTED_${n}` → PUBLISH_REJECTED_)
-const CODE = /(?:new [A-Za-z]*Error|super|make)\(\s*(['`])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_?)(?:\1|(\$\{))|deadLetter\([^,]+,\s*(['`])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_?)(?:\4|(\$\{))/g;
+const CODE =
+  /(?:new [A-Za-z]*Error|super|make)\(\s*(['`])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_?)(?:\1|(\$\{))|deadLetter\([^,]+,\s*(['`])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_?)(?:\4|(\$\{))/g;
 
 export function thrownCodes(): Map<string, string[]> {
   const found = new Map<string, string[]>();
@@ -45,6 +46,10 @@ describe('error codes', () => {
       assert.ok(codes.has(known), `${known} not found in the source: the pattern misses a form`);
     }
     const missing = [...codes].filter(([code]) => (code.endsWith('*') ? !doc.includes(`\`${code.slice(0, -1)}`) : !doc.includes(`\`${code}\``)));
-    assert.deepEqual(missing.map(([code, files]) => `${code} (${[...new Set(files)].join(', ')})`), [], 'codes thrown but not in docs/errors.md');
+    assert.deepEqual(
+      missing.map(([code, files]) => `${code} (${[...new Set(files)].join(', ')})`),
+      [],
+      'codes thrown but not in docs/errors.md',
+    );
   });
 });

@@ -21,7 +21,9 @@ const TRACKER_KEY = 'example-tracker-key';
 function signed(body: string, delivery: string, secret = SECRET) {
   const ts = String(Math.floor(Date.now() / 1000));
   return {
-    'content-type': 'application/json', 'x-helpdesk-delivery': delivery, 'x-helpdesk-timestamp': ts,
+    'content-type': 'application/json',
+    'x-helpdesk-delivery': delivery,
+    'x-helpdesk-timestamp': ts,
     'x-helpdesk-signature': `sha256=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`,
   };
 }
@@ -33,7 +35,8 @@ describe('examples/ticketing through ingest, transform and deliver (BUS_CATALOG)
   let trackerUrl: string;
   let env: Record<string, string>;
   before(async () => {
-    for (const f of [main('ingest'), main('transform'), main('deliver'), catalog, trackerMain, cliMain]) assert.ok(existsSync(f), `${f} is not built: run npm run build`);
+    for (const f of [main('ingest'), main('transform'), main('deliver'), catalog, trackerMain, cliMain])
+      assert.ok(existsSync(f), `${f} is not built: run npm run build`);
     nats = await startNats();
     const [trackerPort, ingestPort, transformPort, deliverPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     trackerUrl = `http://127.0.0.1:${trackerPort}`;
@@ -55,7 +58,10 @@ describe('examples/ticketing through ingest, transform and deliver (BUS_CATALOG)
     for (const [i, svc] of ['ingest', 'transform', 'deliver'].entries()) {
       await services[i]!.waitForOutput(new RegExp(`${svc} started`), `${svc} started`, 30_000);
       // the start-up log says which catalog runs and why
-      assert.match(services[i]!.output(), /catalog \S+examples\/ticketing\/dist\/catalog\.js from BUS_CATALOG \(1 connector\(s\) tracker; 1 source\(s\) helpdesk\)/);
+      assert.match(
+        services[i]!.output(),
+        /catalog \S+examples\/ticketing\/dist\/catalog\.js from BUS_CATALOG \(1 connector\(s\) tracker; 1 source\(s\) helpdesk\)/,
+      );
     }
   });
   after(async () => {
@@ -66,11 +72,16 @@ describe('examples/ticketing through ingest, transform and deliver (BUS_CATALOG)
     await nats?.stop({ removeStore: true });
   });
 
-  const ticket = (version: number, status: string) => JSON.stringify({
-    event: version === 1 ? 'ticket.opened' : 'ticket.updated',
-    ticket: { id: '4711', version, subject: 'Printer on fire', status, priority: 'urgent', requester: { email: 'ada@example.com' } },
-  });
-  const issues = async () => (await (await fetch(`${trackerUrl}/issues`, { headers: { 'x-api-key': TRACKER_KEY } })).json()) as Record<string, { version: number; fields: Record<string, unknown> }>;
+  const ticket = (version: number, status: string) =>
+    JSON.stringify({
+      event: version === 1 ? 'ticket.opened' : 'ticket.updated',
+      ticket: { id: '4711', version, subject: 'Printer on fire', status, priority: 'urgent', requester: { email: 'ada@example.com' } },
+    });
+  const issues = async () =>
+    (await (await fetch(`${trackerUrl}/issues`, { headers: { 'x-api-key': TRACKER_KEY } })).json()) as Record<
+      string,
+      { version: number; fields: Record<string, unknown> }
+    >;
 
   it('a signed helpdesk webhook becomes issue HD-4711 at the tracker; bus trace shows stored → transformed → delivered', async () => {
     const body = ticket(1, 'open');
@@ -81,13 +92,19 @@ describe('examples/ticketing through ingest, transform and deliver (BUS_CATALOG)
     const issue = await waitFor(async () => (await issues())['HD-4711'], { what: 'issue HD-4711 at the tracker', timeoutMs: 30_000, intervalMs: 100 });
     assert.deepEqual(issue, { version: 1, fields: { title: 'Printer on fire', status: 'open', priority: 'urgent', reporter: 'ada@example.com' } });
 
-    const trace = await waitFor(async () => {
-      const { stdout } = await promisify(execFile)(process.execPath, [cliMain, 'trace', answer.correlationId, '--json'], { env: { ...process.env, ...env } });
-      const out = JSON.parse(stdout) as { ok: boolean; result: { stage: string; outcome: string }[] };
-      assert.equal(out.ok, true);
-      return out.result.some((r) => r.stage === 'deliver') ? out.result : undefined;
-    }, { what: 'the whole trace from bus trace', timeoutMs: 15_000, intervalMs: 200 });
-    assert.deepEqual(trace.map((r) => `${r.stage}:${r.outcome}`), ['ingest:stored', 'transform:transformed', 'deliver:delivered']);
+    const trace = await waitFor(
+      async () => {
+        const { stdout } = await promisify(execFile)(process.execPath, [cliMain, 'trace', answer.correlationId, '--json'], { env: { ...process.env, ...env } });
+        const out = JSON.parse(stdout) as { ok: boolean; result: { stage: string; outcome: string }[] };
+        assert.equal(out.ok, true);
+        return out.result.some((r) => r.stage === 'deliver') ? out.result : undefined;
+      },
+      { what: 'the whole trace from bus trace', timeoutMs: 15_000, intervalMs: 200 },
+    );
+    assert.deepEqual(
+      trace.map((r) => `${r.stage}:${r.outcome}`),
+      ['ingest:stored', 'transform:transformed', 'deliver:delivered'],
+    );
 
     // the same delivery again is a duplicate; the next version lands over the first
     const again = await fetch(`${ingestUrl}/webhooks/helpdesk`, { method: 'POST', headers: signed(body, 'd-1'), body });
@@ -103,7 +120,10 @@ describe('examples/ticketing through ingest, transform and deliver (BUS_CATALOG)
     const res = await fetch(`${ingestUrl}/webhooks/helpdesk`, { method: 'POST', headers: signed(body, 'd-3', 'not-the-secret'), body });
     assert.equal(res.status, 401);
     assert.match(String(res.headers.get('content-type')), /^application\/problem\+json/);
-    assert.deepEqual(await res.json().then((p) => [(p as { type: string }).type, (p as { reason: string }).reason]), ['urn:integration-bus:problem:signature-mismatch', 'signature_mismatch']);
+    assert.deepEqual(await res.json().then((p) => [(p as { type: string }).type, (p as { reason: string }).reason]), [
+      'urn:integration-bus:problem:signature-mismatch',
+      'signature_mismatch',
+    ]);
     assert.equal((await fetch(`${ingestUrl}/webhooks/zendesk`, { method: 'POST', headers: signed(body, 'd-4'), body })).status, 404);
     assert.notEqual((await issues())['HD-4711']?.version, 3);
   });

@@ -27,10 +27,21 @@ describe('ingest serves an OpenAPI 3.1 document that describes its real answers'
     nats = await startNats();
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    ingest = startProcess({ command: process.execPath, args: [ingestMain], env: {
-      NATS_URL: nats.url, BUS_PREFIX: uniquePrefix(), INGEST_PORT: String(port), INGEST_API_TOKENS: 'shop-token:shop', INGEST_MAX_BODY_BYTES: '2048',
-      GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, STRIPE_WEBHOOK_SECRET: 'whsec_openapi', STANDARD_WEBHOOK_SECRET: `whsec_${Buffer.from('openapi-standard').toString('base64')}`, LOG_LEVEL: 'info',
-    } });
+    ingest = startProcess({
+      command: process.execPath,
+      args: [ingestMain],
+      env: {
+        NATS_URL: nats.url,
+        BUS_PREFIX: uniquePrefix(),
+        INGEST_PORT: String(port),
+        INGEST_API_TOKENS: 'shop-token:shop',
+        INGEST_MAX_BODY_BYTES: '2048',
+        GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
+        STRIPE_WEBHOOK_SECRET: 'whsec_openapi',
+        STANDARD_WEBHOOK_SECRET: `whsec_${Buffer.from('openapi-standard').toString('base64')}`,
+        LOG_LEVEL: 'info',
+      },
+    });
     await ingest.waitForOutput(/ingest started/, 'ingest started', 30_000);
   });
   after(async () => {
@@ -71,7 +82,9 @@ describe('ingest serves an OpenAPI 3.1 document that describes its real answers'
   }
 
   const github = (body: string, secret = GITHUB_SECRET, delivery = `d-${Math.random()}`) => ({
-    'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': delivery,
+    'content-type': 'application/json',
+    'x-github-event': 'issues',
+    'x-github-delivery': delivery,
     'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
   });
   const post = (path: string, headers: Record<string, string>, body: string) => fetch(`${url}${path}`, { method: 'POST', headers, body });
@@ -83,11 +96,20 @@ describe('ingest serves an OpenAPI 3.1 document that describes its real answers'
     assert.equal((await described('/webhooks/{source}', await post('/webhooks/github', headers, repo))).status, 'duplicate');
     const p401 = await described('/webhooks/{source}', await post('/webhooks/github', github(repo, 'wrong'), repo));
     assert.equal(p401.type, `${PROBLEM_TYPE_PREFIX}signature-mismatch`);
-    assert.equal((await described('/webhooks/{source}', await post('/webhooks/github', { 'content-type': 'application/json' }, repo))).type, `${PROBLEM_TYPE_PREFIX}missing-header`);
-    assert.equal((await described('/webhooks/{source}', await post('/webhooks/github', { ...github(repo), 'x-hub-signature-256': 'md5=zz' }, repo))).type, `${PROBLEM_TYPE_PREFIX}malformed-header`);
+    assert.equal(
+      (await described('/webhooks/{source}', await post('/webhooks/github', { 'content-type': 'application/json' }, repo))).type,
+      `${PROBLEM_TYPE_PREFIX}missing-header`,
+    );
+    assert.equal(
+      (await described('/webhooks/{source}', await post('/webhooks/github', { ...github(repo), 'x-hub-signature-256': 'md5=zz' }, repo))).type,
+      `${PROBLEM_TYPE_PREFIX}malformed-header`,
+    );
     const p404 = await described('/webhooks/{source}', await post('/webhooks/nosuch', github(repo), repo));
     assert.equal(p404.type, `${PROBLEM_TYPE_PREFIX}unknown-source`);
-    assert.equal((await described('/webhooks/{source}', await post('/webhooks/github', github('not json'), 'not json'))).type, `${PROBLEM_TYPE_PREFIX}not-json`);
+    assert.equal(
+      (await described('/webhooks/{source}', await post('/webhooks/github', github('not json'), 'not json'))).type,
+      `${PROBLEM_TYPE_PREFIX}not-json`,
+    );
     const big = JSON.stringify({ ...JSON.parse(repo), pad: 'x'.repeat(4096) });
     assert.equal((await described('/webhooks/{source}', await post('/webhooks/github', github(big), big))).type, `${PROBLEM_TYPE_PREFIX}too-large`);
   });
@@ -96,12 +118,24 @@ describe('ingest serves an OpenAPI 3.1 document that describes its real answers'
     const auth = { 'content-type': 'application/json', authorization: 'Bearer shop-token' };
     const event = (id: string) => ({ id, type: 'order.created', entity: { type: 'order', id }, version: 1, data: { total: 1 } });
     const ok = await described('/events', await post('/events', auth, JSON.stringify({ source: 'shop', events: [event('o-1')] })));
-    assert.deepEqual((ok as unknown as { results: { status: string }[] }).results.map((r) => r.status), ['stored']);
-    const some = await described('/events', await post('/events', auth, JSON.stringify({ source: 'shop', events: [event('o-2'), { ...event('o-3'), version: 0 }] })));
-    assert.deepEqual((some as unknown as { results: { status: string }[] }).results.map((r) => r.status), ['stored', 'invalid']);
+    assert.deepEqual(
+      (ok as unknown as { results: { status: string }[] }).results.map((r) => r.status),
+      ['stored'],
+    );
+    const some = await described(
+      '/events',
+      await post('/events', auth, JSON.stringify({ source: 'shop', events: [event('o-2'), { ...event('o-3'), version: 0 }] })),
+    );
+    assert.deepEqual(
+      (some as unknown as { results: { status: string }[] }).results.map((r) => r.status),
+      ['stored', 'invalid'],
+    );
     assert.equal((await described('/events', await post('/events', auth, '{"source":"shop"}'))).type, `${PROBLEM_TYPE_PREFIX}bad-batch`);
     assert.equal((await described('/events', await post('/events', { 'content-type': 'application/json' }, '{}'))).type, `${PROBLEM_TYPE_PREFIX}unauthorized`);
-    assert.equal((await described('/events', await post('/events', auth, JSON.stringify({ source: 'standard', events: [event('o-4')] })))).type, `${PROBLEM_TYPE_PREFIX}source-not-allowed`);
+    assert.equal(
+      (await described('/events', await post('/events', auth, JSON.stringify({ source: 'standard', events: [event('o-4')] })))).type,
+      `${PROBLEM_TYPE_PREFIX}source-not-allowed`,
+    );
   });
 
   it('a status ingest answers but the document leaves out is caught (the check can fail)', async () => {
@@ -110,7 +144,11 @@ describe('ingest serves an OpenAPI 3.1 document that describes its real answers'
     const saved = doc;
     doc = trimmed;
     try {
-      const res = await post('/events', { 'content-type': 'application/json', authorization: 'Bearer shop-token' }, JSON.stringify({ source: 'standard', events: [{ type: 'order.created', entity: { type: 'order', id: 'o-5' }, version: 1, data: {} }] }));
+      const res = await post(
+        '/events',
+        { 'content-type': 'application/json', authorization: 'Bearer shop-token' },
+        JSON.stringify({ source: 'standard', events: [{ type: 'order.created', entity: { type: 'order', id: 'o-5' }, version: 1, data: {} }] }),
+      );
       assert.equal(res.status, 403);
       await assert.rejects(described('/events', res), /answered 403, which the document does not list/);
     } finally {

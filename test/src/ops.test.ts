@@ -21,7 +21,14 @@ async function exported(): Promise<Set<string>> {
     ['ingest', (r) => createIntakeMetrics(r)],
     ['transform', (r) => createTransformMetrics(r)],
     ['deliver', (r) => createDeliverMetrics(r)],
-    ['reconcile', (r) => { createProjectionMetrics(r); createReconcileMetrics(r); createIntakeMetrics(r); }],
+    [
+      'reconcile',
+      (r) => {
+        createProjectionMetrics(r);
+        createReconcileMetrics(r);
+        createIntakeMetrics(r);
+      },
+    ],
   ];
   for (const [service, own] of services) {
     const { registry } = createMetrics(service);
@@ -52,7 +59,9 @@ export function metricNames(expr: string): string[] {
 }
 
 function rulesExprs(): { where: string; expr: string }[] {
-  const doc = parse(readFileSync(`${root}ops/prometheus/rules.yml`, 'utf8')) as { groups: { name: string; rules: { alert?: string; record?: string; expr: string }[] }[] };
+  const doc = parse(readFileSync(`${root}ops/prometheus/rules.yml`, 'utf8')) as {
+    groups: { name: string; rules: { alert?: string; record?: string; expr: string }[] }[];
+  };
   return doc.groups.flatMap((g) => g.rules.map((r) => ({ where: `rules.yml ${r.alert ?? r.record}`, expr: String(r.expr) })));
 }
 function dashboardExprs(): { where: string; expr: string }[] {
@@ -62,25 +71,42 @@ function dashboardExprs(): { where: string; expr: string }[] {
 
 describe('ops/: Prometheus rules and the Grafana dashboard', () => {
   it('the extractor finds metric names and skips functions, keywords, labels and ranges', () => {
-    assert.deepEqual(metricNames('max by (stage, connector) (bus_dlq_messages{stage="x"}) > 0 and max by (stage) (delta(bus_dlq_messages[15m])) > 0'), ['bus_dlq_messages', 'bus_dlq_messages']);
+    assert.deepEqual(metricNames('max by (stage, connector) (bus_dlq_messages{stage="x"}) > 0 and max by (stage) (delta(bus_dlq_messages[15m])) > 0'), [
+      'bus_dlq_messages',
+      'bus_dlq_messages',
+    ]);
     assert.deepEqual(metricNames('histogram_quantile(0.99, sum by (le) (rate(made_up_seconds_bucket[5m]))) - time()'), ['made_up_seconds_bucket']);
   });
 
-  it('every metric the rules and the dashboard use exists in the services\' registries', async () => {
+  it("every metric the rules and the dashboard use exists in the services' registries", async () => {
     const names = await exported();
     const uses = [...rulesExprs(), ...dashboardExprs()];
     assert.ok(rulesExprs().length >= 10, 'the rules file has its alerts');
     assert.ok(dashboardExprs().length >= 10, 'the dashboard has its panels');
-    const unknown = uses.flatMap(({ where, expr }) => metricNames(expr).filter((n) => !names.has(n)).map((n) => `${where}: ${n}`));
+    const unknown = uses.flatMap(({ where, expr }) =>
+      metricNames(expr)
+        .filter((n) => !names.has(n))
+        .map((n) => `${where}: ${n}`),
+    );
     assert.deepEqual(unknown, []);
     // and the check can fail: a name no service exports is reported
-    assert.deepEqual(metricNames('rate(bus_dlq_messagez[5m])').filter((n) => !names.has(n)), ['bus_dlq_messagez']);
+    assert.deepEqual(
+      metricNames('rate(bus_dlq_messagez[5m])').filter((n) => !names.has(n)),
+      ['bus_dlq_messagez'],
+    );
   });
 
   it('the rules cover what the issue asks to alert on, and cluster-wide gauges are aggregated with max, never sum', () => {
     const rules = rulesExprs();
     const text = rules.map((r) => r.expr).join('\n');
-    for (const metric of ['bus_dlq_messages', 'bus_consumer_oldest_pending_age_seconds', 'deliver_circuit_state', 'deliver_connector_paused', 'deliver_token_expiry_timestamp_seconds', 'up']) {
+    for (const metric of [
+      'bus_dlq_messages',
+      'bus_consumer_oldest_pending_age_seconds',
+      'deliver_circuit_state',
+      'deliver_connector_paused',
+      'deliver_token_expiry_timestamp_seconds',
+      'up',
+    ]) {
       assert.ok(text.includes(metric), `no rule reads ${metric}`);
     }
     for (const { where, expr } of [...rules, ...dashboardExprs()]) {

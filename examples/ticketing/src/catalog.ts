@@ -28,8 +28,14 @@ export const schemas = new SchemaRegistry().add('ticket.opened', 1, Ticket).add(
 export const helpdesk = defineSource({
   name: 'helpdesk',
   verification: {
-    scheme: 'hmac', header: 'x-helpdesk-signature', prefix: 'sha256=', algorithm: 'sha256', encoding: 'hex',
-    timestampHeader: 'x-helpdesk-timestamp', signedPayload: '{timestamp}.{body}', deliveryIdHeader: 'x-helpdesk-delivery',
+    scheme: 'hmac',
+    header: 'x-helpdesk-signature',
+    prefix: 'sha256=',
+    algorithm: 'sha256',
+    encoding: 'hex',
+    timestampHeader: 'x-helpdesk-timestamp',
+    signedPayload: '{timestamp}.{body}',
+    deliveryIdHeader: 'x-helpdesk-delivery',
   },
   secretsEnv: 'HELPDESK_WEBHOOK_SECRET',
   schema: z.object({ event: z.enum(['ticket.opened', 'ticket.updated']), ticket: z.looseObject({ id: z.string().min(1), version: z.number().int().min(1) }) }),
@@ -45,7 +51,11 @@ export const sources: AnySource[] = [helpdesk];
 
 const toIssue = (d: Record<string, unknown>) => {
   const t = d as z.infer<typeof Ticket>;
-  return { action: 'upsert' as const, target: { type: 'issue', id: `HD-${t.id}` }, fields: { title: t.subject, status: t.status, priority: t.priority, reporter: t.requester.email } };
+  return {
+    action: 'upsert' as const,
+    target: { type: 'issue', id: `HD-${t.id}` },
+    fields: { title: t.subject, status: t.status, priority: t.priority, reporter: t.requester.email },
+  };
 };
 
 /**
@@ -53,19 +63,26 @@ const toIssue = (d: Record<string, unknown>) => {
  * with an API key, versions in order per ticket, read back at `GET /issues/{id}` after an attempt
  * whose answer was lost. The tracker's people assign issues: `assignee` is never overwritten.
  */
-export const tracker = defineConnector({
-  name: 'tracker',
-  description: 'example: helpdesk tickets as issue-tracker issues',
-  subscribes: [{ type: 'ticket.opened', source: 'helpdesk', map: toIssue }, { type: 'ticket.updated', source: 'helpdesk', map: toIssue }],
-  ownership: { targetOwned: ['assignee'] },
-  delivery: {
-    kind: 'http', baseUrlEnv: 'TRACKER_BASE_URL',
-    routes: { upsert: { method: 'PUT', path: '/{type}s/{id}' } },
-    lookup: { path: '/{type}s/{id}', fieldsField: 'fields' },
-    auth: { kind: 'api-key', header: 'x-api-key', env: 'TRACKER_API_KEY' },
-    retry: { initialDelayMs: 200, maxAttempts: 6, attemptTimeoutMs: 5_000 },
-    ordering: 'strict',
+export const tracker = defineConnector(
+  {
+    name: 'tracker',
+    description: 'example: helpdesk tickets as issue-tracker issues',
+    subscribes: [
+      { type: 'ticket.opened', source: 'helpdesk', map: toIssue },
+      { type: 'ticket.updated', source: 'helpdesk', map: toIssue },
+    ],
+    ownership: { targetOwned: ['assignee'] },
+    delivery: {
+      kind: 'http',
+      baseUrlEnv: 'TRACKER_BASE_URL',
+      routes: { upsert: { method: 'PUT', path: '/{type}s/{id}' } },
+      lookup: { path: '/{type}s/{id}', fieldsField: 'fields' },
+      auth: { kind: 'api-key', header: 'x-api-key', env: 'TRACKER_API_KEY' },
+      retry: { initialDelayMs: 200, maxAttempts: 6, attemptTimeoutMs: 5_000 },
+      ordering: 'strict',
+    },
   },
-}, schemas);
+  schemas,
+);
 
 export const connectors = [tracker];

@@ -62,7 +62,9 @@ export async function startTracker(opts: { apiKey: string; port?: number; host?:
   });
   const { port } = server.address() as { port: number };
   return {
-    server, issues, url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    server,
+    issues,
+    url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
