@@ -85,7 +85,7 @@ describe('the bus command', () => {
     }
   });
 
-  it('every command but up takes --json', () => {
+  it('every command but up takes --json', async () => {
     const leaves: string[] = [];
     const walk = (c: Command, path: string[]) => {
       if (c.commands.length === 0) {
@@ -94,7 +94,7 @@ describe('the bus command', () => {
       }
       for (const sub of c.commands) walk(sub, [...path, sub.name()]);
     };
-    walk(buildProgram(), []);
+    walk(await buildProgram(), []);
     assert.deepEqual(leaves, []);
   });
 
