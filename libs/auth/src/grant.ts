@@ -7,6 +7,8 @@ export interface GrantAnswer {
   /** A new refresh token, when the provider rotates them. */
   refreshToken?: string;
   expiresInSec: number;
+  /** The scopes granted, when the answer says (`scope`, space-separated); absent: the provider did not say. */
+  scopes?: string[];
 }
 
 export interface GrantRequest {
@@ -60,7 +62,8 @@ export async function requestGrant(r: GrantRequest): Promise<GrantAnswer> {
       : await oauth.clientCredentialsGrantRequest(as, client, auth, new URLSearchParams('scope' in r.grant && r.grant.scope ? { scope: r.grant.scope } : {}), options);
     status = res.status;
     const j = refresh !== undefined ? await oauth.processRefreshTokenResponse(as, client, res) : await oauth.processClientCredentialsResponse(as, client, res);
-    return { accessToken: j.access_token, refreshToken: j.refresh_token, expiresInSec: j.expires_in ?? 3600 };
+    const scopes = typeof j.scope === 'string' ? j.scope.split(' ').filter(Boolean) : undefined;
+    return { accessToken: j.access_token, refreshToken: j.refresh_token, expiresInSec: j.expires_in ?? 3600, ...(scopes ? { scopes } : {}) };
   } catch (err) {
     if (err instanceof oauth.ResponseBodyError) {
       const why = `${err.error}${said(err.error_description, secrets)}`;

@@ -1,6 +1,7 @@
 export { TokenError } from './errors.js';
 export { requestGrant } from './grant.js';
 export type { GrantAnswer, GrantRequest } from './grant.js';
+export { missingScopes, scopeProblem } from './scopes.js';
 export { DEMO_TOKEN_KEY, loadTokenKeys } from './seal.js';
 export type { TokenKey, TokenKeys } from './seal.js';
 export { installRefreshToken, readTokens, tokenKey, tokenState } from './store.js';

@@ -22,6 +22,11 @@ export interface TokenRecord {
   refreshTokenFrom?: 'environment' | 'token endpoint' | 'operator';
   refreshTokenSetAt?: string;
   refreshTokenSetBy?: string;
+  /**
+   * The scopes the stored access token was granted, as the token endpoint said (RFC 6749 §5.1); absent when it did
+   * not say (then they are the requested ones). Compared with the connector's `requiredScopes` after every refresh.
+   */
+  scopes?: string[];
   /** Last failed token request (never a token in it). Cleared by the next success. */
   lastError?: { at: string; code: string; message: string };
   /** The stored refresh token was refused (invalid_grant): no process sends it again; an operator sets a new one. */

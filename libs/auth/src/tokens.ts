@@ -50,6 +50,8 @@ interface Cached {
   accessToken: string;
   expiresAtMs: number;
   skewMs: number;
+  /** Granted with this token, when known. */
+  scopes?: string[];
 }
 
 /**
@@ -90,7 +92,7 @@ export function createTokenProvider(o: TokenProviderOptions) {
   const fresh = (t: Cached | undefined): t is Cached => !!t && t.expiresAtMs - t.skewMs > now();
   const usable = (e: TokenEntry, rejected?: string) =>
     !!e.secrets.accessToken && (e.record?.expiresAtMs ?? 0) - skewFor(e.record) > now() && e.secrets.accessToken !== rejected;
-  const cachedOf = (e: TokenEntry): Cached => ({ accessToken: e.secrets.accessToken!, expiresAtMs: e.record!.expiresAtMs!, skewMs: skewFor(e.record) });
+  const cachedOf = (e: TokenEntry): Cached => ({ accessToken: e.secrets.accessToken!, expiresAtMs: e.record!.expiresAtMs!, skewMs: skewFor(e.record), scopes: e.record?.scopes });
   const facts = ({ v: _v, sealed: _s, hasRefreshToken: _h, ...rest }: TokenRecord) => rest;
   const refusedError = (r: TokenRecord) => new TokenError('AUTH_REFRESH_TOKEN_REFUSED', 'permanent',
     `connector "${connector}": the stored refresh token was refused at ${r.refused!.at} (${r.lastError?.message.replace(/^\[[A-Z_0-9]+\] /, '') ?? r.refused!.code}); ` +
@@ -103,7 +105,7 @@ export function createTokenProvider(o: TokenProviderOptions) {
       try {
         await writeTokens(o.kv, connector, keys, revision, record, secrets);
         unsaved = undefined;
-        return { accessToken: secrets.accessToken!, expiresAtMs: record.expiresAtMs!, skewMs: skewFor(record as TokenRecord) };
+        return { accessToken: secrets.accessToken!, expiresAtMs: record.expiresAtMs!, skewMs: skewFor(record as TokenRecord), scopes: record.scopes };
       } catch (err) {
         if (!isCasConflict(err)) {
           unsaved = { basedOn: { ...basedOn, revision }, record, secrets };
@@ -173,6 +175,8 @@ export function createTokenProvider(o: TokenProviderOptions) {
     const record = {
       ...base, lastError: undefined, inDoubt: undefined, refused: undefined,
       expiresAtMs: now() + answer.expiresInSec * 1000, refreshedAt: at, refreshedBy: holder,
+      // no scope in the answer: the token has the scope granted before, or the one requested (RFC 6749 §5.1, §6)
+      scopes: answer.scopes ?? base.scopes ?? (c.kind === 'oauth2-client-credentials' && c.scope ? c.scope.split(' ').filter(Boolean) : undefined),
       ...(rotated ? { refreshGeneration: base.refreshGeneration + 1, refreshTokenFrom: 'token endpoint' as const, refreshTokenSetAt: at, refreshTokenSetBy: holder } : {}),
       ...(!rotated && refreshToken && !e.record?.hasRefreshToken ? { refreshGeneration: base.refreshGeneration + 1, refreshTokenFrom: 'environment' as const, refreshTokenSetAt: at } : {}),
     };
@@ -240,6 +244,8 @@ export function createTokenProvider(o: TokenProviderOptions) {
     async renew(rejected: string): Promise<string> {
       return cached && cached.accessToken !== rejected && fresh(cached) ? cached.accessToken : shared(rejected);
     },
+    /** The scopes the current token was granted (undefined: no token yet, or the provider did not say). */
+    scopes: () => cached?.scopes,
     /** When the current token expires (ms since epoch), for the token-expiry metric. */
     expiresAtMs: () => cached?.expiresAtMs,
     /** Token requests this process made (tests, metrics). */

@@ -17,6 +17,7 @@ export {
 export type { PriorHistory } from './dead-letter.js';
 export { dlqStats, watchDlq } from './dlq-stats.js';
 export type { DlqSubjectStats, DlqWatch } from './dlq-stats.js';
+export { republishDeadLetter } from './republish.js';
 export { onShutdown } from './shutdown.js';
 export { auditMsgId, decodeAudit, encodeAudit } from './audit.js';
 export type { AuditRecord } from './audit.js';

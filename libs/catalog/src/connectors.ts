@@ -11,15 +11,18 @@ export const crm = defineConnector({
   subscribes: [
     { type: 'contact.updated', source: 'standard', map: (d) => ({ action: 'upsert', target: { type: 'contact', id: String(d.id) },
       fields: { email: d.email, name: d.name, phone: d.phone } }) },
+    // from Stripe's current customer, not the event's payload (thin events carry none; a late one a stale one); gone → delete
     ...(['customer.created', 'customer.updated'] as const).map((type) => ({
-      type, source: 'stripe',
+      type, source: 'stripe', refetch: { gone: (e: { entity: { id: string } }) => ({ action: 'delete', target: { type: 'contact', id: `stripe-${e.entity.id}` } }) },
       map: (d: Record<string, unknown>) => {
         const c = (d as Stripe).data.object;
         return { action: 'upsert', target: { type: 'contact', id: `stripe-${c.id}` }, fields: { email: c.email ?? undefined, name: c.name ?? undefined } };
       },
     })),
+    // an order points at its contact: it goes only once the contact is at the CRM (dependencies below)
     { type: 'order.created', map: (d, e) => ({ action: 'upsert', target: { type: 'order', id: e.entity.id },
-      fields: { contactId: d.contactId, total: d.total, currency: d.currency, stage: 'new' } }) },
+      fields: { contactId: d.contactId, total: d.total, currency: d.currency, stage: 'new' },
+      ...(d.contactId ? { needs: [{ type: 'contact', id: String(d.contactId) }] } : {}) }) },
   ],
   // the CRM's people maintain these; an update from the bus must never overwrite them
   ownership: { targetOwned: ['leadScore', 'accountManager', 'stage'] },
@@ -32,6 +35,7 @@ export const crm = defineConnector({
     rateLimit: { ratePerSec: 50, burst: 20 }, // what the CRM's plan allows; 429s slow it further
     retry: { initialDelayMs: 500, maxAttempts: 8, attemptTimeoutMs: 5_000 },
     ordering: 'strict', // a contact's versions must land in order
+    dependencies: { waitMs: 60_000 }, // an order waits up to a minute for its contact, then is dead-lettered naming it
   },
 });
 

@@ -1,9 +1,19 @@
 // The demo sources `npm start` runs (README → Demo), beside the schemas and connectors. Real deployments declare their own.
+import { BusError } from '@bus/errors';
 import { defineSource } from '@bus/intake';
 import { z } from 'zod';
 import { stripeEventsListing } from './stripe-events.js';
 
-/** Stripe events: `customer.*` become contacts, everything else names its object. */
+/** A Stripe event's type: a thin (v2) event names the v1 type it stands for (`v1.customer.updated`). */
+const stripeType = (type: string) => type.replace(/^v1\./, '');
+/** Stripe's `created`: seconds (snapshot events) or an ISO time (thin v2 events). */
+const stripeSeconds = (created: number | string) => (typeof created === 'number' ? created : Math.floor(Date.parse(created) / 1000));
+
+/**
+ * Stripe events: `customer.*` become contacts, everything else names its object. Snapshot events carry the object
+ * (`data.object`), thin events only its id (`related_object`): the crm maps customers from the current record,
+ * refetched from Stripe's API (`GET /v1/customers/{id}`) with the source's one client, which the events listing shares.
+ */
 export const stripe = defineSource({
   name: 'stripe',
   verification: { scheme: 'stripe' },
@@ -11,17 +21,36 @@ export const stripe = defineSource({
   schema: z.object({
     id: z.string().min(1),
     type: z.string().min(1),
-    created: z.number().int(),
-    data: z.object({ object: z.looseObject({ id: z.string().min(1), object: z.string().optional() }) }),
-  }).loose(),
+    created: z.union([z.number().int(), z.string().refine((t) => Number.isFinite(Date.parse(t)), 'an ISO time')]),
+    data: z.object({ object: z.looseObject({ id: z.string().min(1), object: z.string().optional() }) }).optional(),
+    related_object: z.looseObject({ id: z.string().min(1), type: z.string().min(1) }).optional(),
+  }).loose().refine((p) => p.data || p.related_object, 'a Stripe event carries data.object (snapshot) or related_object (thin)'),
   deliveryId: ({ payload }) => payload.id,
-  eventType: ({ payload }) => payload.type,
-  entity: ({ payload }) => ({ type: payload.type.startsWith('customer.') ? 'contact' : (payload.data.object.object ?? 'object'), id: payload.data.object.id }),
+  eventType: ({ payload }) => stripeType(payload.type),
+  entity: ({ payload }) => {
+    const type = stripeType(payload.type);
+    const object = payload.data?.object ?? { id: payload.related_object!.id, object: payload.related_object!.type };
+    return { type: type.startsWith('customer.') ? 'contact' : (object.object ?? 'object'), id: object.id };
+  },
   // Stripe has no per-object version; `created` (seconds) orders its events: a stamp, not a sequence
-  version: ({ payload }) => payload.created,
+  version: ({ payload }) => stripeSeconds(payload.created),
   versionKind: 'stamp',
-  occurredAt: ({ payload }) => new Date(payload.created * 1000),
-  // missed webhooks: GET /v1/events from STRIPE_API_BASE with STRIPE_API_KEY (not polled while it is unset)
+  occurredAt: ({ payload }) => new Date(stripeSeconds(payload.created) * 1000),
+  // Stripe's API from STRIPE_API_BASE with STRIPE_API_KEY: the listing and refetch share it (its read limit, its failure classes)
+  api: { baseUrlEnv: 'STRIPE_API_BASE', defaultBaseUrl: 'https://api.stripe.com', auth: { kind: 'bearer', env: 'STRIPE_API_KEY' }, rateLimit: { ratePerSec: 20, burst: 10 } },
+  refetch: {
+    async fetch(entity, { client, event, signal }) {
+      if (entity.type !== 'contact') throw new BusError('STRIPE_REFETCH_UNSUPPORTED', 'business', `the stripe source refetches customers only, not ${entity.type} ${entity.id}`);
+      const r = await client.get(`/v1/customers/${encodeURIComponent(entity.id)}`, { signal });
+      // a customer has no version of its own: the state read now is as of Stripe's clock (its Date header), never older than the event
+      const version = Math.max(event.version, Math.floor((r.dateMs ?? Date.now()) / 1000));
+      const customer = r.body as { id: string; deleted?: boolean };
+      if (r.status === 404 || customer?.deleted) return { gone: true, version };
+      const sent = event.data as { id?: string; type?: string };
+      return { version, data: { id: sent.id ?? event.id, type: event.type, created: version, data: { object: customer } } };
+    },
+  },
+  // missed webhooks: GET /v1/events (not polled while STRIPE_API_KEY is unset)
   changes: stripeEventsListing(),
 });
 

@@ -113,10 +113,10 @@ describe('demo stripe source: missed webhooks found in Stripe\'s events API', ()
     assert.equal(api.requests.length, 0);
   });
 
-  it('a wrong key → failed with STRIPE_EVENTS_401 and what to check; nothing stored', async () => {
+  it('a wrong key → failed with SOURCE_API_401 (the source\'s one client, shared with refetch) and what to check; nothing stored', async () => {
     const r = await poll({ ...env(), STRIPE_API_KEY: 'sk_wrong' });
     assert.equal(r.outcome, 'failed');
-    assert.match(r.reason!, /STRIPE_EVENTS_401.*check STRIPE_API_KEY/);
+    assert.match(r.reason!, /SOURCE_API_401.*check STRIPE_API_KEY/);
   });
 
   it('first run backfills the lookback window page by page; a webhook that arrived is a duplicate; later runs go forward from the newest', async () => {

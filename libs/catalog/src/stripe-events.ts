@@ -47,6 +47,13 @@ export function stripeEventsListing(): SourceChanges {
 
 async function listEvents(ctx: ChangesContext, params: Record<string, string>): Promise<StripeList> {
   const base = (ctx.env.STRIPE_API_BASE || 'https://api.stripe.com').replace(/\/+$/, '');
+  if (ctx.client) {
+    // the source's one client: auth, pace, retries and failure classes shared with refetch
+    const r = await ctx.client.get('/v1/events', { query: { limit: String(ctx.limit), ...params }, signal: ctx.signal });
+    const body = r.body as StripeList;
+    if (r.status !== 200 || !Array.isArray(body?.data)) throw new BusError('STRIPE_EVENTS_MALFORMED', 'permanent', `Stripe's events API at ${base} answered ${r.status} without a data list; is STRIPE_API_BASE right?`);
+    return body;
+  }
   const url = `${base}/v1/events?${new URLSearchParams({ limit: String(ctx.limit), ...params })}`;
   let res: Response;
   try {

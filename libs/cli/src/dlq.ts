@@ -1,4 +1,4 @@
-import { type Bus, decodeDeadLetter, type DeadLetter, dlqStats, ORIGINAL_MSG_ID_HEADER, PRIOR_HISTORY_HEADER, priorHistoryHeader, REPLAYS_HEADER, readStream } from '@bus/bus';
+import { type Bus, decodeDeadLetter, type DeadLetter, dlqStats, readStream, republishDeadLetter } from '@bus/bus';
 import { createInterface } from 'node:readline/promises';
 import { BusError } from '@bus/errors';
 import type { Command } from 'commander';
@@ -60,18 +60,9 @@ export async function replayOne(bus: Bus, seq: number, entry: DeadLetter): Promi
     const r = res.json() as { ok: boolean; status?: number; error?: string; body?: { status?: string; issues?: unknown } };
     return { ok: r.ok, detail: r.ok ? `stored (${r.status})` : (r.error ?? `still invalid: ${JSON.stringify(r.body?.issues ?? r.body)}`) };
   }
-  const replays = (entry.replays ?? 0) + 1;
-  const first = entry.original.headers[ORIGINAL_MSG_ID_HEADER] ?? entry.original.msgId ?? `${entry.original.stream}.${entry.original.seq}`;
-  const msgId = `${first}.replay${replays}`;
-  const stored = await bus.publish(entry.original.subject, entry.original.data, { msgId, headers: {
-    ...entry.original.headers, 'Nats-Msg-Id': msgId, [REPLAYS_HEADER]: String(replays), [ORIGINAL_MSG_ID_HEADER]: first,
-    [PRIOR_HISTORY_HEADER]: priorHistoryHeader(entry),
-  } });
-  // someone replaying the same entry at the same time deleted it already: fine, it went through once
-  await bus.jsm.streams.deleteMessage(bus.names.streams.dlq, seq).catch(async (err: Error) => {
-    if (await bus.jsm.streams.getMessage(bus.names.streams.dlq, { seq })) throw err;
-  });
-  return { ok: true, detail: stored.duplicate ? `already republished to ${entry.original.subject} (replay ${replays}); stored once` : `republished to ${entry.original.subject}` };
+  // republished byte for byte with the replay counted and its history carried, then deleted (libs/bus: deliver replays dependents with it too)
+  const r = await republishDeadLetter(bus, seq, entry);
+  return { ok: true, detail: r.duplicate ? `already republished to ${r.subject} (replay ${(entry.replays ?? 0) + 1}); stored once` : `republished to ${r.subject}` };
 }
 
 /** Per stage and connector: entries and the oldest one's age, from cheap calls (no scan); filtered by stage and connector. */

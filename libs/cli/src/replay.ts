@@ -16,11 +16,11 @@ export function registerReplay(program: Command): void {
     .option('--from-seq <n>', 'first EVENTS sequence')
     .option('--to-seq <n>', 'last EVENTS sequence')
     .action(async (o: { connector: string; since?: string; fromSeq?: string; toSeq?: string }) => withBus(async (bus) => {
-      const { connectors, schemas } = await loadCatalog(); // the demo, or BUS_CATALOG's: the one the services run
+      const { connectors, schemas, sources } = await loadCatalog(); // the demo, or BUS_CATALOG's: the one the services run
       const connector = connectors.find((c) => c.name === o.connector);
       if (!connector) throw new BusError('CLI_UNKNOWN_CONNECTOR', 'business', `no connector "${o.connector}"; known: ${connectors.map((c) => c.name).join(', ')}`);
       if (!o.since && !o.fromSeq) throw new BusError('CLI_USAGE', 'business', 'say where to start: --since 2h or --from-seq N');
-      const transformer = createTransformer({ bus, connectors: [connector], schemas, log: cliLog, metrics: createTransformMetrics(createMetrics('cli').registry) });
+      const transformer = createTransformer({ bus, connectors: [connector], schemas, sources, log: cliLog, metrics: createTransformMetrics(createMetrics('cli').registry) });
       const r = await transformer.replay(connector, {
         fromSeq: o.fromSeq ? Number(o.fromSeq) : undefined, toSeq: o.toSeq ? Number(o.toSeq) : undefined, sinceMs: o.since ? parseSince(o.since) : undefined,
       }, (n, seq) => console.log(`… ${n} events (at sequence ${seq})`));

@@ -1,5 +1,6 @@
 import { type Bus, readStream, type TopologyReport } from '@bus/bus';
 import { BusError } from '@bus/errors';
+import { QUIET_FACTOR, sourcesRhythm } from '@bus/intake';
 import { topology } from '@bus/streams';
 import type { Command } from 'commander';
 import { configuredTopology, formatAge, formatBytes, printTable, withBus } from './context.js';
@@ -94,11 +95,12 @@ export function registerStreams(program: Command): void {
     });
   streams
     .command('status')
-    .description('per stream and consumer: messages, bytes, pending, redelivered, oldest pending age; DLQ entries per stage and connector')
-    .option('--json', 'one JSON object; result: streams (with consumers), dlq (per stage and connector), ordering')
+    .description('per stream and consumer: messages, bytes, pending, redelivered, oldest pending age; DLQ entries per stage and connector; sources quiet for longer than their rhythm')
+    .option('--json', 'one JSON object; result: streams (with consumers), dlq (per stage and connector), ordering, sources (rhythm, silence, quiet)')
     .action(async (o: { json?: boolean }) => {
-      const [status, dlq, ordering] = await withBus(async (bus) => [await streamsStatus(bus), await dlqSummary(bus).catch(() => []), orderingMechanism(bus)] as const);
-      if (o.json) return emit({ streams: status, dlq, ordering });
+      const [status, dlq, ordering, sources] = await withBus(async (bus) =>
+        [await streamsStatus(bus), await dlqSummary(bus).catch(() => []), orderingMechanism(bus), await sourcesRhythm(bus).catch(() => [])] as const);
+      if (o.json) return emit({ streams: status, dlq, ordering, sources });
       printTable(status.map((s) => ({ stream: s.stream, messages: s.messages, bytes: formatBytes(s.bytes), first: s.firstSeq, last: s.lastSeq, consumers: s.consumers.length })));
       const rows = status.flatMap((s) => s.consumers.map((c) => ({
         stream: s.stream, consumer: c.consumer, pending: c.pending, 'ack pending': c.ackPending,
@@ -111,6 +113,13 @@ export function registerStreams(program: Command): void {
       if (dlq.length) {
         console.log('');
         printDlqSummary(dlq);
+      }
+      if (sources.length) {
+        // the rhythm reconcile's watcher keeps per source; the silence is measured now
+        console.log('');
+        printTable(sources.map((r) => ({ source: r.source, 'expect every': `${r.expectEverySec} s (${r.from})`,
+          'last event': r.silentSec !== undefined ? `${formatAge(r.silentSec * 1000)} ago` : 'none kept',
+          state: r.quiet ? `QUIET (silent longer than ${QUIET_FACTOR} × ${r.expectEverySec} s)` : 'ok' })));
       }
       console.log(`\nordering: ${ordering}`);
     });

@@ -41,6 +41,10 @@ export const DEMO_ENV: Record<string, string> = {
   WAREHOUSE_TOKEN_URL: 'http://127.0.0.1:8090/oauth/token',
   WAREHOUSE_CLIENT_ID: 'demo-warehouse-client',
   WAREHOUSE_CLIENT_SECRET: 'demo-warehouse-secret',
+  // the demo stripe source polls and refetches the sandbox's fake Stripe (customers, events); with a real
+  // STRIPE_API_KEY set and STRIPE_API_BASE unset, the real Stripe is used (the pair is defaulted together only)
+  STRIPE_API_BASE: 'http://127.0.0.1:8090/stripe',
+  STRIPE_API_KEY: 'sk_test_demo_sandbox',
   // seals OAuth2 tokens in bus_tokens; services refuse to run without a key of their own under NODE_ENV=production
   BUS_TOKEN_KEY: DEMO_TOKEN_KEY,
 };
@@ -84,7 +88,7 @@ export async function up(): Promise<void> {
     console.log(`✔ ${'nats'.padEnd(10)} ${natsUrl} (embedded, data in ${storeDir})`);
   }
   process.env.NATS_URL = natsUrl;
-  const demo = Object.entries(DEMO_ENV).filter(([k]) => !process.env[k]);
+  const demo = Object.entries(DEMO_ENV).filter(([k]) => !process.env[k] && !(k === 'STRIPE_API_BASE' && process.env.STRIPE_API_KEY));
   for (const [k, v] of demo) process.env[k] = v;
   if (demo.length) console.log(`! demo secrets in use (set these to use your own): ${demo.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   const report = await withBus((bus) => bus.applyTopology(configuredTopology()));

@@ -31,6 +31,11 @@ export const DeliveryCommand = z.object({
    * deleted or edited the record behind the bus's back). Never older over newer.
    */
   repair: z.object({ runId: z.string(), kind: z.string() }).optional(),
+  /**
+   * Records this command needs at the same connector first (source entities, e.g. `{type: 'contact', id: 'c-1'}`):
+   * deliver holds it until their commands are applied there, or dead-letters it naming the one missing.
+   */
+  needs: z.array(z.object({ type: z.string().min(1), id: z.string().min(1) })).max(20).optional(),
 });
 export type DeliveryCommand = z.infer<typeof DeliveryCommand>;
 
@@ -39,6 +44,11 @@ export interface MappedCommand {
   action: 'upsert' | 'delete' | (string & {});
   target: { type: string; id: string };
   fields?: Record<string, unknown>;
+  /**
+   * Records that must be at the target first: the source entities whose commands create them at this connector
+   * (an order needs `{type: 'contact', id: contactId}`). See DeliveryCommand.needs; the connector sets how long to wait (`delivery.dependencies`).
+   */
+  needs?: { type: string; id: string }[];
 }
 
 /**

@@ -15,6 +15,12 @@ export interface Subscription {
   filter?: (data: Record<string, unknown>, event: Envelope) => boolean;
   /** The target command(s); null/[] = nothing to do. A throw is a business error for this event and connector. */
   map: (data: Record<string, unknown>, event: Envelope) => MappedCommand | MappedCommand[] | null;
+  /**
+   * Map the source's current record, not the event's payload: transform reads it through the source's `refetch` first
+   * (its version is the record's). `gone`: what to do when the source no longer has it (default: delete the target
+   * record keyed like the entity).
+   */
+  refetch?: true | { gone?: (event: Envelope) => MappedCommand | MappedCommand[] | null };
 }
 
 /** Who owns which target field (docs/architecture.md → Connectors: a field owned by the target is never overwritten). */
@@ -60,6 +66,9 @@ export function defineConnector(def: ConnectorDefinition, schemas?: SchemaRegist
     if (s.source !== undefined && !/^[A-Za-z0-9_-]+$/.test(s.source)) fail(name, `${at}.source`, 'must be a source name');
     if (typeof s.map !== 'function') fail(name, `${at}.map`, 'must be a function from the event to target command(s)');
     if (s.filter !== undefined && typeof s.filter !== 'function') fail(name, `${at}.filter`, 'must be a function');
+    if (s.refetch !== undefined && s.refetch !== true && (typeof s.refetch !== 'object' || (s.refetch.gone !== undefined && typeof s.refetch.gone !== 'function'))) {
+      fail(name, `${at}.refetch`, 'must be true or { gone?: (event) => command(s) }');
+    }
     if (schemas && !schemas.has(s.type, s.schemaVersion ?? 1)) {
       fail(name, `${at}.type`, `has no schema ${s.type}@${s.schemaVersion ?? 1} (known: ${schemas.keys().join(', ') || 'none'})`);
     }

@@ -35,6 +35,14 @@ describe('defineConnector', () => {
     assert.match(cmd!.id, /^crm:/);
   });
 
+  it('what a mapping needs first is carried on its command (ids as strings); none → no needs field', () => {
+    const c = defineConnector({ name: 'n', subscribes: [{ type: 'order.created', map: (d) => ({ action: 'upsert', target: { type: 'order', id: 'o1' },
+      ...(d.contactId ? { needs: [{ type: 'contact', id: d.contactId as string }] } : {}) }) }] });
+    const ev = (data: Record<string, unknown>) => createEnvelope({ type: 'order.created', entity: { type: 'order', id: 'o1' }, version: 1, data }, { source: 'shop', id: 'o1' });
+    assert.deepEqual(toCommands(c, c.subscribes[0]!, { contactId: 'c-1' }, ev({ contactId: 'c-1' }))[0]!.needs, [{ type: 'contact', id: 'c-1' }]);
+    assert.equal('needs' in toCommands(c, c.subscribes[0]!, {}, ev({}))[0]!, false);
+  });
+
   it('matches subscriptions by type and source', () => {
     const c = defineConnector({ name: 'w', subscribes: [{ type: 'order.created', source: 'shop', map: () => null }] });
     assert.equal(subscriptionsFor(c, { type: 'order.created', source: 'shop', schemaVersion: 1 }).length, 1);

@@ -26,6 +26,7 @@ export function toCommands(connector: Connector, sub: Subscription, data: Record
       event: { id: event.id, type: event.type, source: event.source, occurredAt: event.occurredAt, schemaVersion: event.schemaVersion },
       correlationId: event.correlationId,
       idempotencyKey: id, // stable per business action: the same on every attempt and replay
+      ...(m.needs?.length ? { needs: m.needs.map((n) => ({ type: String(n.type), id: String(n.id) })) } : {}),
     };
   });
 }

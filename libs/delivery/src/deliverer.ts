@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { type Bus, type Consumption, deadLetter, defer, done, ensureConsumer, type HandlerContext, type Outcome, retryAfter } from '@bus/bus';
-import { TokenError, type TokenProvider } from '@bus/auth';
+import { missingScopes, scopeProblem, TokenError, type TokenProvider } from '@bus/auth';
 import { createCircuitBreaker } from '@bus/breaker';
 import { DeliveryCommand } from '@bus/connectors';
 import { decode, EnvelopeError, toFieldIssues } from '@bus/envelope';
@@ -11,6 +11,7 @@ import type { ConsumerInfo } from '@nats-io/jetstream';
 import { createRateLimiter } from '@bus/ratelimit';
 import { attemptsMade, decide } from '@bus/retry';
 import { workerConsumer } from '@bus/streams';
+import { createDependencies, DEPENDENCY_MISSING } from './dependencies.js';
 import type { DeliverMetrics } from './metrics.js';
 import { oauthFor } from './oauth.js';
 import type { ResolvedDelivery } from './settings.js';
@@ -62,7 +63,20 @@ export function createDeliverer(o: DelivererOptions) {
   const SHORTEST_CALL_MS = 1_000;
   let paused: string | undefined;
   let tokens: TokenProvider | undefined;
+  const auth = settings.kind === 'http' ? settings.auth : undefined;
+  const requiredScopes = auth && 'requiredScopes' in auth ? auth.requiredScopes : undefined;
+  /** Why the current token may not be used (a required scope was not granted), or undefined. Read from the token in hand: checked again after every refresh. */
+  const scopeMissing = (): string | undefined => {
+    const missing = missingScopes(requiredScopes, tokens?.scopes());
+    return missing.length ? scopeProblem(name, missing, tokens?.scopes()) : undefined;
+  };
+  let scopeLogged: string | undefined;
   const target = o.delivery.target;
+  const dependencies = createDependencies({ bus: o.bus, connector: name, waitMs: settings.dependencies?.waitMs ?? 60_000, log });
+  /** A record was delivered here: commands dead-lettered waiting for it are replayed (only where the connector uses dependencies). */
+  const delivered = (cmd: DeliveryCommand) => {
+    if (settings.dependencies) void dependencies.afterDelivered(cmd.entity);
+  };
 
   /** Runs one target operation with a bearer token when the connector uses OAuth2; a 401 renews the token once and tries once more. */
   async function withToken<T extends { status?: number }>(run: (headers: Record<string, string>) => Promise<T>): Promise<T> {
@@ -162,7 +176,33 @@ export function createDeliverer(o: DelivererOptions) {
 
   async function handle(cmd: DeliveryCommand, ctx: HandlerContext): Promise<Outcome> {
     if (paused) return defer(5_000, `connector paused: ${paused}`);
+    if (requiredScopes?.length && tokens) {
+      // the token in hand (refreshed here when due): one without a required scope is never used, the command waits in the stream
+      const problem = await tokens.token().then(scopeMissing, () => undefined); // a token error is the attempt's to classify
+      if (problem) {
+        o.metrics.waits.inc({ connector: name, reason: 'scope' });
+        if (scopeLogged !== problem) log.error({ requiredScopes, granted: tokens.scopes() }, problem);
+        scopeLogged = problem;
+        return defer(5_000, 'a required OAuth2 scope is missing');
+      }
+      scopeLogged = undefined;
+    }
     if (!breaker.canPass()) return defer(Math.max(250, breaker.msUntilProbe()), 'circuit open');
+    if (cmd.needs?.length) {
+      // before the entity lease: a command waiting for another record holds nothing
+      const dep = await dependencies.check(cmd, ctx.storedAtMs);
+      if (dep.kind === 'wait') {
+        o.metrics.waits.inc({ connector: name, reason: 'dependency' });
+        return defer(dep.delayMs, `waiting for ${dep.need.type}/${dep.need.id} (${dep.why})`);
+      }
+      if (dep.kind === 'missing') {
+        const need = `${dep.need.type}/${dep.need.id}`;
+        await dependencies.markWaiting(cmd, dep.need);
+        o.metrics.outcomes.inc({ connector: name, outcome: 'dead_letter' });
+        return deadLetter('business', DEPENDENCY_MISSING, `${cmd.target.type}/${cmd.target.id} needs ${need} at ${name} first, and ${dep.why}. ` +
+          `Not sent. It is replayed by itself once ${need} is delivered (e.g. bus dlq replay --connector ${name} for ${need})`, { needs: cmd.needs.map((n) => `${n.type}/${n.id}`), missing: need });
+      }
+    }
     const g = await guardFor();
     const begin = await g.begin({ entity: cmd.entity, version: cmd.version, versionKind: cmd.versionKind, storedAtMs: ctx.storedAtMs, repair: cmd.repair !== undefined });
     const audit = (outcome: string, extra: Record<string, unknown> = {}) => o.bus.audit({ stage: 'deliver', outcome, correlationId: cmd.correlationId,
@@ -171,6 +211,7 @@ export function createDeliverer(o: DelivererOptions) {
       ...(cmd.repair ? { details: { repair: cmd.repair } } : {}), ...extra });
     if (begin.kind === 'skip') {
       o.metrics.outcomes.inc({ connector: name, outcome: begin.reason });
+      if (begin.reason === 'duplicate') delivered(cmd); // e.g. a replay of what had landed: what waits for it may go
       audit(begin.reason, { reason: `target already has version ${begin.applied}` });
       return done();
     }
@@ -242,6 +283,7 @@ export function createDeliverer(o: DelivererOptions) {
         // the target has this version, or a newer one whose attempt had landed: either way nothing is sent
         const outcome = found.version > cmd.version ? 'stale' : 'delivered';
         o.metrics.outcomes.inc({ connector: name, outcome });
+        delivered(cmd);
         audit(outcome, { reason: cmd.repair
           ? `repair not needed: the target holds version ${found.version} with these fields already (delivered since reconcile compared); not sent`
           : `found at the target by lookup (version ${found.version}) after an attempt that may have landed; not sent` });
@@ -280,6 +322,7 @@ export function createDeliverer(o: DelivererOptions) {
       // fenced: a lease lost mid-call records nothing; the command comes back in doubt and is looked up
       if (!(await g.commit(token, lookup))) return leaseShort('during the call (it answered ok)');
       o.metrics.outcomes.inc({ connector: name, outcome: 'delivered' });
+      delivered(cmd);
       audit('delivered', { status: r.status, durationMs: r.durationMs, reason: r.detail });
       return done();
     }
@@ -302,8 +345,10 @@ export function createDeliverer(o: DelivererOptions) {
     /** Checks the connector's credentials now (OAuth2: fetches a token); undefined when fine, else why not. */
     async checkCredentials(): Promise<string | undefined> {
       if (!tokens) return undefined;
-      return tokens.token().then(() => undefined, (err: Error) => err.message);
+      return tokens.token().then(scopeMissing, (err: Error) => err.message);
     },
+    /** The connector declares required OAuth2 scopes: its credentials check is worth repeating after every refresh. */
+    checksScopes: !!requiredScopes?.length,
     tokenExpiresAtMs: () => tokens?.expiresAtMs(),
     async start(): Promise<Consumption> {
       tokens = await oauthFor(o.bus, o.delivery, o.fetchFn, log);

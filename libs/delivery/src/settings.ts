@@ -22,6 +22,13 @@ const Common = {
   gapWaitMs: z.number().int().min(0).default(60_000),
   /** Strict, stamp versions (timestamps): how long a command is held after it was stored for older ones to arrive. Default 2 000 ms. */
   reorderWindowMs: z.number().int().min(0).default(2_000),
+  /**
+   * Commands whose mapping says they need other records first (`needs`): how long one waits for them to be applied at
+   * this target before it is dead-lettered naming the missing one. Time paused, with the circuit open or behind a
+   * backlog does not count (like gapWaitMs). Set it on a connector whose
+   * mappings use `needs`: its deliveries then also replay the commands dead-lettered waiting for them. Default 60 000 ms.
+   */
+  dependencies: z.object({ waitMs: z.number().int().min(0).max(86_400_000).default(60_000) }).optional(),
 };
 
 /** A connector's `delivery` settings: the target kind's own fields plus the common ones. */

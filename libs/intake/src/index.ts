@@ -1,7 +1,9 @@
 export { defineSource, secretsOf } from './source.js';
 export type {
-  AnySource, ChangesContext, ChangesPage, ExtractContext, ListedItem, SourceChanges, SourceDefinition, Verification,
+  AnySource, ChangesContext, ChangesPage, ExtractContext, ListedItem, RefetchContext, Refetched, SourceChanges, SourceDefinition, SourceRefetch, Verification,
 } from './source.js';
+export { createSourceClient, SourceApiError } from './source-api.js';
+export type { SourceAnswer, SourceApi, SourceClient } from './source-api.js';
 export { createIntake } from './intake.js';
 export type { Answer, Intake, IntakeOptions } from './intake.js';
 export { createEventsApi, MAX_BATCH, parseApiTokens } from './events-api.js';
@@ -17,6 +19,8 @@ export type { Problem, ProblemSlug } from './problem.js';
 export { EventsAnswerSchema, EventsBatchSchema, openApiDocument, OutgoingEventSchema, ProblemSchema, WebhookAnswerSchema } from './openapi.js';
 export { serveReplays } from './replay.js';
 export { pollSourceChanges } from './poll.js';
+export { lastEventAt, learnRhythm, QUIET_FACTOR, sourceRhythmKey, sourcesRhythm, watchSourceRhythm } from './rhythm.js';
+export type { SourceRhythm, WatchRhythmOptions } from './rhythm.js';
 export type { PollOutcome, PollResult, PollSourceOptions } from './poll.js';
 export { readCheckpoint as readSourceCheckpoint, sourceCheckpointKey, sourceLeaseKey } from './checkpoint.js';
 export type { SourceCheckpoint } from './checkpoint.js';

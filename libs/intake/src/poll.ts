@@ -8,6 +8,7 @@ import { readCheckpoint, sourceLeaseKey, writeCheckpoint } from './checkpoint.js
 import type { Intake } from './intake.js';
 import { type PollMetrics, pollMetricsFor } from './poll-metrics.js';
 import type { AnySource, ChangesPage, SourceChanges } from './source.js';
+import { createSourceClient } from './source-api.js';
 
 /** Options for {@link pollSourceChanges}. */
 export interface PollSourceOptions {
@@ -161,10 +162,12 @@ export async function pollSourceChanges(o: PollSourceOptions): Promise<PollResul
     let revision = saved.revision;
     r.from = r.checkpoint = saved.checkpoint;
     const limit = source.changes.pageSize ?? 100;
+    // the source's one client: the listing goes at the same pace, with the same auth and failure classes, as refetch
+    const client = source.api ? createSourceClient(source.name, source.api, o.env, o.fetchFn ?? fetch) : undefined;
     for (let page = 0; page < (o.maxPages ?? 1000); page++) {
       signal.throwIfAborted();
       const got = checkPage(source.name, await source.changes.list(r.checkpoint, {
-        env: o.env, fetch: o.fetchFn ?? fetch, signal: AbortSignal.any([signal, AbortSignal.timeout(o.pageTimeoutMs ?? 30_000)]), limit,
+        env: o.env, fetch: o.fetchFn ?? fetch, signal: AbortSignal.any([signal, AbortSignal.timeout(o.pageTimeoutMs ?? 30_000)]), limit, ...(client ? { client } : {}),
       }), r.checkpoint);
       const counts = { stored: 0, duplicates: 0, quarantined: 0 };
       for (const item of got.items) {

@@ -30,3 +30,15 @@ describe('unsignedDeliveryId: the id a listed item carries, read like the verifi
     assert.equal(unsignedDeliveryId(src({ scheme: 'stripe' } as never), { 'webhook-id': 'ignored' }), undefined);
   });
 });
+
+describe('defineSource: expectEverySec', () => {
+  it('a declared rhythm of seconds (fractions too) is accepted', () => {
+    assert.equal(defineSource({ ...base, expectEverySec: 2 }).expectEverySec, 2);
+    assert.equal(defineSource({ ...base, expectEverySec: 1.5 }).expectEverySec, 1.5);
+  });
+  it('zero, negative, over a week or not a number fails at start-up naming the field', () => {
+    for (const bad of [0, -5, 8 * 86_400, '2s' as unknown as number]) {
+      assert.throws(() => defineSource({ ...base, expectEverySec: bad }), /source "provider" is invalid: expectEverySec must be a number of seconds from 1 to 604800/);
+    }
+  });
+});

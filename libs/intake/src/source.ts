@@ -1,4 +1,6 @@
+import type { Envelope } from '@bus/envelope';
 import { BusError } from '@bus/errors';
+import type { SourceApi, SourceClient } from './source-api.js';
 import type { VerifierConfig } from '@bus/webhooks';
 import type { z } from 'zod';
 
@@ -49,6 +51,37 @@ export interface SourceDefinition<S extends z.ZodType = z.ZodType> {
   schemaVersion?: number;
   /** How to list what the source sent (for missed webhooks). Default none: the source is not polled. */
   changes?: SourceChanges;
+  /**
+   * The source sends at least one event this often (seconds, may be fractional). Silent for twice as long, it is
+   * quiet: `bus_source_silent`, an audit record, `bus streams status`, and its listing is polled at once. Default:
+   * learned from its events over the last days (reconcile's watcher); a source with too few is not watched.
+   */
+  expectEverySec?: number;
+  /** The source's API (base URL, auth, rate limit, retries): one client for the listing and refetch. */
+  api?: SourceApi;
+  /** How to read an entity's current record from the source (`api` required): transform refetches before mapping. */
+  refetch?: SourceRefetch;
+}
+
+/** What transform gives a refetch: the event it is for, the source's one client, and a signal. */
+export interface RefetchContext {
+  event: Envelope;
+  client: SourceClient;
+  signal: AbortSignal;
+}
+
+/** The record as the source holds it now: the event `data` its type's schema describes, and its version (from the record). */
+export type Refetched = { data: Record<string, unknown>; version: number } | { gone: true; version: number };
+
+/**
+ * Refetch: the authoritative record instead of the event's payload (thin events carry only an id; a late event's
+ * payload can be stale). `fetch` reads it through `ctx.client` and says its version, or that it is gone (a delete).
+ * Transform refetches for subscriptions that ask (`refetch` on the subscription), or for every event when `always`.
+ */
+export interface SourceRefetch {
+  fetch(entity: { type: string; id: string }, ctx: RefetchContext): Promise<Refetched>;
+  /** Every event of this source is refetched before mapping (thin events). Default false: only subscriptions with `refetch`. */
+  always?: boolean;
 }
 
 export type AnySource = SourceDefinition<z.ZodType>;
@@ -73,6 +106,8 @@ export interface ChangesContext {
   signal: AbortSignal;
   /** Items per page to ask for (`changes.pageSize`). */
   limit: number;
+  /** The source's one client (its `api`: auth, pace, retries, failure classes), when it declares one. */
+  client?: SourceClient;
 }
 
 /** One page of a listing: `checkpoint` resumes right after it; `more: false` when nothing newer is left. */
@@ -108,6 +143,15 @@ export function defineSource<S extends z.ZodType>(def: SourceDefinition<S>): Sou
   if (def.data !== undefined && typeof def.data !== 'function') problems.push('data must be a function reading the event data from the payload');
   if (!['standard-webhooks', 'stripe', 'github', 'hmac'].includes(def.verification?.scheme)) problems.push('verification.scheme must be standard-webhooks, stripe, github or hmac');
   if (def.changes !== undefined) problems.push(...changesProblems(def.changes));
+  if (def.expectEverySec !== undefined && !(typeof def.expectEverySec === 'number' && def.expectEverySec >= 1 && def.expectEverySec <= 7 * 86_400)) {
+    problems.push('expectEverySec must be a number of seconds from 1 to 604800 (7 days)');
+  }
+  if (def.api !== undefined && !/^[A-Z][A-Z0-9_]*$/.test(def.api?.baseUrlEnv ?? '')) problems.push('api.baseUrlEnv must name an environment variable');
+  if (def.api?.auth?.kind === 'bearer' && !/^[A-Z][A-Z0-9_]*$/.test(def.api.auth.env ?? '')) problems.push('api.auth.env must name an environment variable');
+  if (def.refetch !== undefined) {
+    if (typeof def.refetch?.fetch !== 'function') problems.push('refetch.fetch must be a function (entity, ctx) → { data, version } | { gone, version }');
+    if (!def.api) problems.push('refetch needs api: the source\'s client it reads the record with');
+  }
   if (problems.length) {
     throw new BusError('SOURCE_INVALID', 'permanent', `source "${def.name}" is invalid: ${problems.join('; ')}`);
   }

@@ -4,7 +4,7 @@ import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
 import { createLogger } from '@bus/observability';
 import { topology } from '@bus/streams';
 import { startNats, type TestNats, uniquePrefix } from '@bus/testkit';
-import { createOrderingGuard, type GuardOptions, pendingVersions } from './index.js';
+import { appliedVersion, createOrderingGuard, type GuardOptions, pendingVersions } from './index.js';
 
 describe('ordering guard decisions', () => {
   let nats: TestNats;
@@ -28,6 +28,18 @@ describe('ordering guard decisions', () => {
   const e = (id: string) => ({ type: 'contact', id });
   const cmd = (id: string, version: number, more: { versionKind?: 'stamp'; repair?: boolean; storedAtMs?: number } = {}) =>
     ({ entity: e(id), version, storedAtMs: more.storedAtMs ?? clock, ...more });
+
+  it('appliedVersion: 0 before anything, not while only leased, the committed version after', async () => {
+    const kv = await bus.kv(bus.names.kv.versions);
+    const g = await guard('applied');
+    assert.equal(await appliedVersion(kv, 'crm', e('av')), 0);
+    const b = await g.begin(cmd('av', 1));
+    assert.equal(b.kind, 'go');
+    assert.equal(await appliedVersion(kv, 'crm', e('av')), 0, 'leased, not applied');
+    if (b.kind === 'go') await g.commit(b.token);
+    assert.equal(await appliedVersion(kv, 'crm', e('av')), 1);
+    assert.equal(await appliedVersion(kv, 'other', e('av')), 0, 'per connector');
+  });
 
   it('strict: the gap clock starts when the missing version is neither pending nor in flight, and only then', async () => {
     const g = await guard('a');

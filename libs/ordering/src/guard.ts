@@ -111,7 +111,8 @@ function stillInDoubt(t: Token, lookup: LookupResult | undefined): boolean {
   return t.inDoubt !== undefined && (lookup === undefined || lookup.found >= t.inDoubt);
 }
 
-function keyOf(connector: string, entity: { type: string; id: string }): string {
+/** The entity's key in the versions bucket (read it only through appliedVersion: its layout may change). */
+export function keyOf(connector: string, entity: { type: string; id: string }): string {
   return `${connector}.${entity.type}.${kvToken(entity.id)}`;
 }
 

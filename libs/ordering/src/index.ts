@@ -1,3 +1,4 @@
+export { appliedVersion } from './applied.js';
 export { createOrderingGuard } from './guard.js';
 export type { Begin, GuardedCommand, GuardOptions, LookupResult, OrderingGuard, OrderingMode, Token, VersionKind } from './guard.js';
 export { ENTITY_VERSION_HEADER, pendingVersions } from './pending.js';

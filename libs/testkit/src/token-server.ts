@@ -18,6 +18,8 @@ export interface TokenServerOptions {
   clientSecret?: string;
   /** expires_in of every access token. Default 3600 s. */
   accessTtlSec?: number;
+  /** `scope` of every token answer (space-separated); default none in the answer (the provider does not say). */
+  scope?: string;
 }
 
 /**
@@ -40,6 +42,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}) {
   let delayMs = 0;
   let processWhen: 'arrival' | 'answer' = 'arrival';
   let accessTtlSec = opts.accessTtlSec ?? 3600;
+  let scope = opts.scope;
   const open = new Set<ServerResponse>();
 
   const newRefresh = (family: number) => {
@@ -50,7 +53,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}) {
   const issue = (family: number, withRefresh: boolean) => {
     const t = `at_${randomBytes(16).toString('hex')}`;
     access.set(t, { family, expiresAtMs: Date.now() + accessTtlSec * 1000 });
-    return { access_token: t, token_type: 'Bearer', expires_in: accessTtlSec, ...(withRefresh ? { refresh_token: newRefresh(family) } : {}) };
+    return { access_token: t, token_type: 'Bearer', expires_in: accessTtlSec, ...(scope !== undefined ? { scope } : {}), ...(withRefresh ? { refresh_token: newRefresh(family) } : {}) };
   };
 
   const server = createServer((req, res) => {
@@ -141,6 +144,10 @@ export async function startTokenServer(opts: TokenServerOptions = {}) {
     },
     setAccessTtl: (sec: number) => {
       accessTtlSec = sec;
+    },
+    /** The `scope` of the next answers (undefined: none said), e.g. a grant narrowed at the provider. */
+    setScope: (s: string | undefined) => {
+      scope = s;
     },
     async close() {
       for (const r of open) r.destroy();

@@ -1,9 +1,12 @@
-import { type Bus, type Consumption, deadLetter, done, ensureConsumer, type HandlerContext, type Outcome, readRange } from '@bus/bus';
-import { commandHeaders, type Connector, type DeliveryCommand, type SchemaRegistry, subscriptionsFor, toCommands } from '@bus/connectors';
+import { type Bus, type Consumption, deadLetter, done, ensureConsumer, type HandlerContext, type Outcome, readRange, retryAfter } from '@bus/bus';
+import { commandHeaders, type Connector, type DeliveryCommand, type MappedCommand, type SchemaRegistry, type Subscription, subscriptionsFor, toCommands } from '@bus/connectors';
 import { decodeEnvelope, encode, type Envelope } from '@bus/envelope';
+import { BusError, ConfigError } from '@bus/errors';
+import type { AnySource, Refetched } from '@bus/intake';
 import { labelFolder, type Logger } from '@bus/observability';
 import { kvToken, workerConsumer } from '@bus/streams';
 import type { TransformMetrics } from './metrics.js';
+import { createRefetcher } from './refetch.js';
 
 export interface TransformerOptions {
   bus: Bus;
@@ -13,6 +16,12 @@ export interface TransformerOptions {
   metrics: TransformMetrics;
   /** Messages handled at once per connector. Default 32. */
   concurrency?: number;
+  /** The sources, for refetch (subscriptions with `refetch`, sources with `refetch.always`). Default none. */
+  sources?: readonly AnySource[];
+  /** Where the sources' API settings are read from (refetch). Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** For the sources' APIs (tests). */
+  fetchFn?: typeof fetch;
 }
 
 /** The durable consumer of one connector on EVENTS. */
@@ -40,6 +49,17 @@ export function createTransformer(o: TransformerOptions) {
   const typeLabel = labelFolder(o.connectors.flatMap((c) => c.subscribes.map((s) => s.type)));
   const fieldLabel = labelFolder([], 50);
   const dedup = () => o.bus.kv(o.bus.names.kv.dedup);
+  const refetcher = createRefetcher({ sources: o.sources ?? [], env: o.env ?? process.env, fetchFn: o.fetchFn });
+  // a subscription that wants the current record from a named source that cannot give it is a definition error: said now
+  // (when the caller gave the sources; otherwise such an event is dead-lettered when it comes, below)
+  for (const c of o.sources ? o.connectors : []) {
+    for (const sub of c.subscribes) {
+      if (!sub.refetch || !sub.source) continue;
+      const s = o.sources?.find((x) => x.name === sub.source);
+      if (!s?.refetch || !s.api) throw new ConfigError(`connector "${c.name}": subscription ${sub.type} asks for refetch, but source "${sub.source}" ${s ? 'declares no refetch (and api)' : 'is not in the catalog'}`);
+    }
+  }
+  const refetching = (sub: Subscription, source: AnySource | undefined) => !!source && (!!sub.refetch || !!source.refetch?.always);
 
   /**
    * One event for one connector. With `replayTag` (bus replay) the event-id dedup is skipped
@@ -58,7 +78,42 @@ export function createTransformer(o: TransformerOptions) {
       o.metrics.skipped.inc({ ...labels, reason: 'duplicate' });
       return done();
     }
-    const v = o.schemas.validate(env.type, env.schemaVersion, env.data);
+    // refetch: the source's current record replaces the payload (thin or late events) for the subscriptions that want it
+    const source = refetcher.sourceOf(env);
+    if (!source && subs.some((s) => s.refetch)) {
+      o.metrics.invalid.inc({ ...labels, reason: 'refetch' });
+      return deadLetter('permanent', 'TRANSFORM_REFETCH_UNAVAILABLE', `${connector.name} maps ${env.type} from the source's current record, but source "${env.source}" ` +
+        `${o.sources ? 'declares no refetch' : 'was not given to this transformer'}: nothing mapped. Give the source refetch (and api), then: bus dlq replay --connector ${connector.name}`, { eventId: env.id });
+    }
+    let fetched: Refetched | undefined;
+    if (subs.some((s) => refetching(s, source))) {
+      const what = `${env.entity.type}/${env.entity.id} from ${env.source}`;
+      const started = Date.now();
+      try {
+        fetched = await refetcher.fetch(source!, env);
+      } catch (err) {
+        const e = err instanceof BusError ? err : new BusError('TRANSFORM_REFETCH_FAILED', 'transient', (err as Error).message, { cause: err });
+        o.metrics.invalid.inc({ ...labels, reason: 'refetch' });
+        o.bus.audit({ stage: 'transform', outcome: 'refetch-failed', correlationId: env.correlationId, eventId: env.id, connector: connector.name, source: env.source,
+          entity: env.entity, version: env.version, failureClass: e.failureClass, code: e.code, reason: e.message, durationMs: Date.now() - started });
+        if (e.failureClass === 'transient' || e.failureClass === 'ambiguous') return retryAfter(2_000, `refetching ${what}: ${e.message}`, { failureClass: 'transient', code: e.code });
+        return deadLetter(e.failureClass, e.code, `refetching ${what} for ${connector.name} failed: ${e.message}. Fix it, then: bus dlq replay --connector ${connector.name}`, { eventId: env.id });
+      }
+      o.bus.audit({ stage: 'transform', outcome: 'gone' in fetched ? 'refetch-gone' : 'refetched', correlationId: env.correlationId, eventId: env.id, connector: connector.name,
+        source: env.source, entity: env.entity, version: fetched.version, durationMs: Date.now() - started,
+        reason: 'gone' in fetched ? `${what}: the source no longer has it; mapped to a delete` : `${what}: the current record (version ${fetched.version}) is mapped, not the event's payload (version ${env.version})`,
+        details: { eventVersion: env.version, fetchedVersion: fetched.version } });
+    }
+    const allRefetched = subs.every((s) => refetching(s, source));
+    const fetchedData = fetched && !('gone' in fetched) ? o.schemas.validate(env.type, env.schemaVersion, fetched.data) : undefined;
+    if (fetchedData?.kind === 'invalid') {
+      o.metrics.invalid.inc({ ...labels, reason: 'schema' });
+      return deadLetter('business', 'TRANSFORM_REFETCH_INVALID',
+        `the record refetched for ${env.type} ${env.entity.type}/${env.entity.id} from ${env.source} fails the ${env.type}@${env.schemaVersion} schema: ${fetchedData.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}. Fix the source's refetch or the schema, then: bus dlq replay --connector ${connector.name}`,
+        { issues: fetchedData.issues, eventId: env.id });
+    }
+    // the event's own payload is validated only where some subscription maps it (a thin event's payload has no record in it)
+    const v = allRefetched && fetched ? (fetchedData ?? { kind: 'valid' as const, data: {} as Record<string, unknown> }) : o.schemas.validate(env.type, env.schemaVersion, env.data);
     if (v.kind === 'invalid') {
       o.metrics.invalid.inc({ ...labels, reason: 'schema' });
       return deadLetter('business', 'TRANSFORM_EVENT_INVALID',
@@ -83,7 +138,18 @@ export function createTransformer(o: TransformerOptions) {
         continue;
       }
       try {
-        commands.push(...toCommands(connector, sub, v.data, env));
+        if (fetched && refetching(sub, source)) {
+          const at = { ...env, version: fetched.version };
+          if ('gone' in fetched) {
+            const gone = typeof sub.refetch === 'object' && sub.refetch.gone ? sub.refetch.gone : (e: Envelope): MappedCommand => ({ action: 'delete', target: e.entity });
+            commands.push(...toCommands(connector, { ...sub, map: () => gone(at) }, {}, at));
+          } else {
+            const data = fetchedData ? fetchedData.data : fetched.data;
+            commands.push(...toCommands(connector, sub, data, { ...at, data }));
+          }
+        } else {
+          commands.push(...toCommands(connector, sub, v.data, env));
+        }
       } catch (err) {
         o.metrics.invalid.inc({ ...labels, reason: 'mapping' });
         return deadLetter('business', 'TRANSFORM_MAPPING_FAILED',

@@ -38,6 +38,9 @@ runService({
     await Promise.all([...deliverers.keys()].map(checkCredentials));
     const expiry = setInterval(() => {
       for (const i of failing) void checkCredentials(i);
+      // connectors that need scopes are checked again while passing: the token is refreshed when due (also while idle), and a
+      // refresh may bring fewer scopes (withdrawn at the provider); /readyz says so before the next delivery is tried
+      for (const [i, d] of deliverers.entries()) if (!failing.has(i) && d.checksScopes) void checkCredentials(i);
       for (const [i, d] of deliverers.entries()) {
         const at = d.tokenExpiresAtMs();
         if (at) deliverMetrics.tokenExpiry.set({ connector: deliveries[i]!.connector.name }, Math.floor(at / 1000));

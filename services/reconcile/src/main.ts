@@ -3,7 +3,7 @@
 import { runService } from '@bus/bus';
 import { describeCatalog, loadCatalog } from '@bus/catalog';
 import { resolveDelivery } from '@bus/delivery';
-import { createIntake, createIntakeMetrics, pollSourceChanges } from '@bus/intake';
+import { type AnySource, createIntake, createIntakeMetrics, pollSourceChanges, watchSourceRhythm } from '@bus/intake';
 import { createProjectionMetrics, createProjector } from '@bus/projection';
 import { createReconcileMetrics, createReconciler } from '@bus/reconcile';
 import { z } from 'zod';
@@ -20,6 +20,8 @@ runService({
     RECONCILE_PERSONAL_FIELDS: z.string().default('email,phone,name'),
     /** 0 = sources' change listings are never polled here. */
     RECONCILE_POLL_SOURCES: z.enum(['0', '1']).default('1'),
+    /** Days of EVENTS a source's rhythm is learned from when it declares no expectEverySec; 0 = only declared rhythms are watched. */
+    SOURCE_RHYTHM_LEARN_DAYS: z.coerce.number().min(0).max(365).default(7),
   }),
   ops: (c) => ({ port: c.RECONCILE_OPS_PORT, host: c.RECONCILE_OPS_HOST }),
   stream: (bus) => bus.names.streams.events,
@@ -41,17 +43,24 @@ runService({
     const intake = createIntake({ bus, sources, env: process.env, log, metrics: createIntakeMetrics(metrics.registry), webhooks: false });
     const stopping = new AbortController();
     const polls = new Set<Promise<unknown>>();
-    const timers = listing.map((source) => setInterval(() => {
+    const pollNow = (source: AnySource) => {
       const p = pollSourceChanges({ bus, intake, source, env: process.env, log, signal: stopping.signal, registry: metrics.registry })
         .catch((err: Error) => log.error({ err, source: source.name }, 'polling the source\'s changes failed'))
         .finally(() => polls.delete(p));
       polls.add(p);
-    }, (source.changes?.everySec ?? 300) * 1_000).unref());
+    };
+    const timers = listing.map((source) => setInterval(() => pollNow(source), (source.changes?.everySec ?? 300) * 1_000).unref());
+    // silent sources: a source quiet for longer than its rhythm is reported, and its listing (if any) polled at once
+    const stopRhythm = watchSourceRhythm({ bus, sources, log, registry: metrics.registry, learnWindowMs: config.SOURCE_RHYTHM_LEARN_DAYS * 86_400_000,
+      onQuiet: (source) => {
+        if (listing.includes(source)) pollNow(source);
+      } });
     return {
       endpoints: { reconciles: able.map((d) => d.connector.name).join(',') || 'none', everySec: String(config.RECONCILE_EVERY_SEC),
         polls: listing.map((s) => s.name).join(',') || 'none' },
       async stop() {
         for (const t of timers) clearInterval(t);
+        stopRhythm();
         stopping.abort();
         await Promise.allSettled(polls);
         await reconciler.stop();

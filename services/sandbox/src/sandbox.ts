@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { addFakeStripe } from './stripe.js';
 
 /** One demo target system: records by type and id, in memory. */
 interface Store {
@@ -14,7 +15,9 @@ interface Store {
  * repeated key is answered from memory, not applied again) and refuse a version older than
  * the stored one with 409, like real systems with optimistic concurrency. Not a library: a demo.
  */
-export function createSandbox(opts: { crmApiKey: string; crmRatePerSec?: number; warehouseClient?: { id: string; secret: string; tokenTtlSec?: number } }): FastifyInstance {
+export function createSandbox(opts: { crmApiKey: string; crmRatePerSec?: number; warehouseClient?: { id: string; secret: string; tokenTtlSec?: number };
+  /** A fake of Stripe's customers and events API under /stripe (stripe.ts), with this API key; `seed`: one demo customer. */
+  stripe?: { apiKey: string; seed?: boolean } }): FastifyInstance {
   const app = Fastify({ logger: false });
   const tokens = new Map<string, number>(); // access token → expiry (ms)
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))));
@@ -28,6 +31,7 @@ export function createSandbox(opts: { crmApiKey: string; crmRatePerSec?: number;
     tokens.set(token, Date.now() + ttl * 1_000);
     return { access_token: token, token_type: 'Bearer', expires_in: ttl };
   });
+  if (opts.stripe) addFakeStripe(app, opts.stripe);
   const stores = { crm: { records: new Map(), keys: new Map() }, warehouse: { records: new Map(), keys: new Map() } } as Record<string, Store>;
   let windowStart = Date.now();
   let inWindow = 0;

@@ -16,8 +16,9 @@ runService({
   async start({ bus, config, log, metrics }) {
     const catalog = await loadCatalog(); // BUS_CATALOG's, ./bus.config.js's, or the demo
     log.info({ catalog: catalog.from, via: catalog.via }, describeCatalog(catalog));
-    const { connectors, schemas } = catalog;
-    const transformer = createTransformer({ bus, connectors, schemas, log, metrics: createTransformMetrics(metrics.registry), concurrency: config.TRANSFORM_CONCURRENCY });
+    const { connectors, schemas, sources } = catalog;
+    // sources: for refetch (the current record from the source's API, read with its one client: settings from the environment)
+    const transformer = createTransformer({ bus, connectors, schemas, sources, env: process.env, log, metrics: createTransformMetrics(metrics.registry), concurrency: config.TRANSFORM_CONCURRENCY });
     const running = await transformer.start();
     return {
       endpoints: { connectors: [...running.keys()].join(',') },

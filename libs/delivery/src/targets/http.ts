@@ -7,15 +7,21 @@ import { sendHttp, urlFromEnv } from './send.js';
 const EnvName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must name an environment variable');
 const Route = z.object({ method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE']), path: z.string().startsWith('/') });
 
+/**
+ * Scopes the target's calls need: a token granted without one of them is not used (checked when deliver starts and after
+ * every refresh; /readyz names connector and scope) instead of being found out by a 403 that pauses the connector.
+ */
+const RequiredScopes = z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be one OAuth2 scope token (no spaces)')).optional();
+
 /** Target auth; OAuth2's requestTimeoutMs: how long a token request may take (default 30 000 ms; a timed-out refresh is in doubt). */
 export const HttpAuth = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }),
   z.object({ kind: z.literal('api-key'), header: z.string().min(1), env: EnvName }),
   z.object({ kind: z.literal('basic'), userEnv: EnvName, passwordEnv: EnvName }),
   z.object({ kind: z.literal('oauth2-client-credentials'), tokenUrlEnv: EnvName, clientIdEnv: EnvName, clientSecretEnv: EnvName,
-    scope: z.string().optional(), skewSec: z.number().int().min(0).optional(), requestTimeoutMs: z.number().int().min(1_000).max(300_000).optional() }),
+    scope: z.string().optional(), skewSec: z.number().int().min(0).optional(), requestTimeoutMs: z.number().int().min(1_000).max(300_000).optional(), requiredScopes: RequiredScopes }),
   z.object({ kind: z.literal('oauth2-refresh-token'), tokenUrlEnv: EnvName, clientIdEnv: EnvName, clientSecretEnv: EnvName,
-    refreshTokenEnv: EnvName, skewSec: z.number().int().min(0).optional(), requestTimeoutMs: z.number().int().min(1_000).max(300_000).optional() }),
+    refreshTokenEnv: EnvName, skewSec: z.number().int().min(0).optional(), requestTimeoutMs: z.number().int().min(1_000).max(300_000).optional(), requiredScopes: RequiredScopes }),
 ]);
 export type HttpAuth = z.infer<typeof HttpAuth>;
 
