@@ -1,4 +1,4 @@
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { isCasConflict } from '@bus/lease';
 import type { KV } from '@nats-io/kv';
 import { open, seal, sealedWith, type TokenKeys } from './seal.js';
 
@@ -53,10 +53,7 @@ export interface TokenEntry {
 export const tokenKey = (connector: string) => `oauth.${connector}`;
 
 /** Someone else wrote the key since it was read (the compare-and-set lost). */
-export function isCasConflict(err: unknown): boolean {
-  return err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-}
+export { isCasConflict };
 
 /**
  * Reads a connector's tokens. Without `keys` only the facts (the CLI's view); with them the

@@ -127,7 +127,12 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
   void watchStatus(nc, o);
 
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
+  // JetStream off or not answering (a cluster without a meta leader): close the connection, or
+  // the caller's process never exits (seen: `bus streams apply` hung after printing the error)
+  const jsm = await jetstreamManager(nc).catch(async (err: unknown) => {
+    await nc.close();
+    throw err;
+  });
   const n = namesFor(o.config.BUS_PREFIX);
   const publish = createPublish(js, o.config.BUS_PUBLISH_TIMEOUT_MS, o.metrics);
   const kvm = new Kvm(js);

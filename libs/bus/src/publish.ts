@@ -35,7 +35,7 @@ const permanentApiCodes = new Set([
 
 export function classifyPublishError(err: unknown, subject: string): PublishError {
   if (err instanceof PublishError) return err;
-  const cause = err instanceof Error ? err : new Error(String(err));
+  const cause = err instanceof Error ? err : new Error(String(err)); // plain on purpose: only the cause of the coded error made below
   if (err instanceof TimeoutError) {
     return new PublishError('PUBLISH_TIMEOUT', 'transient',
       `no PubAck for ${subject} in time: JetStream may be down or overloaded, and the message may or may not be stored. Retry with the same Nats-Msg-Id; it dedups.`, { cause });

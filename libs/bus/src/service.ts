@@ -51,6 +51,7 @@ function onUnhandled(service: string, log: Logger): (counter: { inc(n?: number):
   let counter: { inc(n?: number): void } | undefined;
   let early = 0;
   process.on('unhandledRejection', (reason) => {
+    // plain on purpose: a non-error made loggable (with a stack); what is thrown next is coded
     const err = reason instanceof Error ? reason : new Error(`a promise was rejected with a non-error: ${String(reason)}`);
     log.error({ err, code: (reason as { code?: unknown } | undefined)?.code },
       `${service}: a promise was rejected and nothing handled it; the process goes on. This is a bug: report it with this line`);

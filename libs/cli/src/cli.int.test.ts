@@ -85,7 +85,7 @@ describe('the bus command', () => {
     }
   });
 
-  it('every command but up takes --json', () => {
+  it('every command but up takes --json', async () => {
     const leaves: string[] = [];
     const walk = (c: Command, path: string[]) => {
       if (c.commands.length === 0) {
@@ -94,7 +94,7 @@ describe('the bus command', () => {
       }
       for (const sub of c.commands) walk(sub, [...path, sub.name()]);
     };
-    walk(buildProgram(), []);
+    walk(await buildProgram(), []);
     assert.deepEqual(leaves, []);
   });
 
@@ -212,6 +212,21 @@ describe('the bus command', () => {
         ok: false, exitCode: 130, error: { code: 'CLI_INTERRUPTED', failureClass: 'transient', message: '[CLI_INTERRUPTED] interrupted (Ctrl-C)' } });
     } finally {
       sub.unsubscribe();
+    }
+  });
+  it('streams apply --wait N: a server without JetStream is tried for N seconds, then CLI_NO_NATS and exit 3 (the process exits)', async () => {
+    const plain = await startNats({ jetstream: false });
+    try {
+      const started = Date.now();
+      const { code, out } = await json(['streams', 'apply', '--wait', '2'], { NATS_URL: plain.url });
+      assert.equal(code, 3);
+      assert.equal(out.error?.code, 'CLI_NO_NATS');
+      assert.match(out.error?.message ?? '', /jetstream/i);
+      assert.ok(Date.now() - started >= 2_000, 'it kept trying');
+      const ok = await json(['streams', 'apply', '--wait', '5']);
+      assert.equal(ok.code, 0, 'with JetStream answering it applies at once');
+    } finally {
+      await plain.stop({ removeStore: true });
     }
   });
 });

@@ -20,3 +20,24 @@ describe('cli helpers', () => {
     assert.equal(formatBytes(1536), '1.5 KiB');
   });
 });
+
+describe('bus loads only the command it runs', () => {
+  it('commandsFor: the named command; none for a bare --version; all for help, no command or an unknown one', async () => {
+    const { commandsFor } = await import('./program.js');
+    const argv = (...a: string[]) => ['node', 'bus', ...a];
+    assert.deepEqual(commandsFor(argv('trace', 'abc', '--json')), ['trace']);
+    assert.deepEqual(commandsFor(argv('dlq', 'list', '--since', '2h')), ['dlq']);
+    assert.deepEqual(commandsFor(argv('--version')), []);
+    const all = ['streams', 'dlq', 'trace', 'replay', 'rebuild', 'connectors', 'reconcile', 'up'];
+    assert.deepEqual(commandsFor(argv()), all);
+    assert.deepEqual(commandsFor(argv('--help')), all);
+    assert.deepEqual(commandsFor(argv('help', 'dlq')), all);
+    assert.deepEqual(commandsFor(argv('nosuch')), all, 'so the error can list the commands');
+  });
+  it('buildProgram registers just those, with --json', async () => {
+    const { buildProgram } = await import('./program.js');
+    const p = await buildProgram(['trace']);
+    assert.deepEqual(p.commands.map((c) => c.name()), ['trace']);
+    assert.ok(p.commands[0]!.options.some((o) => o.long === '--json'));
+  });
+});

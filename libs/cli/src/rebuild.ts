@@ -1,3 +1,4 @@
+import { BusError } from '@bus/errors';
 import type { Bus } from '@bus/bus';
 import { rebuildProjection, type RebuildProgress, type RebuildResult } from '@bus/projection';
 import type { Command } from 'commander';
@@ -31,9 +32,9 @@ export function resultLine(r: RebuildResult): string {
 
 /** `bus rebuild projection`: runs the rebuild, printing a line per second; Ctrl-C stops at a checkpoint. */
 export async function runRebuild(bus: Bus, o: { fromSeq?: string; since?: string; restart?: boolean }, print: (line: string) => void = console.log, signal?: AbortSignal): Promise<RebuildResult> {
-  if (o.fromSeq !== undefined && o.since !== undefined) throw new Error('give --from-seq or --since, not both');
+  if (o.fromSeq !== undefined && o.since !== undefined) throw new BusError('CLI_USAGE', 'business', 'give --from-seq or --since, not both');
   const fromSeq = o.fromSeq === undefined ? undefined : Number(o.fromSeq);
-  if (fromSeq !== undefined && (!Number.isInteger(fromSeq) || fromSeq < 1)) throw new Error(`--from-seq "${o.fromSeq}" must be a whole number from 1 (an EVENTS sequence, see: bus streams status)`);
+  if (fromSeq !== undefined && (!Number.isInteger(fromSeq) || fromSeq < 1)) throw new BusError('CLI_USAGE', 'business', `--from-seq "${o.fromSeq}" must be a whole number from 1 (an EVENTS sequence, see: bus streams status)`);
   const r = await rebuildProjection({
     bus, log: cliLog, fromSeq, sinceMs: o.since ? parseSince(o.since) : undefined, restart: o.restart, signal,
     onProgress: (p) => print(progressLine(p)),

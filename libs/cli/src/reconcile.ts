@@ -1,3 +1,4 @@
+import { BusError } from '@bus/errors';
 import { differencesOf as differences, reconcileRun, reconcileRuns, requestRun, resolveDifference } from '@bus/operations';
 import { type ReportItem, reportStore, type RunReport } from '@bus/reconcile';
 import type { Command } from 'commander';
@@ -28,7 +29,7 @@ export function registerReconcile(program: Command): void {
     .option('--no-wait', 'return once the run has started')
     .action(async (o: { connector: string; dryRun?: boolean; wait: boolean }) => withBus(async (bus) => {
       const a = await requestRun(bus, o.connector, o.dryRun ?? false);
-      if ('error' in a) throw new Error(a.error);
+      if ('error' in a) throw new BusError('RECONCILE_REFUSED', 'business', a.error);
       emit({ runId: a.runId, resumed: !!a.resumed, connector: o.connector, dryRun: !!o.dryRun });
       console.log(`${a.resumed ? 'resumed' : 'started'} run ${a.runId} of ${o.connector}${o.dryRun ? ' (dry run)' : ''}`);
       if (!o.wait) return;
@@ -39,7 +40,7 @@ export function registerReconcile(program: Command): void {
         if (line !== last) console.log(line);
         last = line;
         if (run && run.status !== 'running') {
-          if (run.status === 'failed') throw new Error(`run ${a.runId} failed: ${run.error}`);
+          if (run.status === 'failed') throw new BusError('RECONCILE_RUN_FAILED', 'transient', `run ${a.runId} failed: ${run.error}`);
           emit(run);
           // exit 2 (docs/cli.md): a dry run that found differences, a run that left some flagged for a person
           if (run.dryRun ? Object.values(run.counts).some((n) => n > 0) : run.flagged > 0) markFound();
@@ -57,7 +58,7 @@ export function registerReconcile(program: Command): void {
         return printRuns(runs);
       }
       const found = await reconcileRun(bus, runId);
-      if (!found) throw new Error(`no run ${runId}; see: npm run bus -- reconcile report`);
+      if (!found) throw new BusError('CLI_NOT_FOUND', 'business', `no run ${runId}; see: npm run bus -- reconcile report`);
       const { run, items } = found;
       if (o.json) return emit({ ...run, items });
       printRuns([run]);
@@ -71,7 +72,7 @@ export function registerReconcile(program: Command): void {
     .option('--by <who>', 'recorded with the decision', process.env.USER ?? 'operator')
     .action(async (item: string, o: { source?: boolean; target?: boolean; ignore?: boolean; by: string }) => withBus(async (bus) => {
       const chosen = (['source', 'target', 'ignore'] as const).filter((k) => o[k]);
-      if (chosen.length !== 1) throw new Error('say exactly one of --source, --target or --ignore');
+      if (chosen.length !== 1) throw new BusError('CLI_USAGE', 'business', 'say exactly one of --source, --target or --ignore');
       const settled = await resolveDifference(bus, item, chosen[0]!, o.by);
       emit(settled);
       console.log(`${settled.id} settled as ${chosen[0]} by ${o.by}${chosen[0] === 'source' ? ': a repair command went to deliver' : ''}`);

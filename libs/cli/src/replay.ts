@@ -1,3 +1,4 @@
+import { BusError } from '@bus/errors';
 import { loadCatalog } from '@bus/catalog';
 import { createMetrics } from '@bus/observability';
 import { createTransformer, createTransformMetrics } from '@bus/transformer';
@@ -17,8 +18,8 @@ export function registerReplay(program: Command): void {
     .action(async (o: { connector: string; since?: string; fromSeq?: string; toSeq?: string }) => withBus(async (bus) => {
       const { connectors, schemas, sources } = await loadCatalog(); // the demo, or BUS_CATALOG's: the one the services run
       const connector = connectors.find((c) => c.name === o.connector);
-      if (!connector) throw new Error(`no connector "${o.connector}"; known: ${connectors.map((c) => c.name).join(', ')}`);
-      if (!o.since && !o.fromSeq) throw new Error('say where to start: --since 2h or --from-seq N');
+      if (!connector) throw new BusError('CLI_UNKNOWN_CONNECTOR', 'business', `no connector "${o.connector}"; known: ${connectors.map((c) => c.name).join(', ')}`);
+      if (!o.since && !o.fromSeq) throw new BusError('CLI_USAGE', 'business', 'say where to start: --since 2h or --from-seq N');
       const transformer = createTransformer({ bus, connectors: [connector], schemas, sources, log: cliLog, metrics: createTransformMetrics(createMetrics('cli').registry) });
       const r = await transformer.replay(connector, {
         fromSeq: o.fromSeq ? Number(o.fromSeq) : undefined, toSeq: o.toSeq ? Number(o.toSeq) : undefined, sinceMs: o.since ? parseSince(o.since) : undefined,

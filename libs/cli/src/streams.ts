@@ -1,4 +1,5 @@
 import type { TopologyReport } from '@bus/bus';
+import { BusError } from '@bus/errors';
 import { QUIET_FACTOR, sourcesRhythm } from '@bus/intake';
 import { dlqSummary, orderingMechanism, streamsStatus } from '@bus/operations';
 import type { Command } from 'commander';
@@ -13,14 +14,35 @@ function printReport(report: TopologyReport): void {
   for (const d of report.drift) console.log(`DRIFT      ${d.resource} ${d.field}: want ${JSON.stringify(d.want)}, have ${JSON.stringify(d.have)} — ${d.reason}`);
 }
 
+/**
+ * Applies the topology, trying again for up to `ms` while NATS or JetStream cannot be reached: a
+ * new cluster answers JetStream requests only once it has elected a meta leader, and R3 streams
+ * created before that fail, so a container applying the topology at start (docker-compose's
+ * bus-init) waits here.
+ */
+export async function applyWaiting(ms: number): Promise<TopologyReport> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await withBus((bus) => bus.applyTopology(configuredTopology()));
+    } catch (err) {
+      if (!(err instanceof BusError && err.retryable) || Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+}
+
 export function registerStreams(program: Command): void {
   const streams = program.command('streams').description('streams, consumers and KV buckets');
   streams
     .command('apply')
     .description('apply the streams/ definitions (idempotent); exits 2 when drift remains')
     .option('--json', 'one JSON object; result: created, updated, unchanged, drift')
-    .action(async (o: { json?: boolean }) => {
-      const report = await withBus((bus) => bus.applyTopology(configuredTopology()));
+    .option('--wait <seconds>', 'keep trying this long while NATS or JetStream does not answer (a new cluster elects its meta leader first)', '0')
+    .action(async (o: { json?: boolean; wait: string }) => {
+      const waitSec = Number(o.wait);
+      if (!Number.isFinite(waitSec) || waitSec < 0) throw new BusError('CLI_USAGE', 'business', `--wait "${o.wait}" must be a number of seconds ≥ 0`);
+      const report = await applyWaiting(waitSec * 1000);
       if (o.json) emit(report);
       else printReport(report);
       if (report.drift.length) markFound();

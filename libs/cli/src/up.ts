@@ -1,3 +1,4 @@
+import { BusError } from '@bus/errors';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -78,7 +79,7 @@ export async function up(): Promise<void> {
   let natsUrl = env.NATS_URL;
   if (!natsUrl) {
     const bin = findNatsServer();
-    if (!bin) throw new Error('nats-server is not installed: run `apt-get install -y nats-server` (or set NATS_URL to a running server)');
+    if (!bin) throw new BusError('NATS_SERVER_NOT_FOUND', 'permanent', 'nats-server is not installed: run `apt-get install -y nats-server` (or set NATS_URL to a running server)');
     const storeDir = resolve(env.BUS_DATA_DIR, 'nats');
     await mkdir(storeDir, { recursive: true });
     // its own process group: Ctrl-C must not stop it before the services have drained through it

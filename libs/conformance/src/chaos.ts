@@ -1,4 +1,5 @@
 // npm run chaos: the long form — many seeds × every scenario, a table of counts, exit 1 when an invariant fails.
+import { ConfigError } from '@bus/errors';
 import { resolve } from 'node:path';
 import { startNats, type TestNats } from '@bus/testkit';
 import type { FaultMix } from './fault-mix.js';
@@ -11,14 +12,14 @@ const int = (name: string, fallback: number) => {
   const v = env[name];
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a whole number ≥ 0, got "${v}"`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${name} must be a whole number ≥ 0, got "${v}"`);
   return n;
 };
 
 function settings() {
   const scenarios = (env.CHAOS_SCENARIOS ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = scenarios.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
-  if (unknown.length) throw new Error(`CHAOS_SCENARIOS: unknown ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+  if (unknown.length) throw new ConfigError(`CHAOS_SCENARIOS: unknown ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
   const base = env.CHAOS_SEED ? int('CHAOS_SEED', 0) : int('CHAOS_BASE_SEED', Math.floor(Math.random() * 1_000_000));
   const seeds = env.CHAOS_SEED ? [base] : Array.from({ length: int('CHAOS_SEEDS', 20) }, (_, i) => base + i);
   const faults: Partial<FaultMix> = {};

@@ -1,4 +1,5 @@
 // The load: N entities × V versions, shuffled, some sent twice, posted to ingest's POST /events.
+import { BusError } from '@bus/errors';
 import type { Sent } from './invariants.js';
 import { type Random, shuffled } from './prng.js';
 import type { ConformanceProfile } from './profile.js';
@@ -90,16 +91,16 @@ export async function postEvents(o: {
       try {
         const res = await fetch(o.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${o.token}` }, body: body(batch), signal: AbortSignal.timeout(15_000) });
         const answer = (await res.json().catch(() => ({}))) as Results;
-        if (res.status === 400 || res.status === 401) throw new Error(`ingest refused the load (${res.status}): ${JSON.stringify(answer).slice(0, 400)}`);
+        if (res.status === 400 || res.status === 401) throw new BusError('CHAOS_LOAD_REFUSED', 'permanent', `ingest refused the load (${res.status}): ${JSON.stringify(answer).slice(0, 400)}`);
         const ok = new Set((answer.results ?? []).filter((r) => r.status === 'stored' || r.status === 'duplicate').map((r) => r.index));
         if (res.status === 200 || res.status === 207) left = batch.filter((_, i) => !ok.has(i));
-        if ((answer.results ?? []).some((r) => r.status === 'invalid')) throw new Error(`ingest found events invalid: ${JSON.stringify(answer).slice(0, 400)}`);
+        if ((answer.results ?? []).some((r) => r.status === 'invalid')) throw new BusError('CHAOS_LOAD_REFUSED', 'permanent', `ingest found events invalid: ${JSON.stringify(answer).slice(0, 400)}`);
       } catch (err) {
         if ((err as Error).message.startsWith('ingest ')) throw err;
       }
       o.onStored?.(batch.filter((e) => !left.includes(e)), sentAtMs);
       if (left.length === 0) continue;
-      if (n >= (o.maxTries ?? 120)) throw new Error(`${left.length} events still not stored after ${n} tries (first: ${left[0]!.id})`);
+      if (n >= (o.maxTries ?? 120)) throw new BusError('CHAOS_LOAD_NOT_STORED', 'transient', `${left.length} events still not stored after ${n} tries (first: ${left[0]!.id})`);
       tries.set(left, n);
       queue.push(left);
       await new Promise((r) => setTimeout(r, 250)); // a producer's back-off while the bus cannot store

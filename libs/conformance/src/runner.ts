@@ -1,4 +1,5 @@
 // One chaos run: real services, a misbehaving target per connector, a seeded load and process faults, then the checks.
+import { BusError } from '@bus/errors';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { auditRecordsOf, type Bus, connectBus, loadBusConfig } from '@bus/bus';
 import { loadCatalog } from '@bus/catalog';
@@ -120,7 +121,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       ...((o.reconcileEverySec ?? 0) > 0 ? [svc.start('reconcile')] : []),
     ]);
     const eventsUrl = svc.endpoints('ingest').events;
-    if (!eventsUrl) throw new Error('ingest did not say where POST /events is');
+    if (!eventsUrl) throw new BusError('CHAOS_SERVICE_NOT_READY', 'permanent', 'ingest did not say where POST /events is');
     note(`services ready after ${secs()} s`);
 
     let stored = 0;

@@ -1,4 +1,5 @@
 // Process faults, each on a seeded schedule, applied while the load runs.
+import { BusError } from '@bus/errors';
 import type { Bus } from '@bus/bus';
 import { setPaused } from '@bus/cli';
 import type { TestCluster, TestNats } from '@bus/testkit';
@@ -91,7 +92,7 @@ const scenarios: Record<ScenarioName, (c: ScenarioContext) => Promise<void>> = {
 
   /** nats-server restarted mid-run: stopped cleanly, or killed (SIGKILL) and started, on the same port and store. */
   async 'nats-restart'(c) {
-    if (!c.nats?.canRestart) throw new Error('nats-restart needs a nats-server the kit started (unset NATS_URL)');
+    if (!c.nats?.canRestart) throw new BusError('CHAOS_SCENARIO_UNSUPPORTED', 'permanent', 'nats-restart needs a nats-server the kit started (unset NATS_URL)');
     const p = between(c.random, 0.15, 0.5);
     const crash = c.random() < 0.5;
     await c.whenApplied(p);
@@ -104,7 +105,7 @@ const scenarios: Record<ScenarioName, (c: ScenarioContext) => Promise<void>> = {
 
   /** One node of the 3-node cluster (BUS_REPLICAS=3) SIGKILLed mid-run; it stays down until the checks are done. */
   async 'cluster-node'(c) {
-    if (!c.cluster) throw new Error('cluster-node runs on a cluster');
+    if (!c.cluster) throw new BusError('CHAOS_SCENARIO_UNSUPPORTED', 'permanent', 'cluster-node runs on a cluster');
     const p = between(c.random, 0.15, 0.5);
     const i = Math.floor(c.random() * 3);
     await c.whenApplied(p);

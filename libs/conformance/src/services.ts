@@ -1,4 +1,5 @@
 // The real services as child processes, each in a slot that can be killed and started again.
+import { BusError } from '@bus/errors';
 import { type ChildProcess, fork } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -38,7 +39,7 @@ export function createServices(env: NodeJS.ProcessEnv, say: (line: string) => vo
 
   function launch(slot: Slot): Promise<void> {
     const main = resolve(root, 'services', slot.name, 'dist', 'main.js');
-    if (!existsSync(main)) throw new Error(`${slot.name} is not built (${main} missing): run npm run build`);
+    if (!existsSync(main)) throw new BusError('CHAOS_SERVICE_NOT_READY', 'permanent', `${slot.name} is not built (${main} missing): run npm run build`);
     const child = fork(main, [], { env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     slot.child = child;
     slot.stopping = false;
@@ -61,7 +62,7 @@ export function createServices(env: NodeJS.ProcessEnv, say: (line: string) => vo
       if (slot.restarts++ < MAX_RESTARTS) launch(slot).catch((err: Error) => crashes.push(`${label} did not come back: ${err.message}`));
     });
     return new Promise<void>((resolveReady, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${label} not ready within 60 s:\n${slot.tail.join('\n')}`)), 60_000);
+      const timer = setTimeout(() => reject(new BusError('CHAOS_SERVICE_NOT_READY', 'transient', `${label} not ready within 60 s:\n${slot.tail.join('\n')}`)), 60_000);
       child.on('message', (m: { type?: string; endpoints?: Record<string, string> }) => {
         if (m?.type !== 'ready') return;
         clearTimeout(timer);
@@ -70,7 +71,7 @@ export function createServices(env: NodeJS.ProcessEnv, say: (line: string) => vo
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`${label} exited (${signal ?? code}) before it was ready:\n${slot.tail.join('\n')}`));
+        reject(new BusError('CHAOS_SERVICE_NOT_READY', 'permanent', `${label} exited (${signal ?? code}) before it was ready:\n${slot.tail.join('\n')}`));
       });
     });
   }

@@ -1,4 +1,5 @@
 // One misbehaving target per connector under test, and the environment that points the connector at it.
+import { BusError } from '@bus/errors';
 import type { Catalog } from '@bus/catalog';
 import type { Connector } from '@bus/connectors';
 import { hashSeed } from './prng.js';
@@ -44,18 +45,18 @@ function checkable(c: Connector, profile: ConformanceProfile): boolean {
  */
 export async function targetsFor(o: { catalog: Catalog; profile: ConformanceProfile; seed: number; faults?: Partial<FaultMix>; ignoreIdempotencyKeys?: boolean }) {
   const names = o.profile.connectors ?? o.catalog.connectors.filter((c) => checkable(c, o.profile)).map((c) => c.name);
-  if (names.length === 0) throw new Error(`no http connector in the catalog (${o.catalog.from}) takes ${o.profile.eventType}: nothing to check`);
+  if (names.length === 0) throw new BusError('CHAOS_CATALOG_UNSUPPORTED', 'permanent', `no http connector in the catalog (${o.catalog.from}) takes ${o.profile.eventType}: nothing to check`);
   const env: Record<string, string> = {};
   const list: TargetUnderTest[] = [];
   let gapWaitMs = 0;
   try {
     for (const name of names) {
       const c = o.catalog.connectors.find((x) => x.name === name);
-      if (!c) throw new Error(`connector "${name}" (the profile's connectors) is not in the catalog (${o.catalog.from})`);
+      if (!c) throw new BusError('CHAOS_CATALOG_UNSUPPORTED', 'permanent', `connector "${name}" (the profile's connectors) is not in the catalog (${o.catalog.from})`);
       const d = (c.delivery ?? {}) as HttpDeliveryView;
-      if (d.kind !== 'http' || !d.baseUrlEnv) throw new Error(`connector "${name}": the kit runs http connectors only (delivery.kind is ${d.kind})`);
+      if (d.kind !== 'http' || !d.baseUrlEnv) throw new BusError('CHAOS_CATALOG_UNSUPPORTED', 'permanent', `connector "${name}": the kit runs http connectors only (delivery.kind is ${d.kind})`);
       const auth = d.auth ?? { kind: 'none' };
-      if (auth.kind !== 'none' && auth.kind !== 'api-key') throw new Error(`connector "${name}": auth ${auth.kind} is not supported by the kit (api-key or none)`);
+      if (auth.kind !== 'none' && auth.kind !== 'api-key') throw new BusError('CHAOS_CATALOG_UNSUPPORTED', 'permanent', `connector "${name}": auth ${auth.kind} is not supported by the kit (api-key or none)`);
       const attemptMs = Math.max(d.retry?.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS, ...Object.values(d.retryByType ?? {}).map((p) => p.attemptTimeoutMs ?? 0));
       const key = auth.kind === 'api-key' && auth.env ? (process.env[auth.env] ?? 'conformance-key') : undefined;
       const target = await startMisbehavingTarget({

@@ -1,6 +1,7 @@
 import { type Bus, decodeDeadLetter, type DeadLetter, republishDeadLetter } from '@bus/bus';
 import type { DeliveryCommand } from '@bus/connectors';
-import { describeError } from '@bus/errors';
+import { BusError, describeError } from '@bus/errors';
+import { isCasConflict } from '@bus/lease';
 import type { Logger } from '@bus/observability';
 import { appliedVersion, pendingVersions } from '@bus/ordering';
 import { kvToken } from '@bus/streams';
@@ -139,11 +140,12 @@ export function createDependencies(o: DependenciesOptions) {
         if (e?.operation === 'PUT') await connectors.update(key, value, e.revision);
         else await connectors.create(key, value);
         return;
-      } catch {
-        // another dependent was marked meanwhile: read again
+      } catch (err) {
+        if (!isCasConflict(err)) throw err; // another dependent was marked meanwhile: read again; anything else is a real error
       }
     }
-    throw new Error(`could not mark ${cmd.id} as waiting for ${show(need)} in ${bus.names.kv.connectors}`);
+    throw new BusError('DELIVER_DEPENDENCY_MARK_BUSY', 'transient', `could not mark ${cmd.id} as waiting for ${show(need)} in ${bus.names.kv.connectors}: ` +
+      'five other dependents were marked at the same moment; the command is handled again');
   }
 
   /**

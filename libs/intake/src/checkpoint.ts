@@ -1,5 +1,5 @@
 import { BusError } from '@bus/errors';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { isCasConflict } from '@bus/lease';
 import type { KV } from '@nats-io/kv';
 
 /** Where a source's listing stands, in `bus_reconcile` under {@link sourceCheckpointKey}. */
@@ -33,8 +33,7 @@ export async function writeCheckpoint(kv: KV, source: string, value: SourceCheck
   try {
     return revision === 0 ? await kv.create(key, JSON.stringify(value)) : await kv.update(key, JSON.stringify(value), revision);
   } catch (err) {
-    if (err instanceof JetStreamApiError &&
-      (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) {
+    if (isCasConflict(err)) {
       throw new BusError('SOURCE_CHECKPOINT_MOVED', 'transient',
         `the ${source} checkpoint was moved by another poller during this run; this run stops, the next one starts from the stored checkpoint`, { cause: err });
     }

@@ -3,7 +3,7 @@ import { PublishError } from '@bus/bus';
 import { publishDomainEvent } from '@bus/client';
 import { EnvelopeError } from '@bus/envelope';
 import { ConfigError } from '@bus/errors';
-import type { Logger } from '@bus/observability';
+import { labelFolder, type Logger } from '@bus/observability';
 import type { Bus } from '@bus/bus';
 import { z } from 'zod';
 import { correlationIdOf } from './correlation.js';
@@ -88,6 +88,9 @@ function mayPublishAs(t: ApiToken, source: string, webhookSources: ReadonlySet<s
 export function createEventsApi(o: EventsApiOptions) {
   const tokens = o.tokens.map((t): ApiToken => (typeof t === 'string' ? { token: t, sources: 'services' } : t));
   const webhookSources = new Set(o.webhookSources ?? []);
+  // `source` comes from the request body: the metric label keeps the sources a token is bound to
+  // and the webhook sources, 16 more, then `other`
+  const sourceLabel = labelFolder([...webhookSources, ...tokens.flatMap((t) => (Array.isArray(t.sources) ? t.sources : []))], 16);
   return {
     async receive(headers: Headers, body: Buffer): Promise<Answer> {
       const correlationId = correlationIdOf(headers);
@@ -116,11 +119,11 @@ export function createEventsApi(o: EventsApiOptions) {
         try {
           const r = await publishDomainEvent(o.bus, parsed.source, { correlationId, ...event } as never);
           if (r.status === 'stored') {
-            o.metrics.stored.inc({ source: parsed.source });
+            o.metrics.stored.inc({ source: sourceLabel(parsed.source) });
             o.bus.audit({ stage: 'ingest', outcome: 'stored', correlationId: r.correlationId, eventId: r.eventId, source: parsed.source,
               entity: r.envelope.entity, version: r.envelope.version });
           } else {
-            o.metrics.duplicate.inc({ source: parsed.source, where: 'stream' });
+            o.metrics.duplicate.inc({ source: sourceLabel(parsed.source), where: 'stream' });
           }
           return { index, status: r.status, eventId: r.eventId, correlationId: r.correlationId };
         } catch (err) {

@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { correlationIdOf } from './correlation.js';
 import type { EventsApi } from './events-api.js';
 import type { Intake } from './intake.js';
+import { openApiDocument } from './openapi.js';
 import { PROBLEM_CONTENT_TYPE, problem } from './problem.js';
 
 export interface HttpOptions {
@@ -75,6 +76,8 @@ export function createHttpApp(o: HttpOptions): FastifyInstance {
     });
   }
 
+  const openapi = openApiDocument({ events: !!o.eventsApi });
+  app.get('/openapi.json', async () => openapi);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const report = o.readiness.report();

@@ -6,7 +6,7 @@ import { type Logger, logFor } from '@bus/observability';
 import { correlationIdOf } from './correlation.js';
 import { dedupKey, remember, seenBefore } from './dedup.js';
 import type { IntakeMetrics } from './metrics.js';
-import { problem } from './problem.js';
+import { type ProblemSlug, problem } from './problem.js';
 import type { AnySource, ListedItem } from './source.js';
 import { type SourceVerifier, unsignedDeliveryId, verifierFor } from './verify.js';
 
@@ -182,13 +182,14 @@ export function createIntake(o: IntakeOptions) {
       } else {
         o.metrics.received.inc({ source: sourceName });
         const verifier = verifiers.get(sourceName);
+        // plain on purpose: a programmer assertion (an intake made for listed items only was handed a webhook)
         if (!verifier) throw new Error(`this intake was made with webhooks: false (listed items only); it cannot receive a ${sourceName} webhook`);
         const verified = verifier.verify(headers, body);
         if (!verified.ok) {
           o.metrics.rejected.inc({ source: sourceName, reason: verified.reason });
           logFor(o.log, { correlationId, source: sourceName }).warn({ reason: verified.reason }, `webhook refused: ${verified.detail}`);
           o.bus.audit({ stage: 'ingest', outcome: 'rejected', correlationId, source: sourceName, reason: verified.reason });
-          result = answer(401, correlationId, problem(401, verified.reason.replaceAll('_', '-'), 'Signature not verified', verified.detail, { correlationId, reason: verified.reason }));
+          result = answer(401, correlationId, problem(401, verified.reason.replaceAll('_', '-') as ProblemSlug, 'Signature not verified', verified.detail, { correlationId, reason: verified.reason }));
         } else {
           o.metrics.secretUsed.inc({ source: sourceName, index: String(verified.secretIndex) });
           result = await storeAuthentic(source, headers, body, correlationId, verified.deliveryId, { checkDedup: true, quarantine: true, via: 'webhook' });
@@ -201,7 +202,7 @@ export function createIntake(o: IntakeOptions) {
     async replayQuarantined(entry: DeadLetter): Promise<Answer> {
       const name = entry.original.subject.split('.').at(-1) ?? '';
       const source = sources.get(name);
-      if (!source) throw new Error(`DLQ entry ${entry.id} belongs to source "${name}", which this ingest does not know`);
+      if (!source) throw new BusError('SOURCE_UNKNOWN', 'permanent', `DLQ entry ${entry.id} belongs to source "${name}", which this ingest does not know`);
       return storeAuthentic(source, entry.original.headers, Buffer.from(entry.original.data), entry.correlationId ?? correlationIdOf({}),
         entry.original.msgId, { checkDedup: false, quarantine: false, via: 'replay' });
     },

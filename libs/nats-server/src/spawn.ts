@@ -1,3 +1,4 @@
+import { BusError } from '@bus/errors';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -68,7 +69,7 @@ async function waitForPort(portsDir: string, pid: number, child: ChildProcess, t
   const file = join(portsDir, `nats-server_${pid}.ports`);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode} while starting:\n${log()}`);
+    if (child.exitCode !== null) throw new BusError('NATS_SERVER_START_FAILED', 'permanent', `nats-server exited with ${child.exitCode} while starting:\n${log()}`);
     if (existsSync(file)) {
       try {
         const ports = JSON.parse(readFileSync(file, 'utf8')) as { nats?: string[] };
@@ -80,7 +81,7 @@ async function waitForPort(portsDir: string, pid: number, child: ChildProcess, t
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`nats-server did not report its port within ${timeoutMs} ms:\n${log()}`);
+  throw new BusError('NATS_SERVER_START_FAILED', 'transient', `nats-server did not report its port within ${timeoutMs} ms:\n${log()}`);
 }
 
 /**
@@ -89,7 +90,7 @@ async function waitForPort(portsDir: string, pid: number, child: ChildProcess, t
  */
 export async function spawnNatsServer(opts: NatsServerOptions): Promise<NatsServerProcess> {
   const bin = opts.bin ?? findNatsServer();
-  if (!bin) throw new Error('nats-server not found: install it (apt-get install -y nats-server) or set NATS_SERVER_BIN');
+  if (!bin) throw new BusError('NATS_SERVER_NOT_FOUND', 'permanent', 'nats-server not found: install it (apt-get install -y nats-server) or set NATS_SERVER_BIN');
   const host = opts.host ?? '127.0.0.1';
   const portsDir = await mkdtemp(join(tmpdir(), 'nats-ports-'));
   const args = [

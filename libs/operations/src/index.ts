@@ -11,6 +11,8 @@ export { overview } from './overview.js';
 export type { ConnectorOverview, Overview } from './overview.js';
 export { differencesOf, reconcileRun, reconcileRuns, requestRun, RESOLUTIONS, resolveDifference } from './reconcile.js';
 export type { Resolution } from './reconcile.js';
+// the report shapes the reconcile calls return, for the pages and tables that show them
+export type { ReportItem, RunReport } from '@bus/reconcile';
 export { parseSince } from './since.js';
 export { orderingMechanism, streamsStatus } from './streams.js';
 export type { StreamStatus } from './streams.js';

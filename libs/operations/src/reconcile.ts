@@ -9,7 +9,7 @@ const reconcileLib = () => import('@bus/reconcile');
 /** Asks a running reconcile service to start a run now (one per connector across all processes). */
 export async function requestRun(bus: Bus, connector: string, dryRun: boolean): Promise<RunAnswer> {
   const answer = await bus.nc.request(bus.names.subjects.reconcileRun, JSON.stringify({ connector, dryRun }), { timeout: 10_000 }).catch((err: Error) => {
-    throw new BusError('RECONCILE_NOT_RUNNING', 'transient', `no reconcile service answered (${err.message}); is it running (npm start runs one)?`);
+    throw new BusError('CLI_NO_RECONCILE', 'transient', `no reconcile service answered (${err.message}); is it running (npm start runs one)?`, { cause: err });
   });
   return answer.json<RunAnswer>();
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isCasConflict } from '@bus/lease';
 import { kvToken } from '@bus/streams';
 import type { KV } from '@nats-io/kv';
 
@@ -116,11 +117,6 @@ export function keyOf(connector: string, entity: { type: string; id: string }): 
   return `${connector}.${entity.type}.${kvToken(entity.id)}`;
 }
 
-/** Someone else wrote the key since we read it (JetStream "wrong last sequence"). Anything else is a real error. */
-function isConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return code === 10071 || code === 10164 || /wrong last sequence/i.test((err as Error)?.message ?? '');
-}
 
 /** Gap clocks older than this without a look are restarted: a pause, an outage or a move to another process happened meanwhile. */
 const CLOCK_STALE_MS = 5_000;
@@ -172,7 +168,7 @@ export function createOrderingGuard(o: GuardOptions) {
       return next;
     } catch (err) {
       cache.delete(key);
-      if (isConflict(err)) return undefined;
+      if (isCasConflict(err)) return undefined; // someone else wrote the key since we read it; anything else is a real error
       throw err;
     }
   }

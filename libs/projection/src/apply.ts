@@ -1,6 +1,6 @@
 import { BusError } from '@bus/errors';
 import type { Logger } from '@bus/observability';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { isCasConflict } from '@bus/lease';
 import type { KV } from '@nats-io/kv';
 import { type ApplyOutcome, decide, type ProjectedEntity } from './record.js';
 
@@ -48,11 +48,6 @@ export interface ApplyOptions {
   log?: Logger | (() => Logger);
 }
 
-/** True when a KV create/update lost to a concurrent writer (the entry's revision moved). */
-export function isConflict(err: unknown): boolean {
-  return err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-}
 
 /**
  * Writes `candidate` into `kv` under `key` if it wins over what is there (see decide), by
@@ -89,7 +84,7 @@ export async function applyRecord(kv: KV, key: string, candidate: ProjectedEntit
       o.cache?.set(key, { revision, current: rankOf(written) });
       return outcome;
     } catch (err) {
-      if (!isConflict(err)) throw err;
+      if (!isCasConflict(err)) throw err;
       o.cache?.forget(key);
       read = true;
       if (tries > 0 || !o.cache) o.onConflict?.(); // a cache's first guess being wrong is not a conflict with another writer

@@ -4,7 +4,7 @@ import type { Logger } from '@bus/observability';
 import { projectionBucket, topology } from '@bus/streams';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { type KV, type KvEntry, Kvm } from '@nats-io/kv';
-import { isConflict } from './apply.js';
+import { isCasConflict } from '@bus/lease';
 
 /**
  * The pointer every reader and the live projector follow (key `active` of the control
@@ -139,7 +139,7 @@ export async function ensureActive(bus: Bus, log: Logger): Promise<ActiveGenerat
       log.info({ generation: 1, bucket }, 'projection: first generation created');
       return first;
     } catch (err) {
-      if (!isConflict(err)) throw err; // another process made it first: read theirs
+      if (!isCasConflict(err)) throw err; // another process made it first: read theirs
     }
   }
   throw new BusError('PROJECTION_POINTER_UNREADABLE', 'transient',
@@ -154,7 +154,7 @@ export async function switchActive(bus: Bus, next: ActiveGeneration, expectedRev
   try {
     return await (await control(bus)).update(ACTIVE_KEY, JSON.stringify(next), expectedRevision);
   } catch (err) {
-    if (!isConflict(err)) throw err;
+    if (!isCasConflict(err)) throw err;
     throw new BusError('PROJECTION_SWITCH_CONFLICT', 'transient',
       `the projection pointer moved while generation ${next.generation} was being built (another rebuild switched it?). ` +
       `Generation ${next.generation} was not made active; run 'bus rebuild projection --restart' to build a fresh one`, { cause: err });

@@ -100,7 +100,7 @@ export function createProjector(o: ProjectorOptions) {
       for (let hops = 0; ; hops++) {
         const now = (await readPointer()) ?? (await ensureActive(o.bus, o.log));
         if (now.generation === gen.generation) break;
-        if (hops === MAX_HOPS) throw new Error(`the projection pointer moved ${MAX_HOPS} times while one event was applied`);
+        if (hops === MAX_HOPS) throw new BusError('PROJECTION_POINTER_UNREADABLE', 'transient', `the projection pointer moved ${MAX_HOPS} times while one event was applied; the event is tried again`);
         gen = use(now);
         outcome = await applyTo(gen, rec, log);
       }

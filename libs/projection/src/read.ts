@@ -1,3 +1,4 @@
+import { BusError } from '@bus/errors';
 import type { Bus } from '@bus/bus';
 import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { readActive } from './generations.js';
@@ -15,7 +16,7 @@ const token = /^[A-Za-z0-9_-]+$/;
 
 function subjectFor(bucket: string, f: ProjectionFilter): string {
   for (const [name, v] of Object.entries(f)) {
-    if (v !== undefined && !token.test(v)) throw new Error(`readProjection: ${name} "${v}" must be one subject token (letters, digits, _ or -)`);
+    if (v !== undefined && !token.test(v)) throw new BusError('PROJECTION_READ_INVALID', 'business', `readProjection: ${name} "${v}" must be one subject token (letters, digits, _ or -)`);
   }
   if (!f.source && !f.entityType) return `$KV.${bucket}.>`;
   return `$KV.${bucket}.${f.source ?? '*'}.${f.entityType ?? '*'}.*`;

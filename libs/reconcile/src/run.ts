@@ -1,3 +1,4 @@
+import { BusError } from '@bus/errors';
 import type { Bus } from '@bus/bus';
 import type { DeliveryCommand, SchemaRegistry } from '@bus/connectors';
 import type { ResolvedDelivery } from '@bus/delivery';
@@ -69,7 +70,7 @@ export async function runReconcile(o: ReconcileOptions): Promise<RunReport> {
   const pageSize = o.pageSize ?? 500;
   const personal = new Set(o.personalFields ?? []);
   if (!target.lookupMany && !target.lookup) {
-    throw new Error(`connector "${connector.name}" cannot be reconciled: its ${target.kind} target cannot look records up (add a lookup to its delivery settings)`);
+    throw new BusError('RECONCILE_NO_LOOKUP', 'permanent', `connector "${connector.name}" cannot be reconciled: its ${target.kind} target cannot look records up (add a lookup to its delivery settings)`);
   }
   const report: RunReport = o.resume
     ? { ...o.resume, status: 'running', resumed: o.resume.resumed + 1, holder: o.holder ?? o.resume.holder, inFlight: o.resume.inFlight ?? 0 }

@@ -112,6 +112,26 @@ describe('transform: one event, one command per subscribing connector', () => {
     }
   });
 
+  it('metric labels from input stay bounded: an unknown type and the 51st drifted field name are counted as other', async () => {
+    const t = await setUp(nats.url);
+    try {
+      const junk = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`junk${i}`, i]));
+      await publish(t.bus, event('standard', 'contact.updated', 'c9', { id: 'c9', version: 1, email: 'c@example.com', ...junk }));
+      await publish(t.bus, event('standard', 'made_up.type_one', 'x1', { id: 'x1' }));
+      await waitFor(async () => /transform_skipped_total\{[^}]*reason="not_subscribed"/.test(await t.metrics.registry.metrics()) && (await commands(t.bus)).length > 0, { what: 'both events handled' });
+      const text = await t.metrics.registry.metrics();
+      const fields = new Set([...text.matchAll(/transform_drift_total\{[^}]*field="([^"]+)"/g)].map((m) => m[1]));
+      assert.equal(fields.size, 51, '50 field names, then other');
+      assert.ok(fields.has('other'));
+      assert.match(text, /transform_drift_total\{connector="crm",type="contact.updated",field="other",service="transform-test"\} 10/);
+      assert.doesNotMatch(text, /made_up/, 'a type no connector subscribes to is not a label value');
+      assert.match(text, /transform_skipped_total\{connector="(crm|warehouse)",type="other",reason="not_subscribed"/);
+    } finally {
+      await stopAll(t.running);
+      await t.bus.close();
+    }
+  });
+
   it('target-owned fields are never in a command; source-owned ones always are', async () => {
     const t = await setUp(nats.url);
     try {

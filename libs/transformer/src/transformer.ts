@@ -3,7 +3,7 @@ import { commandHeaders, type Connector, type DeliveryCommand, type MappedComman
 import { decodeEnvelope, encode, type Envelope } from '@bus/envelope';
 import { BusError, ConfigError } from '@bus/errors';
 import type { AnySource, Refetched } from '@bus/intake';
-import type { Logger } from '@bus/observability';
+import { labelFolder, type Logger } from '@bus/observability';
 import { kvToken, workerConsumer } from '@bus/streams';
 import type { TransformMetrics } from './metrics.js';
 import { createRefetcher } from './refetch.js';
@@ -45,6 +45,9 @@ function onlySubject(bus: Bus, connector: Connector): string | undefined {
  */
 export function createTransformer(o: TransformerOptions) {
   const warnedDrift = new Set<string>();
+  // metric labels from input stay bounded: types the catalog subscribes to, 50 drifted field names, then `other`
+  const typeLabel = labelFolder(o.connectors.flatMap((c) => c.subscribes.map((s) => s.type)));
+  const fieldLabel = labelFolder([], 50);
   const dedup = () => o.bus.kv(o.bus.names.kv.dedup);
   const refetcher = createRefetcher({ sources: o.sources ?? [], env: o.env ?? process.env, fetchFn: o.fetchFn });
   // a subscription that wants the current record from a named source that cannot give it is a definition error: said now
@@ -64,7 +67,7 @@ export function createTransformer(o: TransformerOptions) {
    * window; deliver's version guard still keeps a target from getting anything twice.
    */
   async function handle(connector: Connector, env: Envelope, ctx: Pick<HandlerContext, 'log' | 'seq'>, replayTag?: string): Promise<Outcome> {
-    const labels = { connector: connector.name, type: env.type };
+    const labels = { connector: connector.name, type: typeLabel(env.type) };
     const subs = subscriptionsFor(connector, env);
     if (subs.length === 0) {
       o.metrics.skipped.inc({ ...labels, reason: 'not_subscribed' });
@@ -119,7 +122,7 @@ export function createTransformer(o: TransformerOptions) {
     }
     if (v.kind === 'drift') {
       for (const field of v.unknownFields) {
-        o.metrics.drift.inc({ ...labels, field });
+        o.metrics.drift.inc({ ...labels, field: fieldLabel(field) });
         const once = `${env.type}@${env.schemaVersion}:${field}`;
         if (!warnedDrift.has(once)) {
           warnedDrift.add(once);

@@ -1,3 +1,4 @@
+// check-imports: test support
 // Test support (not exported): every signature here is made by a provider's own library,
 // never by this package, so a test cannot pass by agreeing with our own mistake.
 import assert from 'node:assert/strict';

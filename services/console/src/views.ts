@@ -1,6 +1,5 @@
 import type { TraceResult } from '@bus/bus';
-import type { ActivitySlot, DlqFilter, DlqMatch, Overview, ShownDeadLetter, TraceStep } from '@bus/operations';
-import type { ReportItem, RunReport } from '@bus/reconcile';
+import type { ActivitySlot, DlqFilter, DlqMatch, Overview, ReportItem, RunReport, ShownDeadLetter, TraceStep } from '@bus/operations';
 import { age, bytes, csrfField, type Html, html } from './html.js';
 
 const rate = (n: number) => (n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toFixed(2));

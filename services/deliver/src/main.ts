@@ -1,6 +1,6 @@
 // deliver: wiring only — one deliverer per connector.
 import { runService } from '@bus/bus';
-import { loadCatalog } from '@bus/catalog';
+import { describeCatalog, loadCatalog } from '@bus/catalog';
 import { createDeliverer, createDeliverMetrics, resolveDelivery } from '@bus/delivery';
 import { z } from 'zod';
 
@@ -15,7 +15,9 @@ runService({
   stream: (bus) => bus.names.streams.deliveries,
   async start({ bus, config, log, metrics, readiness }) {
     // every connector's settings are checked before anything is consumed: a missing URL or key names itself
-    const { connectors } = await loadCatalog(); // the demo, or BUS_CATALOG's
+    const catalog = await loadCatalog(); // BUS_CATALOG's, ./bus.config.js's, or the demo
+    log.info({ catalog: catalog.from, via: catalog.via }, describeCatalog(catalog));
+    const { connectors } = catalog;
     const deliveries = connectors.map((c) => resolveDelivery(c, process.env));
     const deliverMetrics = createDeliverMetrics(metrics.registry);
     const deliverers = deliveries.map((delivery) => createDeliverer({ bus, delivery, log, metrics: deliverMetrics, concurrency: config.DELIVER_CONCURRENCY }));

@@ -2,7 +2,7 @@
 import { runService } from '@bus/bus';
 import { createEventsApi, createHttpApp, createIntake, createIntakeMetrics, parseApiTokens, serveReplays } from '@bus/intake';
 import { z } from 'zod';
-import { loadCatalog } from '@bus/catalog';
+import { describeCatalog, loadCatalog } from '@bus/catalog';
 
 runService({
   name: 'ingest',
@@ -15,7 +15,9 @@ runService({
   stream: (bus) => bus.names.streams.events,
   async start({ bus, config, log, metrics, readiness }) {
     const intakeMetrics = createIntakeMetrics(metrics.registry);
-    const { sources } = await loadCatalog(); // the demo, or BUS_CATALOG's
+    const catalog = await loadCatalog(); // BUS_CATALOG's, ./bus.config.js's, or the demo
+    log.info({ catalog: catalog.from, via: catalog.via }, describeCatalog(catalog));
+    const { sources } = catalog;
     const intake = createIntake({ bus, sources, env: process.env, log, metrics: intakeMetrics });
     const tokens = parseApiTokens(config.INGEST_API_TOKENS);
     // a token without a source list may not publish as a webhook provider

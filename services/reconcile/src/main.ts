@@ -1,7 +1,7 @@
 // reconcile: wiring only — the live projection, reconcile runs per connector (on a schedule and on
 // request), and the sources' change listings polled for webhooks that never arrived.
 import { runService } from '@bus/bus';
-import { loadCatalog } from '@bus/catalog';
+import { describeCatalog, loadCatalog } from '@bus/catalog';
 import { resolveDelivery } from '@bus/delivery';
 import { type AnySource, createIntake, createIntakeMetrics, pollSourceChanges, watchSourceRhythm } from '@bus/intake';
 import { createProjectionMetrics, createProjector } from '@bus/projection';
@@ -26,7 +26,9 @@ runService({
   ops: (c) => ({ port: c.RECONCILE_OPS_PORT, host: c.RECONCILE_OPS_HOST }),
   stream: (bus) => bus.names.streams.events,
   async start({ bus, config, log, metrics }) {
-    const { connectors, schemas, sources } = await loadCatalog(); // the demo, or BUS_CATALOG's
+    const catalog = await loadCatalog(); // BUS_CATALOG's, ./bus.config.js's, or the demo
+    log.info({ catalog: catalog.from, via: catalog.via }, describeCatalog(catalog));
+    const { connectors, schemas, sources } = catalog;
     const projector = await createProjector({ bus, log, metrics: createProjectionMetrics(metrics.registry) }).start();
     // a connector is reconciled when its target can look records up; the others are named, not silently skipped
     const deliveries = connectors.map((c) => resolveDelivery(c, process.env));

@@ -1,6 +1,6 @@
 // transform: wiring only — one consumer per connector, events to delivery commands.
 import { runService } from '@bus/bus';
-import { loadCatalog } from '@bus/catalog';
+import { describeCatalog, loadCatalog } from '@bus/catalog';
 import { createTransformer, createTransformMetrics } from '@bus/transformer';
 import { z } from 'zod';
 
@@ -14,7 +14,9 @@ runService({
   ops: (c) => ({ port: c.TRANSFORM_OPS_PORT, host: c.TRANSFORM_OPS_HOST }),
   stream: (bus) => bus.names.streams.events,
   async start({ bus, config, log, metrics }) {
-    const { connectors, schemas, sources } = await loadCatalog(); // the demo, or BUS_CATALOG's
+    const catalog = await loadCatalog(); // BUS_CATALOG's, ./bus.config.js's, or the demo
+    log.info({ catalog: catalog.from, via: catalog.via }, describeCatalog(catalog));
+    const { connectors, schemas, sources } = catalog;
     // sources: for refetch (the current record from the source's API, read with its one client: settings from the environment)
     const transformer = createTransformer({ bus, connectors, schemas, sources, env: process.env, log, metrics: createTransformMetrics(metrics.registry), concurrency: config.TRANSFORM_CONCURRENCY });
     const running = await transformer.start();

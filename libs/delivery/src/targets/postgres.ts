@@ -129,7 +129,7 @@ export function createPostgresTarget(s: PostgresTargetSettings, env: NodeJS.Proc
       sent = true;
       return (await within(client.query(text, values), deadline - performance.now(), 'no answer')).rows;
     } catch (err) {
-      if (!(err instanceof pg.DatabaseError)) broken = err instanceof Error ? err : new Error(String(err)); // state unknown: never reuse it
+      if (!(err instanceof pg.DatabaseError)) broken = err instanceof Error ? err : new Error(String(err)); // state unknown: never reuse it (plain: kept for pg's pool, never thrown to a caller)
       throw new PgFailure(sent, err);
     } finally {
       if (!broken) client.off('error', ignore);
