@@ -128,10 +128,10 @@ function perItem(what: string, items: number, r: { rssBefore: number; rssAfter: 
 const progressLine = (what: string, total: number) => (i: number) => console.error(`  … ${what}: ${fmt(i)} / ${fmt(total)}`);
 
 /** Bytes per event kept by ingest's dedup, written straight through its store. */
-async function dedupPerEvent(o: ScaleOptions): Promise<PerItem> {
+async function dedupPerEvent(o: ScaleOptions): Promise<PerItem & { processPer: number }> {
   const r = await onFreshServer((p) => shortened(p, REAL.horizonSec), (bus) =>
     fillDedup(bus, o.dedupEntries, o.window, progressLine('dedup entries', o.dedupEntries)));
-  return perItem(`ingest dedup (${DEDUP_DESIGN})`, o.dedupEntries, r);
+  return { ...perItem(`ingest dedup (${DEDUP_DESIGN})`, o.dedupEntries, r), processPer: r.result / o.dedupEntries };
 }
 
 /** Bytes per id in a stream's own duplicate window: the same messages with and without Nats-Msg-Id. */
@@ -186,7 +186,7 @@ function scaleSource(horizonSec: number) {
     deliveryId: ({ signedDeliveryId }) => signedDeliveryId, eventType: ({ payload }) => payload.type,
     entity: ({ payload }) => ({ type: 'order', id: payload.data.id }), version: ({ payload }) => payload.data.version,
     occurredAt: () => undefined, data: ({ payload }) => payload.data,
-    ...({ dedupHorizon: `${horizonSec}s` } as object),
+    dedupHorizon: `${horizonSec}s`,
   });
 }
 
@@ -248,12 +248,13 @@ async function pipeline(o: ScaleOptions) {
 
 export async function scaleBench(o: ScaleOptions): Promise<void> {
   console.log(`\n## Scale: nats-server memory per event in the windows and per entity (${DEDUP_DESIGN})\n`);
-  const rows = [await dedupPerEvent(o), await streamWindowPerId(o), await versionsPerEntity(o), await projectionPerEntity(o)];
+  const rows: [PerItem & { processPer: number }, ...PerItem[]] = [await dedupPerEvent(o), await streamWindowPerId(o), await versionsPerEntity(o), await projectionPerEntity(o)];
   console.log('| state | items | nats-server RSS per item | store on disk per item |');
   console.log('|---|---:|---:|---:|');
   for (const r of rows) console.log(`| ${r.what} | ${fmt(r.items)} | ${fmt(r.memPer, 1)} B | ${fmt(r.diskPer, 1)} B |`);
+  console.log(`\nEach ingest process holds the dedup index itself: ${fmt(rows[0]!.processPer, 1)} B per entry (typed arrays, measured in this process).`);
 
-  const [dedup, window, versions, projection] = rows as [PerItem, PerItem, PerItem, PerItem];
+  const [dedup, window, versions, projection] = rows as unknown as [PerItem, PerItem, PerItem, PerItem];
   const connectors = 2;
   // transform's own dedup: one key per event and connector before; see scale-dedup.ts
   const transformPerEvent = DEDUP_DESIGN.startsWith('one KV key') ? dedup.memPer * connectors : 0;
@@ -270,6 +271,7 @@ export async function scaleBench(o: ScaleOptions): Promise<void> {
       console.log(`| ${fmt(rate)} | ${days} d | ${fmt(f.dedup / MB / 1024, 2)} GB | ${fmt(f.windows / MB / 1024, 2)} GB | ${fmt((f.dedup + f.windows) / MB / 1024, 2)} GB |`);
     }
   }
+  console.log(`\nAnd in each ingest process, the dedup index: ${[100, 1_000].map((rate) => `${fmt((rate * 3 * DAY * rows[0]!.processPer) / MB / 1024, 2)} GB at ${fmt(rate)}/s`).join(', ')} (3-day horizon).`);
   console.log(`\nPer entity and connector: applied versions ${fmt(versions.memPer, 1)} B, projection ${fmt(projection.memPer, 1)} B per entity and source` +
     ` → 10 million entities × 2 connectors: ${fmt((1e7 * 2 * versions.memPer + 1e7 * projection.memPer) / MB / 1024, 2)} GB`);
 

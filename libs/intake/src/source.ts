@@ -1,6 +1,7 @@
 import { BusError } from '@bus/errors';
 import type { VerifierConfig } from '@bus/webhooks';
 import type { z } from 'zod';
+import { parseHorizon } from './dedup.js';
 
 /** What a source's extractors see: the verified request and its parsed payload. */
 export interface ExtractContext<P> {
@@ -49,6 +50,14 @@ export interface SourceDefinition<S extends z.ZodType = z.ZodType> {
   schemaVersion?: number;
   /** How to list what the source sent (for missed webhooks). Default none: the source is not polled. */
   changes?: SourceChanges;
+  /**
+   * How long after the first delivery the provider may send it again (its retry schedule, manual
+   * redelivery, the `changes` listing's look-back): a retry within it is refused as a duplicate
+   * past the EVENTS stream's 1-hour window. `'3d'` (default), `'36h'`, `'90m'`, `'30s'`, or
+   * `'none'` for a source that never redelivers (the stream window alone). At most the DEDUP
+   * stream's max age (7 days by default). Costs 8 bytes of ingest memory and DEDUP disk per delivery.
+   */
+  dedupHorizon?: string;
 }
 
 export type AnySource = SourceDefinition<z.ZodType>;
@@ -108,6 +117,8 @@ export function defineSource<S extends z.ZodType>(def: SourceDefinition<S>): Sou
   if (def.data !== undefined && typeof def.data !== 'function') problems.push('data must be a function reading the event data from the payload');
   if (!['standard-webhooks', 'stripe', 'github', 'hmac'].includes(def.verification?.scheme)) problems.push('verification.scheme must be standard-webhooks, stripe, github or hmac');
   if (def.changes !== undefined) problems.push(...changesProblems(def.changes));
+  const horizon = parseHorizon(def.dedupHorizon);
+  if (horizon === undefined || horizon > 30 * 86_400_000) problems.push(`dedupHorizon must be 'none' or a whole number of s, m, h or d up to 30d (got "${def.dedupHorizon}")`);
   if (problems.length) {
     throw new BusError('SOURCE_INVALID', 'permanent', `source "${def.name}" is invalid: ${problems.join('; ')}`);
   }

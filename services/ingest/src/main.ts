@@ -17,6 +17,12 @@ runService({
     const intakeMetrics = createIntakeMetrics(metrics.registry);
     const { sources } = await loadCatalog(); // the demo, or BUS_CATALOG's
     const intake = createIntake({ bus, sources, env: process.env, log, metrics: intakeMetrics });
+    // ready once the dedup index has read DEDUP back: before that, a retry of days ago could pass
+    readiness.require('dedup', 'reading the dedup records of the sources\' horizons (DEDUP)');
+    void intake.dedup.start().then(() => readiness.set('dedup', true), (err) => {
+      log.error({ err }, 'dedup: could not read DEDUP; requests will try again');
+      readiness.set('dedup', true); // each request retries the read and answers 503 while it fails
+    });
     const tokens = parseApiTokens(config.INGEST_API_TOKENS);
     // a token without a source list may not publish as a webhook provider
     const eventsApi = createEventsApi({ bus, tokens, webhookSources: sources.map((s) => s.name), log, metrics: intakeMetrics });
@@ -29,6 +35,7 @@ runService({
       async stop() {
         stopReplays();
         await app.close(); // stop taking requests; answers in flight complete
+        await intake.close(); // the last dedup batch is stored before the bus closes
       },
     };
   },
