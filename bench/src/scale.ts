@@ -285,13 +285,16 @@ export async function scaleBench(o: ScaleOptions): Promise<void> {
     if (i % step === 0 || i === p.samples.length - 1) console.log(`| ${fmt(s.t)} s | ${fmt(s.events)} | ${fmt(s.rss / MB, 1)} MB | ${fmt(s.disk / MB, 1)} MB |`);
   }
   const full = p.samples.filter((s) => s.t >= Math.max(p.windowsFullSec, p.seconds / 2));
-  if (full.length >= 4) {
+  if (full.length >= 6) {
+    // the first and the last third of the samples: one sample is noise (garbage between collections)
     const avg = (xs: Sample[]) => xs.reduce((a, s) => a + s.rss, 0) / xs.length;
-    const first = avg(full.slice(0, 2));
-    const last = avg(full.slice(-2));
+    const third = Math.floor(full.length / 3);
+    const first = avg(full.slice(0, third));
+    const last = avg(full.slice(-third));
     const growth = (last - first) / first;
-    console.log(`\nRSS over the last half with the windows full (${fmt(full[0]!.t)}–${fmt(full.at(-1)!.t)} s): ${fmt(first / MB, 1)} → ${fmt(last / MB, 1)} MB, ` +
-      `${fmt(growth * 100, 1)} % (flat: < 5 %) — ${growth < 0.05 ? 'flat' : 'GROWING'}`);
+    const events = full.at(-1)!.events - full[0]!.events;
+    console.log(`\nRSS over the last half with the windows full (${fmt(full[0]!.t)}–${fmt(full.at(-1)!.t)} s, ${fmt(events)} events): mean of the first third ${fmt(first / MB, 1)} MB → of the last third ${fmt(last / MB, 1)} MB, ` +
+      `${fmt(growth * 100, 1)} % (flat: < 5 %) — ${growth < 0.05 ? 'flat' : 'GROWING'}; store ${fmt(full[0]!.disk / MB, 1)} → ${fmt(full.at(-1)!.disk / MB, 1)} MB (the history, on disk)`);
   } else {
     console.log(`\n(the run was too short to see the windows full: raise BENCH_SCALE_SEC above ${fmt(p.windowsFullSec * 2)} s)`);
   }

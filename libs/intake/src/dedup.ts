@@ -15,7 +15,7 @@ export function dedupKey(source: string, deliveryId: string): string {
  * provider retries (its `dedupHorizon`), without one KV key per delivery (~250 B of
  * nats-server memory each). Every stored delivery becomes an 8-byte entry — a 32-bit hash of
  * its event id and its EVENTS sequence — and ingest publishes them in batches (one message per
- * source every `flushMs`) to the DEDUP stream, where they cost disk, not server memory. Each
+ * source every `flushMs`, 500 ms) to the DEDUP stream, where they cost disk, not server memory. Each
  * ingest process reads DEDUP back from `now − longest horizon` (an ordered consumer), so it sees
  * every process's entries and a restart rebuilds the same index, and keeps them in time slots of
  * sorted typed arrays (8 B per entry). A hash found is only a suspicion: the EVENTS message at
@@ -28,7 +28,7 @@ export interface DedupLogOptions {
   log: Logger;
   /** How far back each source's deliveries are refused as duplicates, ms; 0 = only the EVENTS window. */
   horizons: Map<string, number>;
-  /** How often entries are published. Default 100 ms. */
+  /** How often entries are published (one message per source): longer packs more entries per message. Default 500 ms. */
   flushMs?: number;
   /** Width of a time slot of the index; the horizon is kept to within one slot. Default 10 min. */
   slotMs?: number;
@@ -83,7 +83,7 @@ export function parseHorizon(h: string | number | undefined): number | undefined
 
 export function createDedupLog(o: DedupLogOptions) {
   const now = o.now ?? Date.now;
-  const flushMs = o.flushMs ?? 100;
+  const flushMs = o.flushMs ?? 500;
   const slotMs = o.slotMs ?? 600_000;
   const bits = o.hashBits ?? 32;
   const longest = Math.max(0, ...o.horizons.values());
