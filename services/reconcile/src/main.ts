@@ -52,6 +52,7 @@ runService({
         for (const t of timers) clearInterval(t);
         stopping.abort();
         await Promise.allSettled(polls);
+        await intake.close(); // the dedup entries of what the last poll stored
         await reconciler.stop();
         await projector.stop();
         await Promise.all(deliveries.map((d) => d.target.close?.()));
