@@ -220,13 +220,19 @@ async function pipeline(o: ScaleOptions) {
     // each event's index and when it was stored; a retry is sent of the first one stored at least half a horizon ago
     const storedAt = new Float64Array(o.events);
     let back = 0;
+    let old = -1;
     try {
       await inWindow(o.events, o.window, async (i) => {
         if (Date.now() - started > o.seconds * 1000) return;
-        while (back < i && storedAt[back]! > 0 && storedAt[back]! < Date.now() - (o.horizonSec * 1000) / 2) back++;
-        // every 20th is a retry of an event half a horizon back: past the stream's window, inside the horizon
-        const retry = i % 20 === 19 && back > 0 && storedAt[back - 1]! > 0;
-        const n = retry ? back - 1 : i;
+        // retries were never stored (0): step over them, up to the first event stored less than half a horizon ago
+        const cutoff = Date.now() - (o.horizonSec * 1000) / 2;
+        while (back < i && (storedAt[back] === 0 ? i - back > o.window : storedAt[back]! < cutoff)) {
+          if (storedAt[back]! > 0) old = back;
+          back++;
+        }
+        // every 20th is a retry of an event stored half a horizon back: past the stream's window, inside the horizon
+        const retry = i % 20 === 19 && old >= 0;
+        const n = retry ? old : i;
         const a = await intake.receiveListed('standard', {
           payload: { type: 'order.created', data: { id: `o-${n}`, version: 1, total: 42, items: [{ sku: 'A-1', quantity: 2 }] } },
           headers: { 'webhook-id': `msg_o-${n}` },
