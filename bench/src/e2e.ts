@@ -8,19 +8,12 @@
 // crm is paused for the run (its commands are still made and stored, and wait in
 // DELIVERIES), and the arrivals are timed at the warehouse target: the pipeline, not the
 // demo CRM's plan. Each event is a new order at version 1, so strict ordering never waits.
-import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer, Agent, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { connectBus, loadBusConfig } from '@bus/bus';
 import { createEnvelope, encodeEnvelope } from '@bus/envelope';
-import { createLogger } from '@bus/observability';
-import { forkTracked, stopChild, waitForMessage } from './children.js';
 import { driveMax, driveSteady, Run } from './load.js';
 import { type ProcStats, procStats } from './proc.js';
+import { eventBodies, orderData, orderId, SERVICES, SOURCE, startBusPipeline } from './pipeline.js';
 import { fmt, printPairs } from './stats.js';
+import { redisAnswers, startBullTwoHop } from './bullmq-two-hop.js';
 import { startTwoHop, type TwoHop } from './two-hop.js';
 
 export interface E2eOptions {
@@ -38,121 +31,14 @@ export interface E2eOptions {
   logLevel: string;
   /** When set, each service runs with --cpu-prof and writes its profile into this directory on exit. */
   profileDir?: string;
-}
-
-const root = resolve(fileURLToPath(new URL('../../', import.meta.url)));
-const SERVICES = ['ingest', 'transform', 'deliver'] as const;
-type ServiceName = (typeof SERVICES)[number];
-const TOKEN = 'bench-token';
-const SOURCE = 'bench';
-// what `bus up` gives the services when unset (libs/cli DEMO_ENV); the URLs point at this process
-const DEMO_SECRETS = {
-  STRIPE_WEBHOOK_SECRET: 'whsec_demo_stripe_secret',
-  GITHUB_WEBHOOK_SECRET: 'demo-github-secret',
-  STANDARD_WEBHOOK_SECRET: 'whsec_ZGVtby1zdGFuZGFyZC13ZWJob29rcy1zZWNyZXQ=',
-  CRM_API_KEY: 'demo-crm-key',
-};
-
-/** An order with something to ship, sized so its envelope is ~1 KiB of msgpack like the other benches. */
-function orderData(i: number) {
-  return {
-    contactId: `c-${i % 1000}`, total: 100 + (i % 900), currency: 'EUR',
-    items: Array.from({ length: 8 }, (_, k) => ({ sku: `SKU-${k}-${'x'.repeat(78)}`, quantity: 1 + ((i + k) % 5) })),
-  };
-}
-const orderId = (tag: string, i: number) => `${tag}-${i}`;
-
-/** The POST /events bodies of one phase, built before the clock starts. */
-function eventBodies(tag: string, n: number): Buffer[] {
-  return Array.from({ length: n }, (_, i) => Buffer.from(JSON.stringify({ source: SOURCE, events: [
-    { type: 'order.created', entity: { type: 'order', id: orderId(tag, i) }, version: 1, data: orderData(i) },
-  ] })));
+  /** A Redis for the BullMQ peer (skipped when none answers; empty: skipped). */
+  redisUrl?: string;
 }
 
 /** The same events as the envelopes ingest would store: the raw pipeline's messages. */
 function envelopes(n: number): Uint8Array[] {
   return Array.from({ length: n }, (_, i) => encodeEnvelope(createEnvelope(
     { type: 'order.created', entity: { type: 'order', id: orderId('raw', i) }, version: 1, data: orderData(i) }, { source: SOURCE })));
-}
-
-interface Service {
-  name: ServiceName;
-  child: ChildProcess;
-  endpoints: Record<string, string>;
-  /** last lines of its output, and how many were warnings or worse */
-  tail: string[];
-  warnings: number;
-  /** how it ended, when it ended before the bench stopped it */
-  exited?: string;
-}
-
-async function startService(name: ServiceName, env: NodeJS.ProcessEnv, profileDir?: string): Promise<Service> {
-  const main = resolve(root, 'services', name, 'dist', 'main.js');
-  if (!existsSync(main)) throw new Error(`${name} is not built (${main} missing): run npm run build`);
-  const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
-  const child = forkTracked(main, [], { env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-  const s: Service = { name, child, endpoints: {}, tail: [], warnings: 0 };
-  child.once('exit', (code, signal) => (s.exited = String(signal ?? code)));
-  const onData = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (!line) continue;
-      if (Number(/"level":(\d+)/.exec(line)?.[1] ?? 40) >= 40) s.warnings++;
-      s.tail.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
-      if (s.tail.length > 20) s.tail.shift();
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  s.endpoints = await waitForMessage(child, (m) => {
-    const r = m as { type?: string; endpoints?: Record<string, string> };
-    return r?.type === 'ready' ? (r.endpoints ?? {}) : undefined;
-  }, 30_000, name, () => s.tail.join('\n'));
-  return s;
-}
-
-/** The target: PUT /warehouse/shipments/<order id> is timed; /crm/… is only counted. */
-async function startTarget(onShipment: (id: string, at: number) => void) {
-  let crmCalls = 0;
-  let otherCalls = 0;
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    req.on('end', () => {
-      const at = performance.now();
-      const url = req.url ?? '';
-      if (url.startsWith('/warehouse/shipments/')) onShipment(decodeURIComponent(url.slice('/warehouse/shipments/'.length)), at);
-      else if (url.startsWith('/crm/')) crmCalls++;
-      else otherCalls++;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"ok":true}');
-    });
-  });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls: () => ({ crm: crmCalls, other: otherCalls }),
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-function poster(eventsUrl: string, maxSockets: number) {
-  const u = new URL(eventsUrl);
-  const agent = new Agent({ keepAlive: true, maxSockets });
-  const post = (body: Buffer) => new Promise<void>((resolvePost, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': body.length, authorization: `Bearer ${TOKEN}` } }, (res) => {
-      res.resume();
-      res.once('end', () => (res.statusCode === 200 ? resolvePost() : reject(new Error(`ingest answered ${res.statusCode}`))));
-      res.once('error', reject);
-    });
-    req.setTimeout(30_000, () => req.destroy(new Error('no answer from ingest within 30 s')));
-    req.once('error', reject);
-    req.end(body);
-  });
-  return { post, close: () => agent.destroy() };
 }
 
 type Snapshot = Map<string, ProcStats | undefined>;
@@ -166,33 +52,18 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
   console.log('target, which has no rate limit. crm is paused for the run — its demo plan allows 50/s, which would measure the');
   console.log('plan, not the pipeline — so its commands are made and stored, and wait in DELIVERIES.');
   console.log('raw two-hop: this process → stream A → worker process (decode, publish with msg id, ack) → stream B → this process.');
-  console.log('Each raw phase runs just before its bus phase, with the services started and idle.');
+  console.log('peer: the same two hops in BullMQ on Redis (bullmq-two-hop.ts): job added → worker process → job added → this process.');
+  console.log('Each raw (and peer) phase runs just before its bus phase, with the services started and idle.');
 
-  const runs = new Map<string, Run>();
-  const target = await startTarget((id, at) => {
-    const dash = id.lastIndexOf('-');
-    runs.get(id.slice(0, dash))?.arrive(Number(id.slice(dash + 1)), at);
-  });
-  const log = createLogger({ service: 'bench', level: 'silent' });
-  const bus = await connectBus({ config: loadBusConfig({ NATS_URL: o.natsUrl, BUS_PREFIX: prefix }), name: 'bench-e2e', log });
-  const services: Service[] = [];
+  const pipe = await startBusPipeline({ natsUrl: o.natsUrl, prefix, logLevel: o.logLevel, profileDir: o.profileDir, maxSockets: Math.max(o.window, 256) });
+  const { bus, services, runs, target } = pipe;
   let twoHop: TwoHop | undefined;
-  let http: ReturnType<typeof poster> | undefined;
+  let peer: TwoHop | undefined;
   try {
     twoHop = await startTwoHop(o.natsUrl, `h${prefix}`);
     const raw = twoHop;
-    await bus.applyTopology();
-    await (await bus.kv(bus.names.kv.connectors)).put('crm', JSON.stringify({ paused: true, reason: 'bench: crm is rate-limited to 50/s by the demo plan', at: new Date().toISOString(), by: 'bench' }));
-    const env: NodeJS.ProcessEnv = {
-      ...process.env, ...DEMO_SECRETS, NATS_URL: o.natsUrl, BUS_PREFIX: prefix, LOG_LEVEL: o.logLevel, INGEST_API_TOKENS: TOKEN,
-      CRM_BASE_URL: `${target.url}/crm`, WAREHOUSE_BASE_URL: `${target.url}/warehouse`,
-      INGEST_PORT: '0', TRANSFORM_OPS_PORT: '0', DELIVER_OPS_PORT: '0',
-    };
-    for (const name of SERVICES) services.push(await startService(name, env, o.profileDir));
-    const eventsUrl = services[0]!.endpoints.events;
-    if (!eventsUrl) throw new Error(`ingest did not say where POST /events is: ${JSON.stringify(services[0]!.endpoints)}`);
-    http = poster(eventsUrl, Math.max(o.window, 256));
-    const h = http;
+    if (o.redisUrl && (await redisAnswers(o.redisUrl))) peer = await startBullTwoHop(o.redisUrl, `bench-${prefix}`);
+    else console.log(`(peer skipped: ${o.redisUrl ? `no Redis answers at ${o.redisUrl}` : 'BENCH_REDIS_URL is empty'})`);
 
     const snapshot = (): Snapshot => new Map([
       ...services.map((s) => [s.name, procStats(s.child.pid)] as const),
@@ -205,32 +76,30 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
       const run = new Run(n);
       runs.set(tag, run);
       const before = snapshot();
-      const extra = await drive(run, (i) => h.post(bodies[i]!));
-      const dead = () => services.filter((s) => s.exited);
-      // a dead service makes the figures meaningless: say which and why, rather than time the wreck
-      if (!dead().length) await run.settle();
-      if (dead().length) {
-        throw new Error(dead().map((s) => `${s.name} exited (${s.exited}) during the ${tag} phase; its last lines:\n${s.tail.slice(-8).join('\n')}`).join('\n'));
-      }
+      const extra = await drive(run, (i) => pipe.post(bodies[i]!));
+      await pipe.settle(run, tag);
       return { run, n, extra, before, after: snapshot() };
     };
 
     const idle = snapshot();
     await raw.max(envelopes(500), o.window); // warm-ups: JIT, connections, consumers
+    await peer?.max(envelopes(500), o.window);
     await phase('warm', 500, (run, send) => driveMax(run, 16, send));
     const rawMax = await raw.max(envelopes(o.events), o.window);
+    const peerMax = await peer?.max(envelopes(o.events), o.window);
     const max = await phase('max', o.events, (run, send) => driveMax(run, o.window, send));
     // when the bus cannot keep up with the asked rate, its latency there is time in a growing
     // backlog; a second steady phase at half its max rate shows the latency of the pipeline itself
     const busMaxRate = max.run.figure().rate;
     const rates = [o.rate];
     if (busMaxRate < o.rate * 0.9) rates.push(Math.max(50, Math.floor(busMaxRate / 2 / 50) * 50));
-    const steadies: { rate: number; raw: Run & { stalls: number; lagMaxMs: number }; bus: Awaited<ReturnType<typeof phase>> }[] = [];
+    const steadies: { rate: number; raw: Run & { stalls: number; lagMaxMs: number }; peer?: Run; bus: Awaited<ReturnType<typeof phase>> }[] = [];
     for (const [k, rate] of rates.entries()) {
       const count = Math.round(rate * o.seconds);
       const rawSteady = await raw.steady(envelopes(count), rate);
+      const peerSteady = await peer?.steady(envelopes(count), rate);
       const busSteady = await phase(`steady${k}`, count, (run, send) => driveSteady(run, rate, 256, send));
-      steadies.push({ rate, raw: rawSteady, bus: busSteady });
+      steadies.push({ rate, raw: rawSteady, peer: peerSteady, bus: busSteady });
     }
 
     // ---- report
@@ -245,14 +114,16 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     const row = (what: string, ph: string, f: ReturnType<Run['figure']>) =>
       console.log(`| ${what} | ${ph} | ${fmt(f.sent)} | ${fmt(f.acceptedRate)} | ${fmt(f.arrived)} | ${fmt(f.rate)} | ${fmt(f.p50Ms, 2)} | ${fmt(f.p95Ms, 2)} | ${fmt(f.p99Ms, 2)} |`);
     row('raw two-hop', 'max', rawMaxFig);
+    if (peerMax) row('BullMQ two-hop (peer)', 'max', peerMax.figure());
     row('end to end', 'max', busMaxFig);
     for (const st of steadies) {
       row('raw two-hop', `${fmt(st.rate)}/s`, st.raw.figure());
+      if (st.peer) row('BullMQ two-hop (peer)', `${fmt(st.rate)}/s`, st.peer.figure());
       row('end to end', `${fmt(st.rate)}/s`, st.bus.run.figure());
     }
     console.log('(accepted/s: PubAcks from stream A, or 200s from ingest; arrived/s: from the first send to the last arrival)');
-    const checked: [string, Run][] = [['raw two-hop, max', rawMax], ['end to end, max', max.run],
-      ...steadies.flatMap((st): [string, Run][] => [[`raw two-hop, ${st.rate}/s`, st.raw], [`end to end, ${st.rate}/s`, st.bus.run]])];
+    const checked: [string, Run][] = [['raw two-hop, max', rawMax], ['end to end, max', max.run], ...(peerMax ? [['BullMQ two-hop, max', peerMax] as [string, Run]] : []),
+      ...steadies.flatMap((st): [string, Run][] => [[`raw two-hop, ${st.rate}/s`, st.raw], [`end to end, ${st.rate}/s`, st.bus.run], ...(st.peer ? [[`BullMQ two-hop, ${st.rate}/s`, st.peer] as [string, Run]] : [])])];
     for (const [what, r] of checked) {
       if (r.sendErrors || r.arrivals < r.n || r.duplicates) {
         console.log(`! ${what}: ${r.n - r.arrivals} of ${r.n} did not arrive, ${r.duplicates} arrived twice, ${r.sendErrors} sends failed${r.firstError ? ` (first: ${r.firstError})` : ''}`);
@@ -288,9 +159,9 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     const calls = target.calls();
     console.log(`\ncrm (paused): ${fmt(crmInfo?.num_pending)} commands held in DELIVERIES, ${calls.crm} calls reached it${calls.other ? `; ${calls.other} calls to unknown paths` : ''}`);
     // the ordering guard's KV round trips per delivery, from deliver's own counters (warehouse: every timed delivery)
-    const health = services[2]!.endpoints.health;
-    if (health) {
-      const text = await (await fetch(health.replace(/\/readyz$/, '/metrics'))).text();
+    const metricsUrl = pipe.metricsUrl('deliver');
+    if (metricsUrl) {
+      const text = await (await fetch(metricsUrl)).text();
       // labels in the registry's order, with the service's default label after them
       const metric = (name: string, labels: string) => Number(text.match(new RegExp(`^${name}\\{${labels}[^}]*\\} (\\S+)$`, 'm'))?.[1] ?? 0);
       const ops = Object.fromEntries(['get', 'create', 'update'].map((op) => [op, metric('deliver_kv_ops_total', `connector="warehouse",op="${op}"`)]));
@@ -300,14 +171,13 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     }
     const first = steadies[0]!.bus.run.figure();
     console.log(`end to end / raw two-hop: ${fmt((busMaxFig.rate / rawMaxFig.rate) * 100)} % (aim ≥ 33 %), p99 at ${fmt(o.rate)}/s ${fmt(first.p99Ms, 1)} ms (aim < 50 ms), largest service peak RSS ${fmt(peak)} MB (aim < 150 MB)`);
+    if (peerMax) console.log(`peer: BullMQ two-hop max ${fmt(peerMax.figure().rate)}/s = ${fmt((peerMax.figure().rate / rawMaxFig.rate) * 100)} % of raw; the bus end to end is ${fmt((busMaxFig.rate / peerMax.figure().rate) * 100)} % of BullMQ's two hops (the bus does more per event: signature/validation, mapping, ordering, audit)`);
     const noisy = services.filter((s) => s.warnings > 1); // deliver warns once that crm is paused
     for (const s of noisy) console.log(`! ${s.name} logged ${s.warnings} warnings or errors; last lines:\n${s.tail.slice(-5).join('\n')}`);
   } finally {
-    http?.close();
-    await Promise.all(services.map((s) => stopChild(s.child)));
     await twoHop?.close();
+    await peer?.close();
     if (o.profileDir) console.log(`\nCPU profiles of the services: ${o.profileDir}/<service>.cpuprofile`);
-    await bus.close();
-    await target.close();
+    await pipe.close();
   }
 }

@@ -1,6 +1,6 @@
 // npm run bench: prints this machine's raw JetStream figures and the bus's beside them.
 // Never fails on timing; every loop is bounded by a message count or a duration.
-// BENCH_ONLY=js,ingest,e2e,reconcile,scale (comma-separated) runs only those parts; default all but scale
+// BENCH_ONLY=js,ingest,e2e,reconcile,soak,scale (comma-separated) runs only those parts; default all but scale
 // (it runs nats-servers of its own for minutes: ask for it).
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,11 +12,12 @@ import { machineBusy } from './proc.js';
 import { ingestBench } from './ingest.js';
 import { reconcileBench } from './reconcile.js';
 import { scaleBench } from './scale.js';
+import { soakBench } from './soak.js';
 import { jetstreamBench } from './jetstream.js';
 import { medianOf3, printPairs } from './stats.js';
 
 const N = Number(process.env.BENCH_MESSAGES ?? 20_000);
-const PARTS = ['js', 'ingest', 'e2e', 'reconcile', 'scale'] as const;
+const PARTS = ['js', 'ingest', 'e2e', 'reconcile', 'soak', 'scale'] as const;
 const only = (process.env.BENCH_ONLY ?? PARTS.filter((p) => p !== 'scale').join(',')).split(',').map((p) => p.trim()).filter(Boolean);
 const unknown = only.filter((p) => !(PARTS as readonly string[]).includes(p));
 const runs = (part: (typeof PARTS)[number]) => only.includes(part);
@@ -64,6 +65,7 @@ async function main() {
         seconds: Number(process.env.BENCH_E2E_SEC ?? 10),
         logLevel: process.env.BENCH_E2E_LOG_LEVEL ?? 'info',
         profileDir: process.env.BENCH_E2E_PROFILE_DIR,
+        redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
       });
     }
     if (runs('reconcile')) {
@@ -73,6 +75,14 @@ async function main() {
         entities: Number(process.env.BENCH_RECONCILE_ENTITIES ?? 100_000),
         pageSize: Number(process.env.BENCH_RECONCILE_PAGE_SIZE ?? 500), // the service's default (RECONCILE_PAGE_SIZE)
         window: Number(process.env.BENCH_RECONCILE_WINDOW ?? 256),
+      });
+    }
+    if (runs('soak')) {
+      await soakBench({
+        natsUrl: url, natsPid: server?.pid,
+        rate: Number(process.env.BENCH_SOAK_RATE ?? 300),
+        minutes: Number(process.env.BENCH_SOAK_MIN ?? 10),
+        logLevel: process.env.BENCH_E2E_LOG_LEVEL ?? 'info',
       });
     }
     if (runs('scale')) {

@@ -46,6 +46,13 @@ export interface ConsumeOptions<T> {
   connector?: string;
   /** Messages handled at once by this process. Default 16. */
   concurrency?: number;
+  /**
+   * Messages pulled ahead of the handlers (the client's buffer). Default twice `concurrency`, so
+   * handlers never wait for a pull round trip (the client asks again at half). A buffered message
+   * ages toward ack_wait before its handler starts: handlers that wait on slow calls (deliver)
+   * keep it at `concurrency`.
+   */
+  prefetch?: number;
   /** Turns bytes into a value; a throw is a business failure (dead-lettered, never retried). */
   decode: (data: Uint8Array, ctx: HandlerContext) => T;
   handler: (value: T, ctx: HandlerContext) => Promise<Outcome>;
@@ -154,7 +161,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   // the DLQ takes it. Retrying in-process with working() instead would lose it to a crash or a
   // stop() during a DLQ outage, since JetStream would not deliver it again.
   const limit = deliveryLimit(opts as ConsumeOptions<unknown>, (await consumer.info()).config.max_deliver ?? -1, base);
-  const messages = await consumer.consume({ max_messages: concurrency });
+  const messages = await consumer.consume({ max_messages: Math.max(1, opts.prefetch ?? 2 * concurrency) });
   const label = { consumer: opts.durable };
   // metric children resolved once: label hashing per message costs more than the work it counts
   const m$ = deps.metrics && {

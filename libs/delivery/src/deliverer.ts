@@ -317,6 +317,7 @@ export function createDeliverer(o: DelivererOptions) {
       }));
       const consumption = await o.bus.consume<DeliveryCommand>({
         stream: o.bus.names.streams.deliveries, durable, stage: 'deliver', connector: name, concurrency: o.concurrency ?? 32,
+        prefetch: o.concurrency ?? 32, // calls can take seconds: pull no further ahead than the handlers
         decode: (b) => {
           const parsed = DeliveryCommand.safeParse(decode(b));
           if (!parsed.success) throw new EnvelopeError(toFieldIssues(parsed.error.issues), 'delivery command');

@@ -1,0 +1,111 @@
+// Soak: the end-to-end pipeline (pipeline.ts) at a steady rate for many minutes, to see
+// whether memory stays flat. Each minute is its own phase; per minute: arrivals, p50/p99,
+// each process's RSS, and each service's heap low-water mark (the smallest V8 heap in use
+// seen in its /metrics, polled every 2 s: the heap right after a collection, i.e. what it
+// really keeps). The verdict per service: a straight line fitted through the last half of
+// the minutes; "flat" when it rises by less than 5 % over that half, else "grows".
+import { setTimeout as sleep } from 'node:timers/promises';
+import { driveSteady, Run } from './load.js';
+import { eventBodies, SERVICES, startBusPipeline } from './pipeline.js';
+import { procStats } from './proc.js';
+import { fmt } from './stats.js';
+
+export interface SoakOptions {
+  natsUrl: string;
+  natsPid?: number;
+  /** events per second, end to end */
+  rate: number;
+  minutes: number;
+  logLevel: string;
+}
+
+interface Minute {
+  run: Run;
+  rssMb: Record<string, number>;
+  heapLowMb: Record<string, number>;
+}
+
+/** Least squares through (i, y): the rise over the points, as a share of the fitted start. */
+export function growth(ys: number[]): { slopePerStep: number; rise: number } {
+  const n = ys.length;
+  if (n < 2) return { slopePerStep: 0, rise: 0 };
+  const mx = (n - 1) / 2;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  ys.forEach((y, i) => {
+    num += (i - mx) * (y - my);
+    den += (i - mx) ** 2;
+  });
+  const slope = num / den;
+  const start = my - slope * mx;
+  return { slopePerStep: slope, rise: start > 0 ? (slope * (n - 1)) / start : 0 };
+}
+
+const heapUsed = (text: string) => Number(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN) / 2 ** 20;
+
+export async function soakBench(o: SoakOptions): Promise<void> {
+  console.log(`\n## soak: ${fmt(o.rate)} events/s end to end for ${o.minutes} minutes (BENCH_SOAK_RATE, BENCH_SOAK_MIN)\n`);
+  console.log('the end-to-end pipeline (crm paused, arrivals timed at the warehouse target); per minute: RSS of each process and the');
+  console.log('heap low-water mark of each service (smallest heap in use seen in its /metrics every 2 s ≈ the heap after a collection).');
+  const pipe = await startBusPipeline({ natsUrl: o.natsUrl, prefix: `s${Date.now().toString(36)}`, logLevel: o.logLevel, maxSockets: 256 });
+  const minutes: Minute[] = [];
+  try {
+    const perMinute = Math.round(o.rate * 60);
+    for (let k = 0; k < o.minutes; k++) {
+      const tag = `m${k}`;
+      const bodies = eventBodies(tag, perMinute);
+      const run = new Run(perMinute);
+      pipe.runs.set(tag, run);
+      const low: Record<string, number> = {};
+      let driving = true;
+      const sampler = (async () => {
+        while (driving) {
+          for (const name of SERVICES) {
+            const url = pipe.metricsUrl(name);
+            const mb = url ? heapUsed(await fetch(url).then((r) => r.text()).catch(() => '')) : Number.NaN;
+            if (!Number.isNaN(mb)) low[name] = Math.min(low[name] ?? Number.POSITIVE_INFINITY, mb);
+          }
+          await sleep(2_000);
+        }
+      })();
+      await driveSteady(run, o.rate, 256, (i) => pipe.post(bodies[i]!));
+      driving = false;
+      await sampler;
+      const dead = pipe.services.filter((s) => s.exited);
+      if (dead.length) await pipe.settle(run, tag); // throws with the dead service's last lines
+      const rss: Record<string, number> = {};
+      for (const s of pipe.services) rss[s.name] = procStats(s.child.pid)?.rssMb ?? Number.NaN;
+      rss['nats-server'] = procStats(o.natsPid)?.rssMb ?? Number.NaN;
+      minutes.push({ run, rssMb: rss, heapLowMb: low });
+      process.stdout.write(`minute ${k + 1}/${o.minutes}: ${fmt(run.arrivals)} of ${fmt(perMinute)} arrived so far, deliver RSS ${fmt(rss.deliver, 1)} MB\n`);
+    }
+    for (const [k, m] of minutes.entries()) await pipe.settle(m.run, `m${k}`);
+
+    const names = [...SERVICES, 'nats-server'];
+    console.log(`\n| minute | arrived | p50 ms | p99 ms | ${names.map((n) => `RSS ${n}`).join(' | ')} | ${SERVICES.map((n) => `heap low ${n}`).join(' | ')} |`);
+    console.log(`|---:|---:|---:|---:|${names.map(() => '---:|').join('')}${SERVICES.map(() => '---:|').join('')}`);
+    for (const [k, m] of minutes.entries()) {
+      const f = m.run.figure();
+      console.log(`| ${k + 1} | ${fmt(f.arrived)} | ${fmt(f.p50Ms, 1)} | ${fmt(f.p99Ms, 1)} | ${names.map((n) => `${fmt(m.rssMb[n], 1)} MB`).join(' | ')} | ${SERVICES.map((n) => `${fmt(m.heapLowMb[n], 1)} MB`).join(' | ')} |`);
+    }
+    const lastHalf = minutes.slice(Math.floor(minutes.length / 2));
+    console.log(`\nverdict over the last ${lastHalf.length} minutes (a fitted line rising < 5 % is flat):`);
+    const verdict = (what: string, ys: number[]) => {
+      const g = growth(ys.filter((y) => !Number.isNaN(y)));
+      console.log(`- ${what}: ${Math.abs(g.rise) < 0.05 || g.rise < 0 ? 'flat' : 'GROWS'} (${g.slopePerStep >= 0 ? '+' : ''}${fmt(g.slopePerStep, 2)} MB/min, ${g.rise >= 0 ? '+' : ''}${fmt(g.rise * 100, 1)} % over the half)`);
+    };
+    for (const n of SERVICES) {
+      verdict(`${n} RSS`, lastHalf.map((m) => m.rssMb[n]!));
+      verdict(`${n} heap low-water`, lastHalf.map((m) => m.heapLowMb[n]!));
+    }
+    // nats-server keeps every stream's messages (EVENTS, AUDIT, DELIVERIES until acked): its memory follows the data, shown for reference
+    verdict('nats-server RSS (holds the streams\' data; for reference)', lastHalf.map((m) => m.rssMb['nats-server']!));
+    const all = minutes.map((m) => m.run.figure());
+    const missing = minutes.reduce((a, m) => a + (m.run.n - m.run.arrivals), 0);
+    const dup = minutes.reduce((a, m) => a + m.run.duplicates, 0);
+    console.log(`p99 per minute: ${all.map((f) => fmt(f.p99Ms, 0)).join(', ')} ms; ${missing ? `! ${fmt(missing)} events did not arrive` : 'every event arrived'}${dup ? `, ! ${dup} twice` : ''}`);
+  } finally {
+    await pipe.close();
+  }
+}
