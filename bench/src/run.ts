@@ -1,6 +1,7 @@
 // npm run bench: prints this machine's raw JetStream figures and the bus's beside them.
 // Never fails on timing; every loop is bounded by a message count or a duration.
-// BENCH_ONLY=js,ingest,e2e,reconcile,soak,trace (comma-separated) runs only those parts; default all.
+// BENCH_ONLY=js,ingest,e2e,reconcile,soak,trace,scale (comma-separated) runs only those parts; default all but scale
+// (it runs nats-servers of its own for minutes: ask for it).
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,14 +11,15 @@ import { e2eBench } from './e2e.js';
 import { machineBusy } from './proc.js';
 import { ingestBench } from './ingest.js';
 import { reconcileBench } from './reconcile.js';
+import { scaleBench } from './scale.js';
 import { soakBench } from './soak.js';
 import { jetstreamBench } from './jetstream.js';
 import { traceBench } from './trace.js';
 import { medianOf3, printPairs } from './stats.js';
 
 const N = Number(process.env.BENCH_MESSAGES ?? 20_000);
-const PARTS = ['js', 'ingest', 'e2e', 'reconcile', 'soak', 'trace'] as const;
-const only = (process.env.BENCH_ONLY ?? PARTS.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
+const PARTS = ['js', 'ingest', 'e2e', 'reconcile', 'soak', 'trace', 'scale'] as const;
+const only = (process.env.BENCH_ONLY ?? PARTS.filter((p) => p !== 'scale').join(',')).split(',').map((p) => p.trim()).filter(Boolean);
 const unknown = only.filter((p) => !(PARTS as readonly string[]).includes(p));
 const runs = (part: (typeof PARTS)[number]) => only.includes(part);
 
@@ -87,6 +89,17 @@ async function main() {
     if (runs('trace')) {
       await traceBench({ natsUrl: url, natsPid: server?.pid, records: Number(process.env.BENCH_TRACE_RECORDS ?? 1_000_000), window: 512,
         legacy: process.env.BENCH_TRACE_LEGACY !== '0' });
+    }
+    if (runs('scale')) {
+      await scaleBench({
+        dedupEntries: Number(process.env.BENCH_SCALE_DEDUP ?? 1_000_000),
+        windowIds: Number(process.env.BENCH_SCALE_WINDOW_IDS ?? 200_000),
+        entities: Number(process.env.BENCH_SCALE_ENTITIES ?? 200_000),
+        seconds: Number(process.env.BENCH_SCALE_SEC ?? 120),
+        events: Number(process.env.BENCH_SCALE_EVENTS ?? 5_000_000),
+        horizonSec: Number(process.env.BENCH_SCALE_HORIZON_SEC ?? 36),
+        window: Number(process.env.BENCH_SCALE_WINDOW ?? 64),
+      });
     }
   } finally {
     await server?.stop();

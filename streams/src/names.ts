@@ -6,11 +6,13 @@ import { createHash } from 'node:crypto';
  */
 export interface Names {
   prefix: string;
-  streams: { events: string; deliveries: string; dlq: string; audit: string };
+  /** `dedup`: ingest's compact record of stored delivery ids, per source (`libs/intake/src/dedup.ts`). */
+  streams: { events: string; deliveries: string; dlq: string; audit: string; dedup: string };
   kv: {
     versions: string;
     tokens: string;
     leases: string;
+    /** No longer made (before issue #16: one key per delivery id and per event and connector); an old deployment may delete it. */
     dedup: string;
     attempts: string;
     connectors: string;
@@ -50,12 +52,14 @@ export interface Names {
     auditRecords: string;
     /** `audit.*.*`: the layout before the index (`audit.<stage>.<outcome>`), read only by `bus trace --legacy`. */
     auditLegacy: string;
+    /** `dedup.<source>`: batches of (hash, EVENTS sequence) of the deliveries ingest stored. */
+    dedup(source: string): string;
     /** Core request subject on which ingest replays quarantined payloads (not a stream). */
     ingestReplay: string;
     /** Core request subject on which reconcile starts a run now (`bus reconcile run`; not a stream). */
     reconcileRun: string;
     /** The root wildcards, e.g. `events.>`. */
-    all: { events: string; deliveries: string; dlq: string; audit: string };
+    all: { events: string; deliveries: string; dlq: string; audit: string; dedup: string };
   };
 }
 
@@ -74,7 +78,7 @@ export function names(prefix = ''): Names {
   const k = prefix ? `${prefix.toLowerCase()}_` : '';
   return {
     prefix,
-    streams: { events: `${S}EVENTS`, deliveries: `${S}DELIVERIES`, dlq: `${S}DLQ`, audit: `${S}AUDIT` },
+    streams: { events: `${S}EVENTS`, deliveries: `${S}DELIVERIES`, dlq: `${S}DLQ`, audit: `${S}AUDIT`, dedup: `${S}DEDUP` },
     kv: {
       versions: `${k}bus_versions`,
       tokens: `${k}bus_tokens`,
@@ -99,9 +103,10 @@ export function names(prefix = ''): Names {
       },
       auditRecords: `${s}audit.*`,
       auditLegacy: `${s}audit.*.*`,
+      dedup: (source) => `${s}dedup.${source}`,
       ingestReplay: `${s}ingest.replay`,
       reconcileRun: `${s}reconcile.run`,
-      all: { events: `${s}events.>`, deliveries: `${s}deliveries.>`, dlq: `${s}dlq.>`, audit: `${s}audit.>` },
+      all: { events: `${s}events.>`, deliveries: `${s}deliveries.>`, dlq: `${s}dlq.>`, audit: `${s}audit.>`, dedup: `${s}dedup.>` },
     },
   };
 }

@@ -3,14 +3,16 @@ import { describe, it } from 'node:test';
 import { names, projectionBucket, topology } from './index.js';
 
 describe('streams as code', () => {
-  it('defines the four streams of docs/architecture.md with one subject root each', () => {
+  it('defines the streams of docs/architecture.md with one subject root each', () => {
     const t = topology();
     assert.deepEqual(t.streams.map((s) => [s.name, s.subjects]), [
       ['EVENTS', ['events.>']],
       ['DELIVERIES', ['deliveries.>']],
       ['DLQ', ['dlq.>']],
       ['AUDIT', ['audit.>']],
+      ['DEDUP', ['dedup.>']],
     ]);
+    assert.ok(!t.kv.some((b) => b.bucket === 'bus_dedup'), 'no key per event: dedup is batched into DEDUP (issue #16)');
     assert.equal(t.streams.find((s) => s.name === 'DELIVERIES')?.retention, 'workqueue');
   });
 

@@ -11,6 +11,8 @@ export interface TopologyOptions {
   eventsDuplicateWindowSec?: number;
   /** How long EVENTS keeps events (the system of record). Default 365 days. */
   eventsMaxAgeSec?: number;
+  /** How long DEDUP keeps ingest's dedup records: the longest dedup horizon a source may declare. Default 7 days. */
+  dedupMaxAgeSec?: number;
 }
 
 /** The bus's streams, the consumers every deployment has, and the KV buckets. */
@@ -31,7 +33,7 @@ export function topology(opts: TopologyOptions = {}): Topology & { names: Names 
       maxAgeSec: opts.eventsMaxAgeSec ?? 365 * DAY_SEC, // a year of replay and reconciliation
       maxBytes: 0, // bounded by age; size it with the disk, not here
       discard: 'new', // never drop accepted events silently: a full stream refuses and ingest answers 503
-      duplicateWindowSec: opts.eventsDuplicateWindowSec ?? 3_600, // covers publish retries and quick provider retries; older duplicates hit the dedup bucket
+      duplicateWindowSec: opts.eventsDuplicateWindowSec ?? 3_600, // covers publish retries, quick provider retries and ingest's dedup batches in flight; older duplicates are found in DEDUP
       replicas,
     },
     {
@@ -70,13 +72,24 @@ export function topology(opts: TopologyOptions = {}): Topology & { names: Names 
       duplicateWindowSec: 120, // a retried audit write is stored once
       replicas,
     },
+    {
+      name: n.streams.dedup,
+      description: "Ingest's dedup past the EVENTS window: batches of (hash, EVENTS sequence) per source",
+      subjects: [n.subjects.all.dedup],
+      retention: 'limits',
+      storage: 'file', // a restart must still refuse a retry of days ago
+      maxAgeSec: opts.dedupMaxAgeSec ?? 7 * DAY_SEC, // the longest horizon a source may declare (Stripe retries for 3 days)
+      maxBytes: 0,
+      discard: 'old', // losing the oldest records only shortens the horizon; never block ingest
+      duplicateWindowSec: 120, // a retried batch publish is stored once
+      replicas,
+    },
   ];
 
   const kv: KvDef[] = [
     { bucket: n.kv.versions, description: 'Applied entity version per connector and entity', history: 1, ttlSec: 0, replicas, storage: 'file' }, // ordering guard: must never expire
     { bucket: n.kv.tokens, description: 'OAuth2 tokens shared between processes (sealed)', history: 1, ttlSec: 0, replicas, storage: 'file' }, // never expires: the entry holds the refresh token, which lives for months and exists nowhere else once rotated; a stale access token is simply refreshed
     { bucket: n.kv.leases, description: 'Leases: one holder per key (reconcile runs, refreshes)', history: 1, ttlSec: 30, replicas, storage: 'file' }, // a dead holder's lease frees itself in 30 s; holders renew well before
-    { bucket: n.kv.dedup, description: 'Seen delivery and event ids, past the stream dedup window', history: 1, ttlSec: 30 * DAY_SEC, replicas, storage: 'file' }, // providers retry for days (Stripe: 3); a month is safe
     { bucket: n.kv.attempts, description: 'Retry history of messages being retried', history: 1, ttlSec: 7 * DAY_SEC, replicas, storage: 'file' }, // outlives any retry schedule
     { bucket: n.kv.connectors, description: 'Connector state: paused and why', history: 5, ttlSec: 0, replicas, storage: 'file' }, // a pause stays until a person resumes it; history shows who flipped it
     { bucket: n.kv.reconcile, description: 'Reconcile checkpoints and reports', history: 1, ttlSec: 0, replicas, storage: 'file' },

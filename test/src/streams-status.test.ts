@@ -17,11 +17,11 @@ describe('bus streams status', () => {
     await nats.stop({ removeStore: true });
   });
 
-  it('shows the four streams, and per consumer its pending count and the age of its oldest pending message', async () => {
+  it('shows every stream, and per consumer its pending count and the age of its oldest pending message', async () => {
     await addWorkerConsumer(bus, 'lagging', 30);
     for (let n = 0; n < 3; n++) await bus.publishEnvelope(bus.names.subjects.event('test', 'item.created'), numbered(n));
     const status = await streamsStatus(bus);
-    assert.deepEqual(status.map((s) => s.stream), [bus.names.streams.events, bus.names.streams.deliveries, bus.names.streams.dlq, bus.names.streams.audit]);
+    assert.deepEqual(status.map((s) => s.stream), [bus.names.streams.events, bus.names.streams.deliveries, bus.names.streams.dlq, bus.names.streams.audit, bus.names.streams.dedup]);
     const events = status[0]!;
     assert.equal(events.messages, 3);
     const lagging = events.consumers.find((c) => c.consumer === 'lagging');

@@ -50,6 +50,8 @@ export const stripe = defineSource({
       return { version, data: { id: sent.id ?? event.id, type: event.type, created: version, data: { object: customer } } };
     },
   },
+  // Stripe retries a webhook for up to 3 days, and the events listing looks back STRIPE_EVENTS_LOOKBACK_SEC (3 days)
+  dedupHorizon: '3d',
   // missed webhooks: GET /v1/events (not polled while STRIPE_API_KEY is unset)
   changes: stripeEventsListing(),
 });
@@ -72,6 +74,8 @@ export const github = defineSource({
   version: () => Date.now(),
   versionKind: 'stamp',
   occurredAt: () => undefined,
+  // GitHub does not retry by itself; a person may redeliver a delivery of the past 3 days
+  dedupHorizon: '3d',
 });
 
 /** Standard Webhooks (Svix and others): the organisation's demo `order`/`contact` events. */
@@ -92,7 +96,9 @@ export const standard = defineSource({
   entity: ({ payload }) => ({ type: payload.type.split('.')[0]!, id: payload.data.id }),
   version: ({ payload }) => payload.data.version,
   occurredAt: ({ payload }) => payload.timestamp,
-  data: ({ payload }) => payload.data, // the catalog's contact.updated / order.created schemas describe this part
+  data: ({ payload }) => payload.data,
+  // Svix's schedule ends about 28 h after the first attempt; a day of margin
+  dedupHorizon: '2d', // the catalog's contact.updated / order.created schemas describe this part
 });
 
 export const demoSources = [stripe, github, standard];

@@ -35,7 +35,7 @@ describe('bus rebuild projection', () => {
       assert.equal(r.code, 0, r.output);
       assert.match(r.output, /^replaying +generation 2 +seq 0 \/ 5/m);
       assert.match(r.output, /^done +generation 2 +seq 5 \/ 5 \(100\.0 %\) .* applied 5, stale 0, duplicate 0/m);
-      assert.match(r.output, /^done: generation 2 is active; generation 1 is kept, frozen, until the next rebuild deletes it; 5 events read from sequence 1/m);
+      assert.match(r.output, /^done: generation 2 is active; generation 1 is deleted \(--keep-previous keeps it for a rollback\); 5 events read from sequence 1/m);
       assert.equal((await readActive(bus))?.value.generation, 2);
 
       const again = await cli(prefix, '--from-seq', '4');

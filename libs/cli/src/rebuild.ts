@@ -26,17 +26,19 @@ export function resultLine(r: RebuildResult): string {
     return `interrupted: generation ${r.generation} is complete up to sequence ${n(r.lastSeq)} and not active yet; ${read}. ` +
       'Run the same command again to resume from there (or add --restart to begin anew)';
   }
-  const replaced = r.previous === undefined ? '' : `; generation ${r.previous} is kept, frozen, until the next rebuild deletes it`;
+  const replaced = r.previous === undefined ? '' : r.keptPrevious
+    ? `; generation ${r.previous} is kept, frozen, until the next rebuild deletes it`
+    : `; generation ${r.previous} is deleted (--keep-previous keeps it for a rollback)`;
   return `done: generation ${r.generation} is active${replaced}; ${read}`;
 }
 
 /** `bus rebuild projection`: runs the rebuild, printing a line per second; Ctrl-C stops at a checkpoint. */
-export async function runRebuild(bus: Bus, o: { fromSeq?: string; since?: string; restart?: boolean }, print: (line: string) => void = console.log, signal?: AbortSignal): Promise<RebuildResult> {
+export async function runRebuild(bus: Bus, o: { fromSeq?: string; since?: string; restart?: boolean; keepPrevious?: boolean }, print: (line: string) => void = console.log, signal?: AbortSignal): Promise<RebuildResult> {
   if (o.fromSeq !== undefined && o.since !== undefined) throw new BusError('CLI_USAGE', 'business', 'give --from-seq or --since, not both');
   const fromSeq = o.fromSeq === undefined ? undefined : Number(o.fromSeq);
   if (fromSeq !== undefined && (!Number.isInteger(fromSeq) || fromSeq < 1)) throw new BusError('CLI_USAGE', 'business', `--from-seq "${o.fromSeq}" must be a whole number from 1 (an EVENTS sequence, see: bus streams status)`);
   const r = await rebuildProjection({
-    bus, log: cliLog, fromSeq, sinceMs: o.since ? parseSince(o.since) : undefined, restart: o.restart, signal,
+    bus, log: cliLog, fromSeq, sinceMs: o.since ? parseSince(o.since) : undefined, restart: o.restart, keepPrevious: o.keepPrevious, signal,
     onProgress: (p) => print(progressLine(p)),
   });
   print(resultLine(r));
@@ -50,7 +52,8 @@ export function registerRebuild(program: Command): void {
     .option('--from-seq <n>', 'first EVENTS sequence to replay; entries from earlier events are kept from the active generation')
     .option('--since <when>', 'replay events stored since (2h, 3d, ISO time); the same rule for earlier ones')
     .option('--restart', 'abandon an unfinished rebuild (its bucket is deleted) and start a new one')
-    .action(async (o: { fromSeq?: string; since?: string; restart?: boolean }) => withBus(async (bus) => {
+    .option('--keep-previous', 'keep the replaced generation, frozen, for a rollback until the next rebuild (default: deleted once this one is done)')
+    .action(async (o: { fromSeq?: string; since?: string; restart?: boolean; keepPrevious?: boolean }) => withBus(async (bus) => {
       const stop = new AbortController();
       const onSigint = () => {
         console.log('stopping at the next checkpoint …');

@@ -4,7 +4,7 @@ import { createEnvelope, EnvelopeError, type FieldIssue, toFieldIssues } from '@
 import { BusError, describeError } from '@bus/errors';
 import { type Logger, logFor } from '@bus/observability';
 import { correlationIdOf } from './correlation.js';
-import { dedupKey, remember, seenBefore } from './dedup.js';
+import { createDedupLog, type DedupLog, dedupKey, parseHorizon } from './dedup.js';
 import type { IntakeMetrics } from './metrics.js';
 import { type ProblemSlug, problem } from './problem.js';
 import type { AnySource, ListedItem } from './source.js';
@@ -32,6 +32,8 @@ export interface IntakeOptions {
    * no verifiers are built, so no webhook secrets are needed, and `receive()` throws.
    */
   webhooks?: boolean;
+  /** Dedup past the EVENTS window (libs/intake/src/dedup.ts). Default: one made here from the sources' `dedupHorizon`s. */
+  dedup?: DedupLog;
 }
 
 /** How a payload reached the pipeline; `listing` and `replay` skip signature verification. */
@@ -66,7 +68,7 @@ export function createIntake(o: IntakeOptions) {
   const sources = new Map(o.sources.map((s) => [s.name, s]));
   const verifiers = new Map<string, SourceVerifier>(o.webhooks === false ? [] : o.sources.map((s) => [s.name, verifierFor(s, o.env)]));
   const retryAfter = String(o.retryAfterSec ?? 5);
-  const dedupBucket = () => o.bus.kv(o.bus.names.kv.dedup);
+  const dedup = o.dedup ?? createDedupLog({ bus: o.bus, log: o.log, horizons: new Map(o.sources.map((s) => [s.name, parseHorizon(s.dedupHorizon) ?? 0])) });
 
   const answer = (status: number, correlationId: string, body: Record<string, unknown>, extra: Record<string, string> = {}): Answer => ({
     status, body, headers: { 'x-correlation-id': correlationId, ...extra },
@@ -123,9 +125,9 @@ export function createIntake(o: IntakeOptions) {
 
     try {
       if (opts.checkDedup) {
-        const seen = await seenBefore(await dedupBucket(), dedupKey(source.name, deliveryId));
+        const seen = await dedup.seen(source.name, `${source.name}:${deliveryId}`);
         if (seen) {
-          o.metrics.duplicate.inc({ source: source.name, where: 'dedup_bucket' });
+          o.metrics.duplicate.inc({ source: source.name, where: 'dedup' });
           return answer(200, correlationId, { status: 'duplicate', eventId: seen.eventId, correlationId });
         }
       }
@@ -157,7 +159,7 @@ export function createIntake(o: IntakeOptions) {
         return answer(200, correlationId, { status: 'duplicate', eventId: env.id, correlationId });
       }
       o.metrics.stored.inc({ source: source.name });
-      remember(o.bus, dedupKey(source.name, deliveryId), { eventId: env.id, seq: stored.seq, storedAt: new Date().toISOString() });
+      dedup.record(source.name, env.id, stored.seq);
       o.bus.audit({
         stage: 'ingest', outcome: 'stored', correlationId, eventId: env.id, source: source.name, entity: env.entity, version: env.version, ...(details ? { details } : {}),
       });
@@ -170,6 +172,9 @@ export function createIntake(o: IntakeOptions) {
 
   return {
     sources,
+    dedup,
+    /** Stores the dedup entries still pending and stops reading DEDUP (before the bus closes). */
+    close: () => dedup.close(),
     /** POST /webhooks/:source */
     async receive(sourceName: string, headers: Headers, body: Buffer): Promise<Answer> {
       const started = performance.now();

@@ -3,6 +3,7 @@ import { BusError } from '@bus/errors';
 import type { SourceApi, SourceClient } from './source-api.js';
 import type { VerifierConfig } from '@bus/webhooks';
 import type { z } from 'zod';
+import { parseHorizon } from './dedup.js';
 
 /** What a source's extractors see: the verified request and its parsed payload. */
 export interface ExtractContext<P> {
@@ -61,6 +62,14 @@ export interface SourceDefinition<S extends z.ZodType = z.ZodType> {
   api?: SourceApi;
   /** How to read an entity's current record from the source (`api` required): transform refetches before mapping. */
   refetch?: SourceRefetch;
+  /**
+   * How long after the first delivery the provider may send it again (its retry schedule, manual
+   * redelivery, the `changes` listing's look-back): a retry within it is refused as a duplicate
+   * past the EVENTS stream's 1-hour window. `'3d'` (default), `'36h'`, `'90m'`, `'30s'`, or
+   * `'none'` for a source that never redelivers (the stream window alone). At most the DEDUP
+   * stream's max age (7 days by default). Costs 8 bytes of ingest memory and DEDUP disk per delivery.
+   */
+  dedupHorizon?: string;
 }
 
 /** What transform gives a refetch: the event it is for, the source's one client, and a signal. */
@@ -152,6 +161,8 @@ export function defineSource<S extends z.ZodType>(def: SourceDefinition<S>): Sou
     if (typeof def.refetch?.fetch !== 'function') problems.push('refetch.fetch must be a function (entity, ctx) → { data, version } | { gone, version }');
     if (!def.api) problems.push('refetch needs api: the source\'s client it reads the record with');
   }
+  const horizon = parseHorizon(def.dedupHorizon);
+  if (horizon === undefined || horizon > 30 * 86_400_000) problems.push(`dedupHorizon must be 'none' or a whole number of s, m, h or d up to 30d (got "${def.dedupHorizon}")`);
   if (problems.length) {
     throw new BusError('SOURCE_INVALID', 'permanent', `source "${def.name}" is invalid: ${problems.join('; ')}`);
   }

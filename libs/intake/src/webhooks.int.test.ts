@@ -167,6 +167,6 @@ describe('ingest: POST /webhooks/:source', () => {
     assert.match(text, /ingest_stored_total\{source="standard",service="ingest-test"\} \d+/);
     assert.match(text, /ingest_rejected_total\{source="standard",reason="signature_mismatch",service="ingest-test"\} 2/);
     assert.match(text, /ingest_quarantined_total\{source="standard",service="ingest-test"\} 1/);
-    assert.match(text, /ingest_duplicate_total\{source="standard",where="(stream|dedup_bucket)",service="ingest-test"\} \d/);
+    assert.match(text, /ingest_duplicate_total\{source="standard",where="(stream|dedup)",service="ingest-test"\} \d/);
   });
 });

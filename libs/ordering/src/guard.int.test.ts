@@ -180,6 +180,35 @@ describe('ordering guard decisions', () => {
     assert.deepEqual(await g.state(e('lc')), { applied: 4 }, 'applied 4, nothing in doubt');
   });
 
+  it('latest: a lookup that finds an older version than the doubted one records it as applied, so nothing older goes over it', async () => {
+    // chaos seed 1001 (kill-deliver, kill-transform): v5 landed with its answer lost, v8 timed out too; v8's lookup found
+    // v5, then v8 got a 429. The doubt was cleared but 5 never recorded, so v3 went over the target's v5.
+    const g = await guard('a', 'latest');
+    pending = [];
+    const v5 = await g.begin(cmd('lf', 5));
+    if (v5.kind === 'go') await g.abort(v5.token, { inDoubt: true }); // answer lost: may have landed
+    const v8 = await g.begin(cmd('lf', 8));
+    assert.equal(v8.kind, 'go', 'latest: a newer version goes over a doubted older one');
+    if (v8.kind === 'go') await g.abort(v8.token, { inDoubt: true }); // timed out as well
+    const again = await g.begin(cmd('lf', 8));
+    assert.equal(again.kind === 'go' && again.inDoubt, true, 'look up first');
+    if (again.kind === 'go') assert.equal(await g.abort(again.token, { inDoubt: false, lookup: { found: 5 } }), true, 'the lookup found 5, then the call got a 429');
+    assert.deepEqual(await g.state(e('lf')), { applied: 5 }, 'the target holds 5: applied 5, nothing in doubt');
+    assert.deepEqual(await g.begin(cmd('lf', 3)), { kind: 'skip', reason: 'stale', applied: 5 }, 'never an older version over what the target holds');
+  });
+
+  it('a lookup that finds the doubted version itself resolves the doubt on abort too (no second lookup)', async () => {
+    const g = await guard('a', 'strict');
+    pending = [];
+    const v1 = await g.begin(cmd('lr', 1));
+    if (v1.kind === 'go') await g.abort(v1.token, { inDoubt: true });
+    const v2 = await g.begin(cmd('lr', 2));
+    assert.equal(v2.kind, 'wait', 'strict: 2 waits while 1 is in doubt and not applied');
+    const again = await g.begin(cmd('lr', 1));
+    if (again.kind === 'go') await g.abort(again.token, { inDoubt: false, lookup: { found: 1 } });
+    assert.deepEqual(await g.state(e('lr')), { applied: 1 });
+  });
+
   it('one process: a second version read after our lease is stored but before its answer arrives is busy, not a leftover to take over', async () => {
     const kv = await bus.kv(bus.names.kv.versions);
     let hold: (() => void) | undefined;

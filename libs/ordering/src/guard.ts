@@ -108,9 +108,6 @@ export interface GuardOptions {
 }
 
 /** An earlier doubt survives unless a lookup showed the doubted version is not at the target. */
-function stillInDoubt(t: Token, lookup: LookupResult | undefined): boolean {
-  return t.inDoubt !== undefined && (lookup === undefined || lookup.found >= t.inDoubt);
-}
 
 /** The entity's key in the versions bucket (read it only through appliedVersion: its layout may change). */
 export function keyOf(connector: string, entity: { type: string; id: string }): string {
@@ -308,19 +305,21 @@ export function createOrderingGuard(o: GuardOptions) {
      * False when the lease was lost meanwhile (nothing recorded).
      */
     async commit(t: Token, lookup?: LookupResult): Promise<boolean> {
-      const landed = t.inDoubt !== undefined && lookup !== undefined && lookup.found >= t.inDoubt;
-      const applied = Math.max(t.applied, t.version, landed ? t.inDoubt! : 0);
-      return finish(t, { applied, ...(stillInDoubt(t, lookup) && t.inDoubt! > applied ? { inDoubt: t.inDoubt } : {}) });
+      // what the lookup found is at the target: applied at least that far (it covers a doubted version that had landed)
+      const applied = Math.max(t.applied, t.version, lookup?.found ?? 0);
+      return finish(t, { applied, ...(lookup === undefined && (t.inDoubt ?? 0) > applied ? { inDoubt: t.inDoubt } : {}) });
     },
     /**
      * It did not land (`inDoubt: false`, e.g. a 503 or a lookup that found nothing), or it may have
      * (`inDoubt: true`, a timeout): free the entity, applied unchanged. False when the lease was lost.
      */
     async abort(t: Token, opts: { inDoubt: boolean; lookup?: LookupResult } = { inDoubt: false }): Promise<boolean> {
-      // a lookup that answered resolves an earlier doubt; a 503 alone does not
-      const earlier = stillInDoubt(t, opts.lookup) ? (t.inDoubt ?? 0) : 0;
-      const inDoubt = Math.max(opts.inDoubt ? t.version : 0, earlier) || undefined;
-      return finish(t, { applied: t.applied, ...(inDoubt ? { inDoubt } : {}) });
+      // a lookup that answered resolves an earlier doubt (a 503 alone does not), and what it found is at the target:
+      // applied at least that far, or an older version could later go over it (latest mode)
+      const applied = Math.max(t.applied, opts.lookup?.found ?? 0);
+      const earlier = opts.lookup === undefined ? (t.inDoubt ?? 0) : 0;
+      const inDoubt = Math.max(opts.inDoubt ? t.version : 0, earlier);
+      return finish(t, { applied, ...(inDoubt > applied ? { inDoubt } : {}) });
     },
     /** Frees the entity in this process without writing (the lease runs out by itself; its attempt stays in doubt). */
     release(t: Token): void {

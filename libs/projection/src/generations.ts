@@ -15,7 +15,7 @@ export interface ActiveGeneration {
   bucket: string;
   /** When this generation became active (ISO-8601 UTC). */
   since: string;
-  /** The generation it replaced; its bucket is kept, frozen, until the next rebuild starts. */
+  /** The generation it replaced; its bucket is deleted once the rebuild is done, or kept, frozen, until the next rebuild starts (keepPrevious). */
   previous?: number;
   by: 'projector' | 'rebuild';
 }
@@ -171,7 +171,7 @@ export async function markReplaced(bus: Bus, old: ActiveGeneration, by: number, 
     await bus.jsm.streams.update(info.config.name, {
       ...info.config,
       description: `REPLACED projection generation ${old.generation}: generation ${by} is active since ${new Date().toISOString()}. ` +
-        'Frozen (nothing writes here any more); deleted when the next rebuild starts.',
+        'Frozen (nothing writes here any more); deleted when the rebuild is done, or when the next one starts if kept for a rollback.',
     });
   } catch (err) {
     log.warn({ err, bucket: old.bucket }, 'could not note on the replaced projection bucket that it is replaced; it is deleted by the next rebuild all the same');

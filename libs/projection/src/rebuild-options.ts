@@ -31,6 +31,12 @@ export interface RebuildOptions {
    * that store events at each step, and for tooling. Default none.
    */
   onStep?: (step: RebuildStep) => void | Promise<void>;
+  /**
+   * Keep the replaced generation, frozen, for a rollback (deleted when the next rebuild starts).
+   * Default false: it is deleted as soon as the new one is active and caught up, so a rebuild
+   * leaves one generation's worth of keys in nats-server, not two (issue #16).
+   */
+  keepPrevious?: boolean;
 }
 
 /**
@@ -73,6 +79,8 @@ export interface RebuildResult {
   events: number;
   counts: RebuildCounts;
   elapsedMs: number;
-  /** Old generation buckets deleted when this rebuild started. */
+  /** Old generation buckets deleted: when this rebuild started, and (unless keepPrevious) the replaced one once it was done. */
   deletedGenerations: number[];
+  /** The replaced generation is kept, frozen, for a rollback (keepPrevious). */
+  keptPrevious: boolean;
 }

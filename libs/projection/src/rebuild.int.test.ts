@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startNats, type TestNats, waitFor } from '@bus/testkit';
 import fc from 'fast-check';
+import { bucketExists } from './generations.js';
 import { getEntity, readActive, readCheckpoint, rebuildProjection, type RebuildProgress } from './index.js';
 import { entriesOf, envelope, expected, liveBus, projectorCaughtUp, publish, publishMany, type Stored } from './test-support.js';
 
@@ -95,7 +96,8 @@ describe('projection: rebuild by replay', () => {
       const first = await rebuildProjection({ bus: t.bus, signal: abort.signal, progressEveryMs: 10, concurrency: 4, onProgress: (p) => p.seq > 0 && abort.abort() });
       assert.equal(first.interrupted, true);
       const again = await rebuildProjection({ bus: t.bus, restart: true });
-      assert.deepEqual([again.generation, again.resumed, again.startedAtSeq, again.deletedGenerations], [first.generation + 1, false, 1, [first.generation]]);
+      // the abandoned one when it started, the replaced one (1) once it was done
+      assert.deepEqual([again.generation, again.resumed, again.startedAtSeq, again.deletedGenerations], [first.generation + 1, false, 1, [first.generation, 1]]);
       assert.deepEqual(await entriesOf(t.bus, (await readActive(t.bus))!.value.bucket), expected(stored));
     } finally {
       await t.done();
@@ -119,9 +121,32 @@ describe('projection: rebuild by replay', () => {
 
       const s = await rebuildProjection({ bus: t.bus, sinceMs: splitAt });
       assert.equal(s.fromSeq, fromSeq, 'the server found the first event stored since then');
-      assert.deepEqual(s.deletedGenerations, [1], 'the frozen generation before the previous one is removed');
+      assert.deepEqual(r.deletedGenerations, [1], 'the replaced generation is deleted once the rebuild is done');
+      assert.deepEqual(s.deletedGenerations, [r.generation]);
+      assert.equal(await bucketExists(t.bus, t.bus.names.projectionBucket(r.generation)), false);
       assert.deepEqual(await entriesOf(t.bus, (await readActive(t.bus))!.value.bucket), expected([...firstHalf, ...secondHalf]));
       await assert.rejects(rebuildProjection({ bus: t.bus, fromSeq: 10_000 }), /past the end/);
+    } finally {
+      await t.done();
+    }
+  });
+
+  it('keepPrevious keeps the replaced generation, frozen, for a rollback; the next rebuild deletes it', async () => {
+    const t = await live();
+    try {
+      const stored = await publishMany(t.bus, 200, 20);
+      await projectorCaughtUp(t.bus);
+      const kept = await rebuildProjection({ bus: t.bus, keepPrevious: true });
+      assert.deepEqual([kept.previous, kept.keptPrevious, kept.deletedGenerations], [1, true, []]);
+      assert.deepEqual(await entriesOf(t.bus, t.bus.names.projectionBucket(1)), expected(stored), 'the old generation is still readable');
+      const next = await rebuildProjection({ bus: t.bus });
+      assert.deepEqual([next.previous, next.keptPrevious, next.deletedGenerations], [kept.generation, false, [1, kept.generation]]);
+      assert.equal(await bucketExists(t.bus, t.bus.names.projectionBucket(1)), false);
+      assert.equal(await bucketExists(t.bus, t.bus.names.projectionBucket(kept.generation)), false);
+      // the live projector goes on in the active generation after the one it wrote into is gone
+      const later = await publishMany(t.bus, 5, 20, 99_000);
+      await projectorCaughtUp(t.bus);
+      assert.deepEqual(await entriesOf(t.bus, (await readActive(t.bus))!.value.bucket), expected([...stored, ...later]));
     } finally {
       await t.done();
     }
@@ -145,7 +170,7 @@ describe('projection: rebuild by replay', () => {
         }
       })();
       const phases = new Set<string>();
-      const r = await rebuildProjection({ bus: t.bus, concurrency: 16, progressEveryMs: 20, onProgress: (p) => {
+      const r = await rebuildProjection({ bus: t.bus, concurrency: 16, progressEveryMs: 20, keepPrevious: true, onProgress: (p) => {
         phases.add(p.phase);
         reports++;
       } });

@@ -2,7 +2,7 @@ import { decodeEnvelope } from '@bus/envelope';
 import { BusError } from '@bus/errors';
 import { createLogger, type Logger } from '@bus/observability';
 import { applyRecord, EntryCache } from './apply.js';
-import { ensureActive, ensureBuckets, writeCheckpoint } from './generations.js';
+import { deleteGenerations, ensureActive, ensureBuckets, writeCheckpoint } from './generations.js';
 import { takeRebuildLease } from './lease.js';
 import { createPool } from './pool.js';
 import { keyOfRecord, projectionKey, recordOf } from './record.js';
@@ -64,7 +64,8 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
   };
   const finish = (extra: Partial<RebuildResult>): RebuildResult => ({
     generation: ckpt.generation, previous, fromSeq: ckpt.fromSeq, startedAtSeq, lastSeq: ckpt.lastSeq, resumed, switched: ckpt.state !== 'replaying',
-    interrupted: false, events, counts, elapsedMs: Math.round(performance.now() - started), deletedGenerations: deleted, ...extra,
+    interrupted: false, events, counts, elapsedMs: Math.round(performance.now() - started), deletedGenerations: deleted,
+    keptPrevious: o.keepPrevious === true && previous !== undefined, ...extra,
   });
 
   if (!ckpt.seeded) {
@@ -158,5 +159,13 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
   phase = 'done';
   await progress(true);
   log.info({ generation: ckpt.generation, lastSeq: ckpt.lastSeq, events }, 'projection rebuild done');
+  if (!o.keepPrevious) {
+    // the new generation is active and holds every event: the old one's keys only cost server memory now. A projector
+    // still writing into it gets an error, reads the pointer again and retries into the active one (projector.ts)
+    deleted.push(...(await deleteGenerations(o.bus, [ckpt.generation], log).catch((err) => {
+      log.warn({ err }, 'projection: could not delete the replaced generation; the next rebuild deletes it');
+      return [] as number[];
+    })));
+  }
   return finish({});
 }

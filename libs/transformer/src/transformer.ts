@@ -4,7 +4,7 @@ import { decodeEnvelope, encode, type Envelope } from '@bus/envelope';
 import { BusError, ConfigError } from '@bus/errors';
 import type { AnySource, Refetched } from '@bus/intake';
 import { labelFolder, type Logger } from '@bus/observability';
-import { kvToken, workerConsumer } from '@bus/streams';
+import { workerConsumer } from '@bus/streams';
 import type { TransformMetrics } from './metrics.js';
 import { createRefetcher } from './refetch.js';
 
@@ -27,11 +27,6 @@ export interface TransformerOptions {
 /** The durable consumer of one connector on EVENTS. */
 export const transformDurable = (connector: string) => `transform-${connector}`;
 
-/** KV key under which "this connector transformed this event" is remembered past the stream windows. */
-function seenKey(connector: string, eventId: string): string {
-  return `transform.${connector}.${kvToken(eventId)}`;
-}
-
 /** The one EVENTS subject a connector takes, when it takes a single source+type (nats-server 2.9: one filter per consumer). */
 function onlySubject(bus: Bus, connector: Connector): string | undefined {
   const only = connector.subscribes.length === 1 && connector.subscribes[0]!.source ? connector.subscribes[0]! : undefined;
@@ -40,15 +35,16 @@ function onlySubject(bus: Bus, connector: Connector): string | undefined {
 
 /**
  * One durable consumer per connector on EVENTS, so a slow or broken connector holds up no
- * other. Per event: dedup by event id → validate → filter → map (ownership applied) →
- * publish commands to DELIVERIES (Nats-Msg-Id = command id) → audit → ack.
+ * other. Per event: validate → filter → map (ownership applied) → publish commands to
+ * DELIVERIES (Nats-Msg-Id = command id) → audit → ack. No dedup state of its own (issue #16,
+ * docs/architecture.md → Dedup): an event handled twice publishes the same command ids, which
+ * DELIVERIES' duplicate window stores once, and past it deliver's applied versions skip.
  */
 export function createTransformer(o: TransformerOptions) {
   const warnedDrift = new Set<string>();
   // metric labels from input stay bounded: types the catalog subscribes to, 50 drifted field names, then `other`
   const typeLabel = labelFolder(o.connectors.flatMap((c) => c.subscribes.map((s) => s.type)));
   const fieldLabel = labelFolder([], 50);
-  const dedup = () => o.bus.kv(o.bus.names.kv.dedup);
   const refetcher = createRefetcher({ sources: o.sources ?? [], env: o.env ?? process.env, fetchFn: o.fetchFn });
   // a subscription that wants the current record from a named source that cannot give it is a definition error: said now
   // (when the caller gave the sources; otherwise such an event is dead-lettered when it comes, below)
@@ -62,20 +58,15 @@ export function createTransformer(o: TransformerOptions) {
   const refetching = (sub: Subscription, source: AnySource | undefined) => !!source && (!!sub.refetch || !!source.refetch?.always);
 
   /**
-   * One event for one connector. With `replayTag` (bus replay) the event-id dedup is skipped
-   * and the command ids get the tag, so a replay is not swallowed by the stream's dedup
-   * window; deliver's version guard still keeps a target from getting anything twice.
+   * One event for one connector. With `replayTag` (bus replay) the command ids get the tag, so a
+   * replay is not swallowed by the stream's dedup window; deliver's version guard still keeps a
+   * target from getting anything twice.
    */
   async function handle(connector: Connector, env: Envelope, ctx: Pick<HandlerContext, 'log' | 'seq'>, replayTag?: string): Promise<Outcome> {
     const labels = { connector: connector.name, type: typeLabel(env.type) };
     const subs = subscriptionsFor(connector, env);
     if (subs.length === 0) {
       o.metrics.skipped.inc({ ...labels, reason: 'not_subscribed' });
-      return done();
-    }
-    const key = seenKey(connector.name, env.id);
-    if (!replayTag && (await (await dedup()).get(key))) {
-      o.metrics.skipped.inc({ ...labels, reason: 'duplicate' });
       return done();
     }
     // refetch: the source's current record replaces the payload (thin or late events) for the subscriptions that want it
@@ -169,7 +160,6 @@ export function createTransformer(o: TransformerOptions) {
       });
       o.metrics.commands.inc(labels);
     }
-    if (!replayTag) o.bus.putUnconfirmed(o.bus.names.kv.dedup, key, String(ctx.seq));
     o.metrics.transformed.inc(labels);
     o.bus.audit({ stage: 'transform', outcome: 'transformed', correlationId: env.correlationId, eventId: env.id, connector: connector.name,
       entity: env.entity, version: env.version, details: { commands: commands.map((c) => c.id) } });

@@ -1,5 +1,6 @@
 // ingest: wiring only — verified webhooks and the publish API, served with /healthz /readyz /metrics on one port.
 import { runService } from '@bus/bus';
+import { BusError } from '@bus/errors';
 import { createEventsApi, createHttpApp, createIntake, createIntakeMetrics, parseApiTokens, serveReplays } from '@bus/intake';
 import { z } from 'zod';
 import { describeCatalog, loadCatalog } from '@bus/catalog';
@@ -19,6 +20,14 @@ runService({
     log.info({ catalog: catalog.from, via: catalog.via }, describeCatalog(catalog));
     const { sources } = catalog;
     const intake = createIntake({ bus, sources, env: process.env, log, metrics: intakeMetrics });
+    // ready once the dedup index has read DEDUP back: before that, a retry of days ago could pass
+    readiness.require('dedup', 'reading the dedup records of the sources\' horizons (DEDUP)');
+    const dedupStarted = intake.dedup.start().then(() => readiness.set('dedup', true), (err) => {
+      if (err instanceof BusError && err.failureClass === 'permanent') throw err; // a horizon DEDUP cannot hold: fix the source
+      log.error({ err }, 'dedup: could not read DEDUP; requests will try again');
+      readiness.set('dedup', true); // each request retries the read and answers 503 while it fails
+    });
+    await Promise.race([dedupStarted, new Promise((r) => setTimeout(r, 1_000))]); // a configuration error stops start-up; a slow read does not
     const tokens = parseApiTokens(config.INGEST_API_TOKENS);
     // a token without a source list may not publish as a webhook provider
     const eventsApi = createEventsApi({ bus, tokens, webhookSources: sources.map((s) => s.name), log, metrics: intakeMetrics });
@@ -31,6 +40,7 @@ runService({
       async stop() {
         stopReplays();
         await app.close(); // stop taking requests; answers in flight complete
+        await intake.close(); // the last dedup batch is stored before the bus closes
       },
     };
   },

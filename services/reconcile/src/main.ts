@@ -63,6 +63,7 @@ runService({
         stopRhythm();
         stopping.abort();
         await Promise.allSettled(polls);
+        await intake.close(); // the dedup entries of what the last poll stored
         await reconciler.stop();
         await projector.stop();
         await Promise.all(deliveries.map((d) => d.target.close?.()));

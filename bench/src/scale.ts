@@ -1,0 +1,307 @@
+// Scale (issue #16): what the bus keeps in nats-server per event and per entity, and whether it
+// stops growing once its windows are full. Each phase runs on a nats-server of its own (its RSS
+// is the figure), through the real pieces that keep state: the ingest pipeline and its dedup,
+// transform, the ordering guard, the projection. Windows are shortened in proportion (the
+// dedup horizon to BENCH_SCALE_HORIZON_SEC, the stream duplicate windows by the same factor).
+// Never fails on numbers; every loop is bounded by a count and a duration.
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Bus, connectBus, done, ensureConsumer, loadBusConfig } from '@bus/bus';
+import { demoConnectors, demoSchemas } from '@bus/catalog';
+import { createEnvelope } from '@bus/envelope';
+import { createIntake, createIntakeMetrics, defineSource } from '@bus/intake';
+import { spawnNatsServer } from '@bus/nats-server';
+import { createLogger, createMetrics } from '@bus/observability';
+import { createOrderingGuard } from '@bus/ordering';
+import { applyRecord, projectionKey, recordOf } from '@bus/projection';
+import { projectionBucket, type Topology, topology, workerConsumer } from '@bus/streams';
+import { createTransformer, createTransformMetrics } from '@bus/transformer';
+import { z } from 'zod';
+import { procStats } from './proc.js';
+import { fmt } from './stats.js';
+import { fillDedup, DEDUP_DESIGN, scaledDedup } from './scale-dedup.js';
+
+export interface ScaleOptions {
+  /** Dedup entries written straight through the dedup store (bytes per event in the horizon). */
+  dedupEntries: number;
+  /** Ids put through a stream's own duplicate window (Nats-Msg-Id), measured on their own. */
+  windowIds: number;
+  /** Entities through the ordering guard and the projection (bytes per entity per connector). */
+  entities: number;
+  /** The pipeline run (flat or not): at most this many seconds … */
+  seconds: number;
+  /** … and at most this many events. */
+  events: number;
+  /** The shortened dedup horizon (the real one: 3 days); the stream windows shrink by the same factor. */
+  horizonSec: number;
+  /** Requests in flight in the pipeline run and writes in flight in the fills. */
+  window: number;
+}
+
+const silent = createLogger({ service: 'bench-scale', level: 'silent' });
+const MB = 1024 * 1024;
+const DAY = 86_400;
+/** The real windows the shortened ones stand for. */
+const REAL = { horizonSec: 3 * DAY, eventsWindowSec: 3_600, deliveriesWindowSec: 600 };
+
+function du(dir: string): number {
+  try {
+    return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split(/\s+/)[0]);
+  } catch {
+    return Number.NaN;
+  }
+}
+const rss = (pid: number | undefined) => (procStats(pid)?.rssMb ?? Number.NaN) * MB;
+const until = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until the server's RSS has not moved by more than 1 % for 3 s (bounded: 20 s). */
+async function settledRss(pid: number | undefined): Promise<number> {
+  let last = rss(pid);
+  const started = Date.now();
+  let steady = 0;
+  while (Date.now() - started < 20_000 && steady < 3) {
+    await until(1_000);
+    const now = rss(pid);
+    steady = Math.abs(now - last) <= last * 0.01 ? steady + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+/** A nats-server of its own, a bus on it with `topo` applied; `fn` runs; RSS and store size before and after. */
+async function onFreshServer<T>(topo: (prefix: string) => Topology, fn: (bus: Bus, pid: number, storeDir: string) => Promise<T>):
+  Promise<{ result: T; rssBefore: number; rssAfter: number; diskBefore: number; diskAfter: number }> {
+  const storeDir = await mkdtemp(join(tmpdir(), 'bench-scale-'));
+  const server = await spawnNatsServer({ storeDir });
+  const prefix = 'sc';
+  const bus = await connectBus({ config: loadBusConfig({ NATS_URL: server.url, BUS_PREFIX: prefix }), name: 'bench-scale', log: silent });
+  try {
+    await bus.applyTopology(topo(prefix));
+    const rssBefore = await settledRss(server.pid);
+    const diskBefore = du(storeDir);
+    const result = await fn(bus, server.pid!, storeDir);
+    await bus.nc.flush();
+    const rssAfter = await settledRss(server.pid);
+    return { result, rssBefore, rssAfter, diskBefore, diskAfter: du(storeDir) };
+  } finally {
+    await bus.close();
+    await server.stop();
+    await rm(storeDir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `n` async steps, `window` at a time. */
+async function inWindow(n: number, window: number, step: (i: number) => Promise<void>, progress?: (i: number) => void, stop?: () => boolean): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(window, n) }, async () => {
+    while (next < n && !stop?.()) {
+      const i = next++;
+      await step(i);
+      if (i % 50_000 === 0) progress?.(i);
+    }
+  }));
+}
+
+/** The bus's topology with every window shortened by `factor` (at least 1 s each). */
+function shortened(prefix: string, horizonSec: number): Topology {
+  const t = topology({ prefix });
+  const factor = horizonSec / REAL.horizonSec;
+  for (const s of t.streams) {
+    if (s.duplicateWindowSec) s.duplicateWindowSec = Math.max(1, Math.round(s.duplicateWindowSec * factor));
+  }
+  return scaledDedup(t, prefix, horizonSec);
+}
+
+interface PerItem {
+  what: string;
+  items: number;
+  memPer: number;
+  diskPer: number;
+}
+
+function perItem(what: string, items: number, r: { rssBefore: number; rssAfter: number; diskBefore: number; diskAfter: number }): PerItem {
+  return { what, items, memPer: (r.rssAfter - r.rssBefore) / items, diskPer: (r.diskAfter - r.diskBefore) / items };
+}
+
+const progressLine = (what: string, total: number) => (i: number) => console.error(`  … ${what}: ${fmt(i)} / ${fmt(total)}`);
+
+/** Bytes per event kept by ingest's dedup, written straight through its store. */
+async function dedupPerEvent(o: ScaleOptions): Promise<PerItem & { processPer: number }> {
+  const r = await onFreshServer((p) => shortened(p, REAL.horizonSec), (bus) =>
+    fillDedup(bus, o.dedupEntries, o.window, progressLine('dedup entries', o.dedupEntries)));
+  return { ...perItem(`ingest dedup (${DEDUP_DESIGN})`, o.dedupEntries, r), processPer: r.result / o.dedupEntries };
+}
+
+/** Bytes per id in a stream's own duplicate window: the same messages with and without Nats-Msg-Id. */
+async function streamWindowPerId(o: ScaleOptions): Promise<PerItem> {
+  const run = (withIds: boolean) => onFreshServer((p) => topology({ prefix: p }), async (bus) => {
+    const subject = bus.names.subjects.event('scale', 'window.test');
+    const body = new Uint8Array(100);
+    await inWindow(o.windowIds, o.window, async (i) => {
+      await bus.js.publish(subject, body, withIds ? { msgID: `scale:window-${i}-${'x'.repeat(24)}` } : undefined);
+    }, progressLine(`stream window ${withIds ? 'with' : 'without'} ids`, o.windowIds));
+  });
+  const plain = await run(false);
+  const ids = await run(true);
+  return {
+    what: 'EVENTS duplicate window (Nats-Msg-Id, ~40-char ids)', items: o.windowIds,
+    memPer: (ids.rssAfter - ids.rssBefore - (plain.rssAfter - plain.rssBefore)) / o.windowIds,
+    diskPer: (ids.diskAfter - ids.diskBefore - (plain.diskAfter - plain.diskBefore)) / o.windowIds,
+  };
+}
+
+/** Bytes per entity for one connector's applied versions: one begin + commit per entity through the ordering guard. */
+async function versionsPerEntity(o: ScaleOptions): Promise<PerItem> {
+  const r = await onFreshServer((p) => topology({ prefix: p }), async (bus) => {
+    const guard = createOrderingGuard({ kv: await bus.kv(bus.names.kv.versions), connector: 'crm', mode: 'strict' });
+    await inWindow(o.entities, o.window, async (i) => {
+      const b = await guard.begin({ entity: { type: 'contact', id: `c-${i}` }, version: 1, storedAtMs: Date.now() });
+      if (b.kind !== 'go') throw new Error(`entity c-${i}: the guard answered ${b.kind}`);
+      if (!(await guard.commit(b.token))) throw new Error(`entity c-${i}: commit lost its lease`);
+    }, progressLine('versions', o.entities));
+  });
+  return perItem('applied versions (bus_versions, one key per connector and entity)', o.entities, r);
+}
+
+/** Bytes per entity in one projection generation: one event per entity applied as the projector does. */
+async function projectionPerEntity(o: ScaleOptions): Promise<PerItem> {
+  const r = await onFreshServer((p) => ({ ...topology({ prefix: p }), kv: [...topology({ prefix: p }).kv, projectionBucket({ prefix: p }, 1)] }), async (bus) => {
+    const kv = await bus.kv(bus.names.projectionBucket(1));
+    await inWindow(o.entities, o.window, async (i) => {
+      const env = createEnvelope({ type: 'contact.updated', entity: { type: 'contact', id: `c-${i}` }, version: 1,
+        data: { id: `c-${i}`, version: 1, email: `c${i}@example.com`, name: `Contact ${i}` } }, { source: 'standard' });
+      await applyRecord(kv, projectionKey('standard', 'contact', `c-${i}`), recordOf(env, i + 1));
+    }, progressLine('projection', o.entities));
+  });
+  return perItem('projection (bus_projection_<gen>, one key per source and entity)', o.entities, r);
+}
+
+/** The standard source, listed (the webhook pipeline minus the signature), with the shortened horizon. */
+function scaleSource(horizonSec: number) {
+  return defineSource({
+    name: 'standard', verification: { scheme: 'standard-webhooks' }, secretsEnv: 'STANDARD_WEBHOOK_SECRET',
+    schema: z.object({ type: z.string(), data: z.looseObject({ id: z.string(), version: z.number().int() }) }),
+    deliveryId: ({ signedDeliveryId }) => signedDeliveryId, eventType: ({ payload }) => payload.type,
+    entity: ({ payload }) => ({ type: 'order', id: payload.data.id }), version: ({ payload }) => payload.data.version,
+    occurredAt: () => undefined, data: ({ payload }) => payload.data,
+    dedupHorizon: `${horizonSec}s`,
+  });
+}
+
+interface Sample {
+  t: number;
+  events: number;
+  rss: number;
+  disk: number;
+}
+
+/**
+ * The pipeline run: orders (taken by both demo connectors) through ingest's pipeline and transform,
+ * DELIVERIES drained as deliver would; the server's RSS and store size sampled every 2 s.
+ */
+async function pipeline(o: ScaleOptions) {
+  const factor = o.horizonSec / REAL.horizonSec;
+  const windowsFullSec = o.horizonSec + Math.max(1, REAL.eventsWindowSec * factor) + 2;
+  const samples: Sample[] = [];
+  let sent = 0;
+  let duplicates = 0;
+  let retries = 0;
+  const r = await onFreshServer((p) => shortened(p, o.horizonSec), async (bus, pid, storeDir) => {
+    const metrics = createMetrics('bench-scale');
+    const intake = createIntake({ bus, sources: [scaleSource(o.horizonSec)], env: {}, log: silent, metrics: createIntakeMetrics(metrics.registry), webhooks: false });
+    const transformer = createTransformer({ bus, connectors: demoConnectors, schemas: demoSchemas, log: silent, metrics: createTransformMetrics(metrics.registry) });
+    const running = await transformer.start();
+    await ensureConsumer(bus.jsm, workerConsumer({ stream: bus.names.streams.deliveries, durable: 'scale-drain', description: 'bench: drains commands' }));
+    const drain = await bus.consume({ stream: bus.names.streams.deliveries, durable: 'scale-drain', stage: 'deliver', concurrency: 256, decode: (d) => d, handler: async () => done() });
+    const started = Date.now();
+    const sampler = setInterval(() => samples.push({ t: (Date.now() - started) / 1000, events: sent, rss: rss(pid), disk: du(storeDir) }), 2_000);
+    // each event's index and when it was stored; a retry is sent of the first one stored at least half a horizon ago
+    const storedAt = new Float64Array(o.events);
+    let back = 0;
+    let old = -1;
+    try {
+      await inWindow(o.events, o.window, async (i) => {
+        if (Date.now() - started > o.seconds * 1000) return;
+        // retries were never stored (0): step over them, up to the first event stored less than half a horizon ago
+        const cutoff = Date.now() - (o.horizonSec * 1000) / 2;
+        while (back < i && (storedAt[back] === 0 ? i - back > o.window : storedAt[back]! < cutoff)) {
+          if (storedAt[back]! > 0) old = back;
+          back++;
+        }
+        // every 20th is a retry of an event stored half a horizon back: past the stream's window, inside the horizon
+        const retry = i % 20 === 19 && old >= 0;
+        const n = retry ? old : i;
+        const a = await intake.receiveListed('standard', {
+          payload: { type: 'order.created', data: { id: `o-${n}`, version: 1, total: 42, items: [{ sku: 'A-1', quantity: 2 }] } },
+          headers: { 'webhook-id': `msg_o-${n}` },
+        });
+        if (retry) retries++;
+        else storedAt[i] = Date.now();
+        if (a.body.status === 'duplicate') duplicates++;
+        sent++;
+      }, (i) => console.error(`  … pipeline: ${fmt(i)} events, ${fmt((Date.now() - started) / 1000)} s`), () => Date.now() - started > o.seconds * 1000);
+    } finally {
+      clearInterval(sampler);
+      for (const c of running.values()) await c.stop();
+      await drain.stop();
+    }
+    return (Date.now() - started) / 1000;
+  });
+  return { seconds: r.result, sent, duplicates, retries, samples, windowsFullSec, ...r };
+}
+
+export async function scaleBench(o: ScaleOptions): Promise<void> {
+  console.log(`\n## Scale: nats-server memory per event in the windows and per entity (${DEDUP_DESIGN})\n`);
+  const rows: [PerItem & { processPer: number }, ...PerItem[]] = [await dedupPerEvent(o), await streamWindowPerId(o), await versionsPerEntity(o), await projectionPerEntity(o)];
+  console.log('| state | items | nats-server RSS per item | store on disk per item |');
+  console.log('|---|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.what} | ${fmt(r.items)} | ${fmt(r.memPer, 1)} B | ${fmt(r.diskPer, 1)} B |`);
+  console.log(`\nEach ingest process holds the dedup index itself: ${fmt(rows[0]!.processPer, 1)} B per entry (typed arrays, measured in this process).`);
+
+  const [dedup, window, versions, projection] = rows as unknown as [PerItem, PerItem, PerItem, PerItem];
+  const connectors = 2;
+  // transform's own dedup: one key per event and connector before; see scale-dedup.ts
+  const transformPerEvent = DEDUP_DESIGN.startsWith('one KV key') ? dedup.memPer * connectors : 0;
+  const forecast = (rate: number, horizonSec: number) => ({
+    dedup: rate * horizonSec * (dedup.memPer + transformPerEvent),
+    windows: rate * (REAL.eventsWindowSec + connectors * REAL.deliveriesWindowSec) * window.memPer,
+  });
+  console.log(`\nForecast, nats-server memory once the windows are full (${connectors} connectors per event; EVENTS window 1 h, DELIVERIES window 10 min):\n`);
+  console.log('| events/s | dedup horizon | dedup state | stream duplicate windows | total |');
+  console.log('|---:|---:|---:|---:|---:|');
+  for (const rate of [100, 1_000]) {
+    for (const days of DEDUP_DESIGN.startsWith('one KV key') ? [30, 3] : [3]) {
+      const f = forecast(rate, days * DAY);
+      console.log(`| ${fmt(rate)} | ${days} d | ${fmt(f.dedup / MB / 1024, 2)} GB | ${fmt(f.windows / MB / 1024, 2)} GB | ${fmt((f.dedup + f.windows) / MB / 1024, 2)} GB |`);
+    }
+  }
+  console.log(`\nAnd in each ingest process, the dedup index: ${[100, 1_000].map((rate) => `${fmt((rate * 3 * DAY * rows[0]!.processPer) / MB / 1024, 2)} GB at ${fmt(rate)}/s`).join(', ')} (3-day horizon).`);
+  console.log(`\nPer entity and connector: applied versions ${fmt(versions.memPer, 1)} B, projection ${fmt(projection.memPer, 1)} B per entity and source` +
+    ` → 10 million entities × 2 connectors: ${fmt((1e7 * 2 * versions.memPer + 1e7 * projection.memPer) / MB / 1024, 2)} GB`);
+
+  const p = await pipeline(o);
+  console.log(`\nPipeline: ${fmt(p.sent)} events (${fmt(p.retries)} of them retries of an event stored half a horizon before, ${fmt(p.duplicates)} refused as duplicates) in ${fmt(p.seconds)} s (${fmt(p.sent / p.seconds)}/s), ` +
+    `dedup horizon ${o.horizonSec} s (stands for 3 d), windows full after ${fmt(p.windowsFullSec)} s\n`);
+  console.log('| t | events | nats-server RSS | store |');
+  console.log('|---:|---:|---:|---:|');
+  const step = Math.max(1, Math.floor(p.samples.length / 12));
+  for (const [i, s] of p.samples.entries()) {
+    if (i % step === 0 || i === p.samples.length - 1) console.log(`| ${fmt(s.t)} s | ${fmt(s.events)} | ${fmt(s.rss / MB, 1)} MB | ${fmt(s.disk / MB, 1)} MB |`);
+  }
+  const full = p.samples.filter((s) => s.t >= Math.max(p.windowsFullSec, p.seconds / 2));
+  if (full.length >= 6) {
+    // the first and the last third of the samples: one sample is noise (garbage between collections)
+    const avg = (xs: Sample[]) => xs.reduce((a, s) => a + s.rss, 0) / xs.length;
+    const third = Math.floor(full.length / 3);
+    const first = avg(full.slice(0, third));
+    const last = avg(full.slice(-third));
+    const growth = (last - first) / first;
+    const events = full.at(-1)!.events - full[0]!.events;
+    console.log(`\nRSS over the last half with the windows full (${fmt(full[0]!.t)}–${fmt(full.at(-1)!.t)} s, ${fmt(events)} events): mean of the first third ${fmt(first / MB, 1)} MB → of the last third ${fmt(last / MB, 1)} MB, ` +
+      `${fmt(growth * 100, 1)} % (flat: < 5 %) — ${growth < 0.05 ? 'flat' : 'GROWING'}; store ${fmt(full[0]!.disk / MB, 1)} → ${fmt(full.at(-1)!.disk / MB, 1)} MB (the history, on disk)`);
+  } else {
+    console.log(`\n(the run was too short to see the windows full: raise BENCH_SCALE_SEC above ${fmt(p.windowsFullSec * 2)} s)`);
+  }
+}
