@@ -39,13 +39,14 @@ export interface Names {
     /** `dlq.<stage>.<connector>` — connector is `-` where a stage has none (ingest). */
     dlq(stage: string, connector?: string): string;
     /**
-     * `audit.<correlation>` (the id as a KV-safe token): every audit record of one business action on one subject,
-     * so a trace is one filtered read that the server answers from its per-subject index (libs/bus/src/audit.ts).
+     * `audit.<bucket>`: the records of one business action are on its correlation id's bucket (one of
+     * {@link AUDIT_BUCKETS}), so a trace is one literal-subject read of a bucket's records, kept by header. Not one
+     * subject per action: nats-server keeps every subject of a stream in memory (~250 B each on 2.9).
      */
     audit(correlationId: string): string;
     /**
-     * The audit index: `audit.ix.ev.<eventId>` and `audit.ix.en.<entityType>.<entityId>`, each message's body a
-     * correlation id. One message per (key, correlation), so event id and entity lead to their traces.
+     * The audit index: `audit.ix.ev.<bucket of the event id>` and `audit.ix.en.<bucket of type/id>`, each message's
+     * body the key and a correlation id. One message per (key, correlation), so event id and entity lead to their traces.
      */
     auditIndex: { event(eventId: string): string; entity(entity: { type: string; id: string }): string };
     /** `audit.*`: every audit record, not the index (a live watch filters on it). */
@@ -96,10 +97,10 @@ export function names(prefix = ''): Names {
         entity ? `${s}deliveries.${connector}.${targetType}.${kvToken(entity.type)}.${kvToken(entity.id)}` : `${s}deliveries.${connector}.${targetType}`,
       deliveriesOfEntity: (connector, entity) => `${s}deliveries.${connector}.*.${kvToken(entity.type)}.${kvToken(entity.id)}`,
       dlq: (stage, connector = '-') => `${s}dlq.${stage}.${connector}`,
-      audit: (correlationId) => `${s}audit.${kvToken(correlationId)}`,
+      audit: (correlationId) => `${s}audit.${auditBucket(correlationId)}`,
       auditIndex: {
-        event: (eventId) => `${s}audit.ix.ev.${kvToken(eventId)}`,
-        entity: (entity) => `${s}audit.ix.en.${kvToken(entity.type)}.${kvToken(entity.id)}`,
+        event: (eventId) => `${s}audit.ix.ev.${auditBucket(eventId)}`,
+        entity: (entity) => `${s}audit.ix.en.${auditBucket(entityKey(entity))}`,
       },
       auditRecords: `${s}audit.*`,
       auditLegacy: `${s}audit.*.*`,
@@ -115,6 +116,23 @@ export function names(prefix = ''): Names {
  * One KV key token for any id: the id itself when it is short and plain, else `h` + 40 hex
  * of its SHA-256 — so provider ids with dots, spaces or any length make valid, stable keys.
  */
+/**
+ * How many subjects each of the audit's keys (records by correlation, index by event, index by entity) is spread
+ * over: a lookup reads about 1/4096 of the records, and the stream holds at most 3 × 4,096 audit subjects in
+ * nats-server's memory, whatever the traffic. Changing it makes older records unreachable by trace: it is fixed.
+ */
+export const AUDIT_BUCKETS = 4096;
+
+/** The audit bucket of a key: FNV-1a (32-bit) of its UTF-16 code units, 3 hex digits. */
+export function auditBucket(key: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return ((h >>> 0) % AUDIT_BUCKETS).toString(16).padStart(3, '0');
+}
+
+/** `contact/c-1`: how an entity is written in traces and the audit index. */
+export const entityKey = (entity: { type: string; id: string }) => `${entity.type}/${entity.id}`;
+
 export function kvToken(id: string): string {
   return /^[-_=a-zA-Z0-9]{1,100}$/.test(id) ? id : `h${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { auditBucket } from '@bus/streams';
 import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
 import { AuditHeaders, decodeAudit, encodeAudit } from './audit.js';
 import { auditOfCorrelation, auditRecordsOf, auditTrace, legacyAuditOf } from './audit-read.js';
@@ -33,6 +34,25 @@ describe('the audit index: a trace by correlation id, event id or entity reads o
   after(async () => {
     await bus.close();
     await nats.stop({ removeStore: true });
+  });
+
+  it('keys that share a bucket: each lookup keeps only its own correlation, event and entity', async () => {
+    // find a second correlation, event id and entity in the same buckets as corr-a, ev-a and contact/c-1
+    const twin = (of: string, make: (i: number) => string) => {
+      for (let i = 0; ; i++) if (auditBucket(make(i)) === auditBucket(of) && make(i) !== of) return make(i);
+    };
+    const corr = twin('corr-a', (i) => `corr-twin-${i}`);
+    const ev = twin('ev-a', (i) => `ev-twin-${i}`);
+    const entityId = twin('contact/c-1', (i) => `contact/t-${i}`).slice('contact/'.length);
+    bus.audit({ stage: 'ingest', outcome: 'stored', correlationId: corr, eventId: ev, entity: { type: 'contact', id: entityId } });
+    await waitFor(async () => (await auditOfCorrelation(bus, corr)).length === 1, { what: 'the twin stored' });
+    assert.equal(bus.names.subjects.audit(corr), bus.names.subjects.audit('corr-a'), 'same bucket subject');
+    assert.deepEqual((await auditTrace(bus, 'corr-a')).correlations.map((c) => c.correlationId), ['corr-a']);
+    assert.deepEqual((await auditTrace(bus, corr)).correlations.map((c) => c.records.length), [1]);
+    assert.deepEqual((await auditTrace(bus, 'ev-a', { kind: 'event' })).correlations.map((c) => c.correlationId), ['corr-a']);
+    assert.deepEqual((await auditTrace(bus, ev, { kind: 'event' })).correlations.map((c) => c.correlationId), [corr]);
+    assert.deepEqual((await auditTrace(bus, `contact/${entityId}`)).correlations.map((c) => c.correlationId), [corr]);
+    assert.ok(!(await auditTrace(bus, 'contact/c-1')).correlations.some((c) => c.correlationId === corr), 'the twin entity is not c-1');
   });
 
   it('by correlation id: every step of that action, in time order, none of another', async () => {

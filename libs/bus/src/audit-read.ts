@@ -1,5 +1,5 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import type { Names } from '@bus/streams';
+import { entityKey, type Names } from '@bus/streams';
 import { type AuditRecord, AuditHeaders, decodeAudit, decodeAuditIndex, parseEntityKey, type TraceKeyKind } from './audit.js';
 import { firstSeqSince, readRange } from './read.js';
 
@@ -40,21 +40,25 @@ async function readSubject(bus: AuditReader, subject: string, sinceMs = 0): Prom
 /** Every audit record of one business action, in time order. */
 export async function auditOfCorrelation(bus: AuditReader, correlationId: string, sinceMs = 0): Promise<AuditRecord[]> {
   const found = await readSubject(bus, bus.names.subjects.audit(correlationId), sinceMs);
-  // the subject token of a long or unusual id is a hash: keep only this id's records
-  return found.map((m) => decodeAudit(m.data)).filter((r) => (r.correlationId || '-') === correlationId)
+  // a bucket holds many actions: keep this one's records (by header, without decoding the others)
+  return found.filter((m) => (m.header?.get(AuditHeaders.CorrelationId) ?? correlationId) === correlationId)
+    .map((m) => decodeAudit(m.data)).filter((r) => (r.correlationId || '-') === correlationId)
     .sort((a, b) => a.at.localeCompare(b.at));
 }
 
 /** The correlation ids an event id or entity appears under, newest last, at most {@link TRACE_MAX_CORRELATIONS}. */
 export async function correlationsOf(bus: AuditReader, kind: Exclude<TraceKeyKind, 'correlation'>, key: string, sinceMs = 0): Promise<string[]> {
   let subject: string;
+  let wanted = key;
   if (kind === 'event') subject = bus.names.subjects.auditIndex.event(key);
   else {
     const entity = parseEntityKey(key);
     if (!entity) return [];
     subject = bus.names.subjects.auditIndex.entity(entity);
+    wanted = entityKey(entity);
   }
-  const ids = (await readSubject(bus, subject, sinceMs)).map((m) => decodeAuditIndex(m.data));
+  // a bucket holds many keys' entries: keep this key's
+  const ids = (await readSubject(bus, subject, sinceMs)).map((m) => decodeAuditIndex(m.data)).filter((e) => e.key === wanted).map((e) => e.correlationId);
   return [...new Set(ids)].slice(-TRACE_MAX_CORRELATIONS);
 }
 

@@ -1,5 +1,5 @@
 import { encode, decode, newEventId } from '@bus/envelope';
-import type { Names } from '@bus/streams';
+import { entityKey, type Names } from '@bus/streams';
 
 /**
  * One step of one business action. `bus trace <correlationId>` reads these back in order.
@@ -53,12 +53,14 @@ export function auditMsgId(r: Omit<AuditRecord, 'at'>): string {
 
 /** The body of an index entry (`audit.ix.…`). */
 export interface AuditIndexEntry {
+  /** The event id, or the entity as `type/id`: a bucket holds many keys' entries. */
+  key: string;
   correlationId: string;
 }
 
-/** The correlation id an index entry points at. */
-export function decodeAuditIndex(bytes: Uint8Array): string {
-  return (decode(bytes) as AuditIndexEntry).correlationId;
+/** An index entry: which key points at which correlation. */
+export function decodeAuditIndex(bytes: Uint8Array): AuditIndexEntry {
+  return decode(bytes) as AuditIndexEntry;
 }
 
 /** One message to store for an audit write. */
@@ -70,30 +72,26 @@ export interface AuditMessage {
 }
 
 /**
- * The messages one audit record is stored as: the record on `audit.<correlation>` (a trace is
- * one literal-subject read, which nats-server answers from its per-subject index without
- * scanning the stream), and index entries `audit.ix.ev.<eventId>` / `audit.ix.en.<type>.<id>`
- * whose body is the correlation id (msgpack `{ correlationId }`), so an event id or entity finds its correlations the same
- * way. An index entry's msgId is per (key, correlation): the several records of one action
- * within the stream's duplicate window store it once (at 1 M records: ~1 index message per
- * event and per entity of an action, not per record).
+ * The messages one audit record is stored as: the record on its correlation id's bucket
+ * `audit.<bucket>` (a trace is one literal-subject read, which nats-server answers from its
+ * per-subject index without scanning the stream, then kept by the correlation header), and
+ * index entries on `audit.ix.ev.<bucket>` / `audit.ix.en.<bucket>` whose body is the key and
+ * the correlation id (msgpack `{ key, correlationId }`), so an event id or entity finds its
+ * correlations the same way. Buckets, not one subject per id: nats-server holds every subject
+ * of a stream in memory (see AUDIT_BUCKETS). An index entry's msgId is per (key, correlation):
+ * the several records of one action within the stream's duplicate window store it once.
  */
 export function auditMessages(names: Names, record: AuditRecord, msgId = auditMsgId(record)): AuditMessage[] {
   const correlation = record.correlationId || '-';
   const headers = { [AuditHeaders.CorrelationId]: correlation, [AuditHeaders.Stage]: record.stage, [AuditHeaders.Outcome]: record.outcome };
   const out: AuditMessage[] = [{ subject: names.subjects.audit(correlation), data: encodeAudit(record), msgId, headers }];
   if (correlation === '-') return out;
-  // msgpack like a record (a reader decoding every AUDIT message sees an object with no stage, not an error)
-  const body = encode({ correlationId: correlation } satisfies AuditIndexEntry);
   const ix = { [AuditHeaders.CorrelationId]: correlation };
-  if (record.eventId) {
-    const subject = names.subjects.auditIndex.event(record.eventId);
-    out.push({ subject, data: body, msgId: `${subject}.${correlation}`, headers: ix });
-  }
-  if (record.entity) {
-    const subject = names.subjects.auditIndex.entity(record.entity);
-    out.push({ subject, data: body, msgId: `${subject}.${correlation}`, headers: ix });
-  }
+  // msgpack like a record (a reader decoding every AUDIT message sees an object with no stage, not an error)
+  const entry = (subject: string, key: string, kind: string): AuditMessage =>
+    ({ subject, data: encode({ key, correlationId: correlation } satisfies AuditIndexEntry), msgId: `audit.ix.${kind}.${key}.${correlation}`, headers: ix });
+  if (record.eventId) out.push(entry(names.subjects.auditIndex.event(record.eventId), record.eventId, 'ev'));
+  if (record.entity) out.push(entry(names.subjects.auditIndex.entity(record.entity), entityKey(record.entity), 'en'));
   return out;
 }
 

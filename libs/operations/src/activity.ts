@@ -57,7 +57,7 @@ export async function watchActivity(o: ActivityOptions): Promise<Activity> {
     for (const k of m.keys()) if (k < slot - keep * slotMs) m.delete(k);
   };
   const consumer = await o.bus.js.consumers.get(o.bus.names.streams.audit, {
-    deliver_policy: DeliverPolicy.New, filter_subjects: o.bus.names.subjects.auditRecords, // records only: audit.<correlation>, not audit.ix.>
+    deliver_policy: DeliverPolicy.New, filter_subjects: o.bus.names.subjects.auditRecords, // records only: audit.<bucket>, not audit.ix.>
   });
   const messages = await consumer.consume({ max_messages: 512 });
   const done = (async () => {
