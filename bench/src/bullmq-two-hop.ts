@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { forkTracked, stopChild, waitForMessage } from './children.js';
-import { driveMax, driveSteady, Run } from './load.js';
-import type { TwoHop } from './two-hop.js';
+import type { Run } from './load.js';
+import { type TwoHop, twoHopPhases } from './two-hop.js';
 
 export function redisConnection(url: string) {
   const u = new URL(url);
@@ -49,28 +49,12 @@ export async function startBullTwoHop(redisUrl: string, prefix: string, workerWi
   }, { connection, prefix, concurrency: 512 });
   await sink.waitUntilReady();
 
-  let phase = 0;
   const sender = (tag: string, messages: Uint8Array[]) => {
     const bodies = messages.map((m) => Buffer.from(m).toString('base64')); // job data is JSON
     return (i: number) => first.add('hop', { b: bodies[i]!, id: `${tag}.${i}` }, { jobId: `${tag}.${i}`, removeOnComplete: true }).then(() => undefined);
   };
   return {
-    async max(messages, window) {
-      const tag = `q${++phase}`;
-      const run = new Run(messages.length);
-      runs.set(tag, run);
-      await driveMax(run, window, sender(tag, messages));
-      await run.settle();
-      return run;
-    },
-    async steady(messages, ratePerSec) {
-      const tag = `q${++phase}`;
-      const run = new Run(messages.length);
-      runs.set(tag, run);
-      const s = await driveSteady(run, ratePerSec, 256, sender(tag, messages));
-      await run.settle();
-      return Object.assign(run, s);
-    },
+    ...twoHopPhases(runs, 'q', sender),
     async close() {
       await stopChild(worker);
       await sink.close();

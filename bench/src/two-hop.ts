@@ -47,7 +47,6 @@ export async function startTwoHop(url: string, prefix: string, workerWindow = 25
     }
   })();
 
-  let phase = 0;
   const sender = (tag: string, messages: Uint8Array[]) => (i: number) => {
     const h = natsHeaders();
     h.set('Bench-Id', `${tag}.${i}`);
@@ -55,26 +54,39 @@ export async function startTwoHop(url: string, prefix: string, workerWindow = 25
   };
 
   return {
+    ...twoHopPhases(runs, 'p', sender),
+    async close() {
+      await stopChild(worker);
+      await sink.close();
+      await nc.close();
+    },
+  };
+}
+
+/**
+ * The max and steady phases of a two-hop pipeline: each phase a Run under a new tag (`<letter><n>`),
+ * registered in `runs` so the far end can time its arrivals, sent by `sender`, settled.
+ */
+export function twoHopPhases(runs: Map<string, Run>, letter: string, sender: (tag: string, messages: Uint8Array[]) => (i: number) => Promise<void>): Omit<TwoHop, 'close'> {
+  let phase = 0;
+  const start = (n: number) => {
+    const tag = `${letter}${++phase}`;
+    const run = new Run(n);
+    runs.set(tag, run);
+    return { tag, run };
+  };
+  return {
     async max(messages, window) {
-      const tag = `p${++phase}`;
-      const run = new Run(messages.length);
-      runs.set(tag, run);
+      const { tag, run } = start(messages.length);
       await driveMax(run, window, sender(tag, messages));
       await run.settle();
       return run;
     },
     async steady(messages, ratePerSec) {
-      const tag = `p${++phase}`;
-      const run = new Run(messages.length);
-      runs.set(tag, run);
+      const { tag, run } = start(messages.length);
       const s = await driveSteady(run, ratePerSec, 256, sender(tag, messages));
       await run.settle();
       return Object.assign(run, s);
-    },
-    async close() {
-      await stopChild(worker);
-      await sink.close();
-      await nc.close();
     },
   };
 }
