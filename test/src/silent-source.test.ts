@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { type AuditRecord, type Bus, decodeAudit, readStream } from '@bus/bus';
 import { createEnvelope } from '@bus/envelope';
 import { freePort, startNats, startProcess, type TestNats, type TestProcess, uniquePrefix, waitFor } from '@bus/testkit';
+import { overview } from '@bus/operations';
 import { testBus } from './support.js';
 
 const reconcileMain = fileURLToPath(new URL('../../services/reconcile/dist/main.js', import.meta.url));
@@ -91,6 +92,9 @@ describe('silent sources: expectEverySec 2, then 6 s of silence, then an event',
     const src = (JSON.parse(json.out) as { result: { sources: { source: string; quiet: boolean; silentSec: number }[] } }).result.sources.find((s) => s.source === 'beat');
     assert.equal(src?.quiet, true);
     assert.ok((src?.silentSec ?? 0) >= 6);
+    // the console's overview reads the same (its page renders o.sources)
+    const o = await overview(bus);
+    assert.deepEqual(o.sources.filter((s) => s.source === 'beat').map((s) => s.quiet), [true]);
     const quiet = await waitFor(async () => (await audits('source-quiet')).find((r) => Date.parse(r.at) >= lastBeat), { what: 'the source-quiet audit record', timeoutMs: 5_000 });
     assert.match(quiet.reason ?? '', /source beat sent nothing for \d+ s; it is expected every 2 s \(declared\)/);
     // the next event clears it; the source keeps its rhythm from then on (a CLI run can take longer than 2 × 2 s on a busy machine)

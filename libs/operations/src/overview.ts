@@ -24,16 +24,28 @@ export interface ConnectorOverview {
   tokenProblem?: string;
 }
 
+/** A source with a rhythm (declared or learned): how long it has been silent, and whether that is too long. */
+export interface SourceOverview {
+  source: string;
+  expectEverySec: number;
+  silentSec?: number;
+  quiet: boolean;
+}
+
 export interface Overview {
   at: string;
   connectors: ConnectorOverview[];
   streams: StreamStatus[];
+  /** Sources reconcile's watcher keeps a rhythm for (the same as `bus streams status`). */
+  sources: SourceOverview[];
 }
 
 /** Everything the console's overview shows, from the same calls as `bus connectors list`, `streams status` and `dlq list --summary`. */
 export async function overview(bus: Bus, activity?: Activity): Promise<Overview> {
-  const { tokenState } = await import('@bus/auth');
-  const [states, streams, dlq, tokens] = await Promise.all([connectorStates(bus), streamsStatus(bus), dlqSummary(bus).catch(() => []), bus.kv(bus.names.kv.tokens)]);
+  const [{ tokenState }, { sourcesRhythm }] = await Promise.all([import('@bus/auth'), import('@bus/intake')]);
+  const [states, streams, dlq, tokens, rhythms] = await Promise.all([connectorStates(bus), streamsStatus(bus), dlqSummary(bus).catch(() => []), bus.kv(bus.names.kv.tokens),
+    sourcesRhythm(bus).catch(() => [])]);
+  const sources = rhythms.map((r) => ({ source: r.source, expectEverySec: r.expectEverySec, silentSec: r.silentSec, quiet: r.quiet === true }));
   const deliveries = streams.find((s) => s.stream === bus.names.streams.deliveries);
   const connectors = await Promise.all(states.map(async (c): Promise<ConnectorOverview> => {
     const consumer = deliveries?.consumers.find((x) => x.consumer === `deliver-${c.connector}`);
@@ -53,5 +65,5 @@ export async function overview(bus: Bus, activity?: Activity): Promise<Overview>
       tokenProblem: token?.refused ? `refresh token refused at ${token.refused.at}` : token?.lastError ? `last refresh error: ${token.lastError.message}` : undefined,
     };
   }));
-  return { at: new Date().toISOString(), connectors, streams };
+  return { at: new Date().toISOString(), connectors, streams, sources };
 }

@@ -117,7 +117,7 @@ describe('startNats: a spawned nats-server', { skip }, () => {
   });
 
   it('a server that cannot start fails naming the binary, its extra args and its output', async () => {
-    await assert.rejects(startNats({ args: ['--no-such-flag'] }), /could not start .*nats-server \(extra args: --no-such-flag\): nats-server exited/s);
+    await assert.rejects(startNats({ args: ['--no-such-flag'] }), /could not start .*nats-server \(extra args: --no-such-flag\): \[NATS_SERVER_START_FAILED\] nats-server exited/s);
   });
 });
 

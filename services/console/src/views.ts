@@ -54,7 +54,15 @@ ${o.streams.map((s) => {
     return html`<tr><th scope="row">${s.stream}</th><td class="num">${s.messages}</td><td class="num">${bytes(s.bytes)}</td><td class="num">${s.consumers.length}</td>
 <td class="num">${lag}</td><td class="num">${age(oldest.length ? Math.max(...oldest) : undefined)}</td></tr>`;
   })}
-</tbody></table>`;
+</tbody></table>
+${o.sources.length ? html`<h2 id="sources-h">Sources</h2>
+<table aria-labelledby="sources-h">
+<thead><tr><th scope="col">source</th><th scope="col">expects an event every</th><th scope="col">last event</th><th scope="col">state</th></tr></thead>
+<tbody>
+${o.sources.map((s) => html`<tr data-source="${s.source}"><th scope="row">${s.source}</th><td class="num">${s.expectEverySec} s</td>
+<td class="num">${s.silentSec === undefined ? 'none kept' : `${age(s.silentSec * 1000)} ago`}</td>
+<td>${s.quiet ? html`<span class="state state-paused">quiet</span>` : 'ok'}</td></tr>`)}
+</tbody></table>` : ''}`;
 }
 
 export function overviewPage(fragment: Html): Html {
