@@ -1,4 +1,5 @@
-import type { ConsumerInfo, JetStreamManager, MsgRequest } from '@nats-io/jetstream';
+import type { ConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
+import { subjectMessages } from './read.js';
 
 /**
  * Removes messages a work-queue consumer has already acknowledged but the stream still holds.
@@ -13,11 +14,9 @@ export async function removeAcknowledgedLeftovers(jsm: JetStreamManager, stream:
   const bound = info.num_ack_pending === 0 ? info.delivered.stream_seq : info.ack_floor.stream_seq;
   const filter = info.config.filter_subject || '>';
   let removed = 0;
-  for (let seq = 1; removed < 10_000; ) {
-    const m = await jsm.streams.getMessage(stream, { next_by_subj: filter, seq } as unknown as MsgRequest);
-    if (!m || m.seq > bound) break;
+  for await (const m of subjectMessages(jsm, stream, filter)) {
+    if (m.seq > bound || removed >= 10_000) break;
     if (await jsm.streams.deleteMessage(stream, m.seq, false).catch(() => false)) removed++;
-    seq = m.seq + 1;
   }
   return removed;
 }

@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, type StoredMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, type MsgRequest, type StoredMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
 
 /**
@@ -16,6 +16,22 @@ export async function* readStream(
   for (let seq = Math.max(opts.fromSeq ?? 0, info.state.first_seq); seq <= info.state.last_seq; seq++) {
     const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
     if (m && (!opts.subject || opts.subject(m.subject))) yield m;
+  }
+}
+
+/**
+ * The messages stored on one subject (or subject filter) of `stream`, in order from `fromSeq`, at most
+ * `max`: one direct read each (STREAM.MSG.GET with next_by_subj, which nats-server 2.9 understands
+ * though the client's type lacks it), so the cost follows the messages on the subject, not the
+ * stream. For small per-subject reads (an entity's commands, a connector's dead letters); errors throw.
+ */
+export async function* subjectMessages(jsm: JetStreamManager, stream: string, subject: string, opts: { fromSeq?: number; max?: number } = {}): AsyncGenerator<StoredMsg> {
+  let seq = opts.fromSeq ?? 1;
+  for (let n = 0; n < (opts.max ?? Number.POSITIVE_INFINITY); n++) {
+    const m = await jsm.streams.getMessage(stream, { next_by_subj: subject, seq } as unknown as MsgRequest);
+    if (!m) return;
+    yield m;
+    seq = m.seq + 1;
   }
 }
 

@@ -1,6 +1,5 @@
 // What the bus still holds for a connector: its dead letters, and work not finished.
-import { type Bus, decodeDeadLetter, readStream } from '@bus/bus';
-import type { MsgRequest } from '@nats-io/jetstream';
+import { type Bus, decodeDeadLetter, readStream, subjectMessages } from '@bus/bus';
 import type { BusCounts } from './invariants.js';
 
 /** A durable consumer's unfinished messages: not yet delivered, or delivered and not acknowledged. */
@@ -70,11 +69,6 @@ const STORED_CAP = 200;
 /** The sequences stored under a subject filter (at most STORED_CAP), read message by message. */
 async function storedSeqs(bus: Bus, filter: string): Promise<number[]> {
   const seqs: number[] = [];
-  for (let seq = 1; seqs.length < STORED_CAP; ) {
-    const m = await bus.jsm.streams.getMessage(bus.names.streams.deliveries, { next_by_subj: filter, seq } as unknown as MsgRequest);
-    if (!m) break;
-    seqs.push(m.seq);
-    seq = m.seq + 1;
-  }
+  for await (const m of subjectMessages(bus.jsm, bus.names.streams.deliveries, filter, { max: STORED_CAP })) seqs.push(m.seq);
   return seqs;
 }

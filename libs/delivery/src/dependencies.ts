@@ -1,11 +1,10 @@
-import { type Bus, decodeDeadLetter, type DeadLetter, republishDeadLetter } from '@bus/bus';
+import { type Bus, decodeDeadLetter, type DeadLetter, republishDeadLetter, subjectMessages } from '@bus/bus';
 import type { DeliveryCommand } from '@bus/connectors';
 import { BusError, describeError } from '@bus/errors';
 import { isCasConflict } from '@bus/lease';
 import type { Logger } from '@bus/observability';
 import { appliedVersion, pendingVersions } from '@bus/ordering';
 import { kvToken } from '@bus/streams';
-import type { MsgRequest } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 
 type Key = { type: string; id: string };
@@ -66,17 +65,15 @@ export function createDependencies(o: DependenciesOptions) {
     return found;
   }
 
+  /** This connector's deliver dead letters, oldest first (at most 10,000 read). */
+  const deadLetters = () => subjectMessages(bus.jsm, bus.names.streams.dlq, bus.names.subjects.dlq('deliver', connector), { max: 10_000 });
+
   /** The DLQ entry of a command of `need` at this connector, if one is there (any one will do). */
   async function scanDlq(need: Key): Promise<{ seq: number; entry: DeadLetter } | undefined> {
-    const subject = bus.names.subjects.dlq('deliver', connector);
-    let seq = 0;
-    for (let n = 0; n < 10_000; n++) {
-      const m = await bus.jsm.streams.getMessage(bus.names.streams.dlq, { next_by_subj: subject, seq: seq + 1 } as unknown as MsgRequest).catch(() => null);
-      if (!m) return undefined;
-      seq = m.seq;
+    for await (const m of deadLetters()) {
       const entry = decodeDeadLetter(m.data);
       const e = entry.original.headers;
-      if (e['Bus-Entity-Type'] === need.type && e['Bus-Entity-Id'] === need.id) return { seq, entry };
+      if (e['Bus-Entity-Type'] === need.type && e['Bus-Entity-Id'] === need.id) return { seq: m.seq, entry };
     }
     return undefined;
   }
@@ -160,13 +157,8 @@ export function createDependencies(o: DependenciesOptions) {
       const mark = await connectors.get(key);
       if (mark?.operation !== 'PUT' || mark.length === 0) return 0;
       const wanted = `${show(entity)}`;
-      const subject = bus.names.subjects.dlq('deliver', connector);
-      let seq = 0;
       let replayed = 0;
-      for (let n = 0; n < 10_000; n++) {
-        const m = await bus.jsm.streams.getMessage(bus.names.streams.dlq, { next_by_subj: subject, seq: seq + 1 } as unknown as MsgRequest).catch(() => null);
-        if (!m) break;
-        seq = m.seq;
+      for await (const m of deadLetters()) {
         if (m.header?.get('Bus-Error-Code') && m.header.get('Bus-Error-Code') !== DEPENDENCY_MISSING) continue; // not decoded: not one of ours
         const entry = decodeDeadLetter(m.data);
         if (entry.code !== DEPENDENCY_MISSING || !(entry.details?.needs as string[] | undefined)?.includes(wanted)) continue;

@@ -1,4 +1,5 @@
-import type { JetStreamManager, MsgRequest } from '@nats-io/jetstream';
+import { subjectMessages } from '@bus/bus';
+import type { JetStreamManager } from '@nats-io/jetstream';
 
 /** The header every delivery command carries with its source entity's version (set where commands are published). */
 export const ENTITY_VERSION_HEADER = 'Bus-Entity-Version';
@@ -15,15 +16,10 @@ export const ENTITY_VERSION_HEADER = 'Bus-Entity-Version';
 export async function pendingVersions(jsm: JetStreamManager, stream: string, entitySubject: string,
   opts: { max?: number; /** Stop reading at the first version this returns true for (it is the last one listed). */ stopAt?: (version: number) => boolean } = {}): Promise<number[]> {
   const versions: number[] = [];
-  let seq = 0;
-  for (let n = 0; n < (opts.max ?? 1_000); n++) {
-    // MsgRequest in the client's types lacks next_by_subj, which the server (2.9 too) understands
-    const m = await jsm.streams.getMessage(stream, { next_by_subj: entitySubject, seq: seq + 1 } as unknown as MsgRequest);
-    if (!m) break;
+  for await (const m of subjectMessages(jsm, stream, entitySubject, { max: opts.max ?? 1_000 })) {
     const v = Number(m.header.get(ENTITY_VERSION_HEADER));
     if (Number.isFinite(v) && v > 0) versions.push(v);
     if (opts.stopAt?.(v)) break;
-    seq = m.seq;
   }
   return versions;
 }
