@@ -3,7 +3,7 @@ export type { ExponentialPolicy, Jitter, RetryPolicy, RetryPolicyInput, RetryPol
 export { baseDelay, MAX_RETRY_AFTER_MS, nextDelay } from './delay.js';
 export type { DelayOptions } from './delay.js';
 export { parseHttpDate, parseRetryAfter } from './retry-after.js';
-export { parseRateLimitReset } from './rate-limit-headers.js';
+export { headerValue, parseRateLimitReset } from './rate-limit-headers.js';
 export type { HeaderSource, RateLimitInfo } from './rate-limit-headers.js';
 export { appendAttempt, attemptsMade, continueHistory, MAX_HISTORY_RECORDS, MAX_RECORD_MESSAGE_CHARS } from './history.js';
 export type { AttemptRecord, RetryHistory } from './history.js';

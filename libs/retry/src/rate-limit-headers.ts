@@ -18,7 +18,8 @@ const EPOCH_SECONDS_FROM = 1e9;
 /** …and at or above this, epoch milliseconds (1e12 s would be the year 33658). */
 const EPOCH_MS_FROM = 1e12;
 
-function header(headers: HeaderSource, name: string): string | undefined {
+/** One header's value from either kind of headers (a fetch Headers, or a record with any case of names), trimmed; the first of a repeated one. */
+export function headerValue(headers: HeaderSource, name: string): string | undefined {
   let v: unknown;
   if (typeof headers.get === 'function') v = (headers as { get(n: string): string | null }).get(name);
   else {
@@ -34,7 +35,7 @@ function header(headers: HeaderSource, name: string): string | undefined {
 /** The first of the names present (the IETF draft's unprefixed name wins over the X- one). */
 function first(headers: HeaderSource, names: string[]): string | undefined {
   for (const n of names) {
-    const v = header(headers, n);
+    const v = headerValue(headers, n);
     if (v !== undefined && v !== '') return v;
   }
   return undefined;

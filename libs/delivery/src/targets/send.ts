@@ -1,5 +1,5 @@
 import { classifyHttp } from '@bus/errors';
-import { type HeaderSource, parseRateLimitReset, parseRetryAfter } from '@bus/retry';
+import { type HeaderSource, headerValue, parseRateLimitReset, parseRetryAfter } from '@bus/retry';
 import { type Dispatcher, request } from 'undici';
 import { type CallResult, elapsedMs } from '../target.js';
 
@@ -35,11 +35,6 @@ async function viaFetch(req: HttpRequest, signal: AbortSignal, fetchFn: typeof f
   return { status: res.status, headers: res.headers, body: await res.text() };
 }
 
-const firstValue = (h: HeaderSource, name: string): string | null => {
-  const v = typeof h.get === 'function' ? (h as { get(n: string): string | null }).get(name) : (h as Record<string, unknown>)[name];
-  return v === undefined || v === null ? null : Array.isArray(v) ? String(v[0]) : String(v);
-};
-
 /**
  * One HTTP request with a hard timeout, classified (classifyHttp): by status, and by whether
  * the request left us — a refused connection never reached the target (transient), a timeout
@@ -57,7 +52,7 @@ export async function sendHttp(req: HttpRequest, timeoutMs: number, fetchFn?: ty
     const known = rateLimit.remaining !== undefined || rateLimit.resetMs !== undefined ? rateLimit : undefined;
     const ok = res.status >= 200 && res.status < 300;
     if (ok) return { ok: true, failureClass: 'ok', status: res.status, detail: `${res.status}`, durationMs: elapsedMs(started), rateLimit: known, body: res.body };
-    return { ok: false, failureClass: classifyHttp(res.status, true), status: res.status, retryAfterMs: parseRetryAfter(firstValue(res.headers, 'retry-after')),
+    return { ok: false, failureClass: classifyHttp(res.status, true), status: res.status, retryAfterMs: parseRetryAfter(headerValue(res.headers, 'retry-after')),
       detail: `${res.status} ${res.body.slice(0, 200)}`, durationMs: elapsedMs(started), rateLimit: known };
   } catch (err) {
     const e = err as Error & { code?: string; cause?: { code?: string } };
