@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BusError, classifyHttp, type FailureClass } from '@bus/errors';
 import { createRateLimiter, type RateLimiter } from '@bus/ratelimit';
 import { defineRetryPolicy, nextDelay, parseRetryAfter, type RetryPolicyInput } from '@bus/retry';
@@ -40,14 +41,6 @@ export interface SourceClient {
   /** GET `path` (after the base URL) with the source's auth, pace and retries. Throws SourceApiError; a 404 is returned. */
   get(path: string, opts?: { query?: Record<string, string>; signal?: AbortSignal }): Promise<SourceAnswer>;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
-  const t = setTimeout(resolve, ms);
-  signal?.addEventListener('abort', () => {
-    clearTimeout(t);
-    reject(signal.reason);
-  }, { once: true });
-});
 
 /** Builds a source's one client; its settings are checked now (a missing variable names itself when the first call is made). */
 export function createSourceClient(source: string, api: SourceApi, env: NodeJS.ProcessEnv, fetchFn: typeof fetch = fetch): SourceClient {
@@ -100,7 +93,7 @@ export function createSourceClient(source: string, api: SourceApi, env: NodeJS.P
           throw new SourceApiError(`SOURCE_API_${failure.status ?? 'UNREACHABLE'}`, failure.cls,
             `${who} answered ${failure.detail} for GET ${path}${failure.cls === 'transient' ? ` after ${attempt} attempts` : ''}${what}`, failure.status);
         }
-        await sleep(nextDelay(policy, attempt, { retryAfterMs: failure.retryAfterMs }) ?? 0, opts.signal);
+        await sleep(nextDelay(policy, attempt, { retryAfterMs: failure.retryAfterMs }) ?? 0, undefined, { signal: opts.signal });
       }
     },
   };
