@@ -123,11 +123,16 @@ export function names(prefix = ''): Names {
  */
 export const AUDIT_BUCKETS = 4096;
 
-/** The audit bucket of a key: FNV-1a (32-bit) of its UTF-16 code units, 3 hex digits. */
-export function auditBucket(key: string): string {
+/** FNV-1a (32-bit) of a string's UTF-16 code units: a stable spread of keys over a fixed number of buckets. */
+export function fnv1a32(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return ((h >>> 0) % AUDIT_BUCKETS).toString(16).padStart(3, '0');
+  return h >>> 0;
+}
+
+/** The audit bucket of a key: its FNV-1a hash, 3 hex digits. */
+export function auditBucket(key: string): string {
+  return (fnv1a32(key) % AUDIT_BUCKETS).toString(16).padStart(3, '0');
 }
 
 /** `contact/c-1`: how an entity is written in traces and the audit index. */

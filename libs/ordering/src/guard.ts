@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isCasConflict } from '@bus/lease';
 import { kvToken } from '@bus/streams';
 import type { KV } from '@nats-io/kv';
+import { foldedVersions } from './fold.js';
 
 /** strict: every version, in order; latest: only newer than applied; none: no ordering. */
 export type OrderingMode = 'strict' | 'latest' | 'none';
@@ -135,6 +136,8 @@ export function createOrderingGuard(o: GuardOptions) {
   const gapWaitMs = o.gapWaitMs ?? 60_000;
   const reorderWindowMs = o.reorderWindowMs ?? 2_000;
   const count = o.onKvOp ?? (() => {});
+  /** An entity without a key may have been idle and folded into its partition (fold.ts): its applied version is there. */
+  const folded = foldedVersions(o.kv, () => count('get'));
   /** Entities whose attempt runs in this process now: our own lease on any other is a leftover. */
   const active = new Set<string>();
   /** Last state we wrote per key, with its revision: the next version of the entity skips the read when nobody wrote since. */
@@ -151,7 +154,7 @@ export function createOrderingGuard(o: GuardOptions) {
   async function read(key: string): Promise<{ state: EntityState; revision: number }> {
     count('get');
     const e = await o.kv.get(key);
-    if (e?.operation !== 'PUT' || e.value.length === 0) return { state: { applied: 0 }, revision: e?.revision ?? 0 };
+    if (e?.operation !== 'PUT' || e.value.length === 0) return { state: { applied: await folded.applied(o.connector, key) }, revision: e?.revision ?? 0 };
     return { state: e.json() as EntityState, revision: e.revision };
   }
 
@@ -269,9 +272,10 @@ export function createOrderingGuard(o: GuardOptions) {
       const key = keyOf(o.connector, cmd.entity);
       const cached = cache.get(key);
       // fast path: the state we last wrote, when nobody wrote since (the compare-and-set proves it); the
-      // first version of an entity is usually new (create). Skips need no proof: applied only grows.
+      // first version of an entity is usually new (create, which fails if the key exists) — unless it was
+      // applied and folded since, which its partition says. Skips need no proof: applied only grows.
       if (cached || cmd.version === 1) {
-        const { state, revision } = cached ?? { state: { applied: 0 }, revision: 0 };
+        const { state, revision } = cached ?? { state: { applied: await folded.applied(o.connector, key) }, revision: 0 };
         const d = await decide(key, cmd, state, true);
         if (d !== undefined && d !== 'slow' && d.kind === 'skip') return d;
         if (d === undefined) {

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
+import { createLogger } from '@bus/observability';
+import { topology } from '@bus/streams';
+import { startNats, type TestNats, uniquePrefix } from '@bus/testkit';
+import { appliedVersion, createOrderingGuard, foldIdleVersions, type OrderingGuard, partitionKeyOf } from './index.js';
+
+describe('folding idle entities into partition values', () => {
+  let nats: TestNats;
+  let bus: Bus;
+  before(async () => {
+    nats = await startNats();
+    const prefix = uniquePrefix();
+    bus = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: prefix }), name: 't', log: createLogger({ service: 't', level: 'silent' }) });
+    await bus.applyTopology(topology({ prefix }));
+  });
+  after(async () => {
+    await bus.close();
+    await nats.stop({ removeStore: true });
+  });
+  const kv = () => bus.kv(bus.names.kv.versions);
+  const guard = async (connector: string, mode: 'strict' | 'latest' = 'strict') =>
+    createOrderingGuard({ kv: await kv(), connector, mode, leaseMs: 10_000, takeoverGraceMs: 0 });
+  const e = (id: string) => ({ type: 'contact', id });
+  const cmd = (id: string, version: number) => ({ entity: e(id), version, storedAtMs: Date.now() });
+  async function deliver(g: OrderingGuard, id: string, version: number): Promise<void> {
+    const b = await g.begin(cmd(id, version));
+    assert.equal(b.kind, 'go', `${id} v${version}: ${JSON.stringify(b)}`);
+    if (b.kind === 'go') assert.ok(await g.commit(b.token));
+  }
+  /** Subjects (keys) of the versions bucket nats-server holds for one connector: what costs its memory. */
+  async function keysHeld(connector: string): Promise<number> {
+    const info = await bus.jsm.streams.info(`KV_${bus.names.kv.versions}`, { subjects_filter: `$KV.${bus.names.kv.versions}.${connector}.>` });
+    return Object.keys(info.state.subjects ?? {}).length;
+  }
+
+  it('idle entities leave their keys for a few partition values; every version decision stays the same', async () => {
+    const g = await guard('fold1');
+    for (let i = 0; i < 60; i++) for (let v = 1; v <= 3; v++) await deliver(g, `c-${i}`, v);
+    assert.equal(await keysHeld('fold1'), 60);
+    const r = await foldIdleVersions({ bus, connector: 'fold1', idleMs: 0 });
+    assert.equal(r.folded, 60);
+    assert.equal(r.kept, 0);
+    const held = await keysHeld('fold1');
+    assert.equal(held, r.partitions, 'only partition values are left (one per entity at this size: 16,384 partitions)');
+    const fresh = await guard('fold1'); // another process: nothing cached
+    for (const g2 of [g, fresh]) {
+      assert.deepEqual(await g2.state(e('c-7')), { applied: 3 });
+      assert.deepEqual(await g2.begin(cmd('c-7', 3)), { kind: 'skip', reason: 'duplicate', applied: 3 });
+      assert.deepEqual(await g2.begin(cmd('c-8', 2)), { kind: 'skip', reason: 'stale', applied: 3 });
+    }
+    assert.equal(await appliedVersion(await kv(), 'fold1', e('c-9')), 3);
+    assert.equal(await appliedVersion(await kv(), 'fold1', e('never')), 0);
+    // a strict gap after a fold is still a gap: version 5 waits for 4
+    assert.equal((await fresh.begin(cmd('c-10', 5))).kind, 'wait');
+    await deliver(fresh, 'c-10', 4);
+    assert.deepEqual(await fresh.state(e('c-10')), { applied: 4 }, 'the key is back, from the folded version');
+    await deliver(fresh, 'c-10', 5);
+  });
+
+  it('a redelivered first version of a folded entity is a duplicate (the create fast path reads the partition)', async () => {
+    const g = await guard('fold2');
+    await deliver(g, 'only-v1', 1);
+    await foldIdleVersions({ bus, connector: 'fold2', idleMs: 0 });
+    for (const g2 of [g, await guard('fold2')]) assert.deepEqual(await g2.begin(cmd('only-v1', 1)), { kind: 'skip', reason: 'duplicate', applied: 1 });
+  });
+
+  it('latest mode: an older version after a fold is stale, a newer one goes', async () => {
+    const g = await guard('fold3', 'latest');
+    await deliver(g, 'l', 7);
+    await foldIdleVersions({ bus, connector: 'fold3', idleMs: 0 });
+    const fresh = await guard('fold3', 'latest');
+    assert.deepEqual(await fresh.begin(cmd('l', 4)), { kind: 'skip', reason: 'stale', applied: 7 });
+    await deliver(fresh, 'l', 9);
+    assert.equal(await appliedVersion(await kv(), 'fold3', e('l')), 9);
+  });
+
+  it('keeps what is in use or written meanwhile: a held lease, a version in doubt, a key written after it was listed, a recent write', async () => {
+    const g = await guard('fold4');
+    await deliver(g, 'leased', 1);
+    const held = await g.begin(cmd('leased', 2));
+    assert.equal(held.kind, 'go');
+    await deliver(g, 'doubt', 1);
+    const d = await g.begin(cmd('doubt', 2));
+    if (d.kind === 'go') await g.abort(d.token, { inDoubt: true });
+    await deliver(g, 'racing', 1);
+    await deliver(g, 'recent', 1);
+    const r = await foldIdleVersions({
+      bus, connector: 'fold4', idleMs: 0,
+      // 'racing' is written between the listing and the fold: its newer write must survive
+      afterList: async (keys) => {
+        assert.ok(keys.some((k) => k.endsWith('.racing')));
+        await deliver(g, 'racing', 2);
+      },
+    });
+    assert.equal(r.kept, 1, 'the raced key is kept');
+    assert.deepEqual(await g.state(e('racing')), { applied: 2 });
+    assert.deepEqual(await (await guard('fold4')).state(e('doubt')), { applied: 1, inDoubt: 2 });
+    if (held.kind === 'go') assert.ok(await g.commit(held.token), 'the lease held across the fold still commits (fenced write)');
+    assert.equal(await appliedVersion(await kv(), 'fold4', e('leased')), 2);
+    const none = await foldIdleVersions({ bus, connector: 'fold4', idleMs: 60_000 });
+    assert.equal(none.folded, 0, 'nothing idle for a minute yet');
+  });
+
+  it('partitions merge with the higher version: a second fold, or two at once, never lowers one', async () => {
+    const g = await guard('fold5');
+    for (let i = 0; i < 20; i++) await deliver(g, `m-${i}`, 1);
+    await Promise.all([foldIdleVersions({ bus, connector: 'fold5', idleMs: 0 }), foldIdleVersions({ bus, connector: 'fold5', idleMs: 0 })]);
+    for (let i = 0; i < 20; i++) await deliver(g, `m-${i}`, 2);
+    await foldIdleVersions({ bus, connector: 'fold5', idleMs: 0 });
+    const fresh = await guard('fold5');
+    for (let i = 0; i < 20; i++) assert.equal((await fresh.state(e(`m-${i}`))).applied, 2, `m-${i}`);
+    const pk = partitionKeyOf('fold5', `fold5.contact.m-0`);
+    const v = await (await kv()).get(pk);
+    assert.equal((v?.json() as { e: Record<string, number> }).e['contact.m-0'], 2);
+  });
+});

@@ -1,0 +1,193 @@
+import type { Bus } from '@bus/bus';
+import { isCasConflict } from '@bus/lease';
+import type { Logger } from '@bus/observability';
+import { fnv1a32 } from '@bus/streams';
+import { DeliverPolicy } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+
+/**
+ * Idle entities' applied versions, folded into a fixed number of partition values per connector.
+ *
+ * nats-server keeps every subject of a stream in memory (~450 B per `bus_versions` key measured, for
+ * ever), so one key per entity and connector costs gigabytes at millions of entities. An entity's key
+ * is needed only while it is in use (a lease, a version in doubt, recent writes); once it has been
+ * idle for a while the folder moves its applied version into `<connector>.=fold.<n>` — one JSON value
+ * `{ e: { "<type>.<id>": applied } }` per partition — and removes the key. The guard reads the key
+ * and, when there is none, the partition: an absent key always means "folded, or never applied",
+ * because the folder writes the partition *before* it removes the key, and removes it only at the
+ * revision it folded (a write since keeps the key, hot). A partition's version per entity only grows
+ * (merged with max), so a slow or duplicate folder can never lower it.
+ *
+ * FOLD_PARTITIONS is fixed: readers and folders must agree on where an entity is. 16,384 partitions
+ * hold 10 million entities at ~610 each (~15 KB per value, read once per cold entity's delivery).
+ */
+export const FOLD_PARTITIONS = 16_384;
+const FOLD_TOKEN = '=fold';
+
+/** The entity's part of its key (`<type>.<id>`), as it is named inside a partition. */
+const entityPart = (connector: string, key: string) => key.slice(connector.length + 1);
+
+/** The partition value that holds `key` (a `bus_versions` key of `connector`) once it is folded. */
+export function partitionKeyOf(connector: string, key: string): string {
+  return `${connector}.${FOLD_TOKEN}.${fnv1a32(entityPart(connector, key)) % FOLD_PARTITIONS}`;
+}
+
+interface PartitionValue {
+  e: Record<string, number>;
+}
+
+const MAX_CACHED_PARTITIONS = 256;
+
+/**
+ * Reads folded versions. Every read fetches the partition (its revision proves it is current: an
+ * entity folded a moment ago must be seen); the parsed value is cached by revision, so a partition
+ * that did not change is not parsed again.
+ */
+export function foldedVersions(kv: KV, onGet: () => void = () => {}) {
+  const parsed = new Map<string, { revision: number; value: PartitionValue }>();
+  return {
+    /** The applied version folded for `key` (a `bus_versions` key of `connector`); 0 when none is. */
+    async applied(connector: string, key: string): Promise<number> {
+      const pk = partitionKeyOf(connector, key);
+      onGet();
+      const e = await kv.get(pk);
+      if (e?.operation !== 'PUT' || e.length === 0) return 0;
+      let cached = parsed.get(pk);
+      if (cached?.revision !== e.revision) {
+        cached = { revision: e.revision, value: e.json() as PartitionValue };
+        parsed.delete(pk);
+        parsed.set(pk, cached);
+        if (parsed.size > MAX_CACHED_PARTITIONS) parsed.delete(parsed.keys().next().value as string);
+      }
+      return cached.value.e[entityPart(connector, key)] ?? 0;
+    },
+  };
+}
+export type FoldedVersions = ReturnType<typeof foldedVersions>;
+
+/** An idle entity key found by a fold pass. */
+interface Idle {
+  key: string;
+  /** The revision folded: the key is removed only up to it. */
+  revision: number;
+  applied: number;
+}
+
+export interface FoldOptions {
+  bus: Bus;
+  connector: string;
+  /** Fold entities whose key was last written at least this long ago. */
+  idleMs: number;
+  /** At most this many keys folded per pass (memory bound); the next pass takes the rest. Default 20 000. */
+  maxPerPass?: number;
+  /** Partitions written at once. Default 16. */
+  parallel?: number;
+  now?: () => number;
+  log?: Logger;
+  /** Called between listing and folding (tests: a write that races the fold). */
+  afterList?: (keys: string[]) => Promise<void>;
+}
+
+export interface FoldResult {
+  /** Entity keys looked at (hot keys of the connector). */
+  looked: number;
+  /** Folded and removed. */
+  folded: number;
+  /** Written since they were listed: kept (they stay hot). */
+  kept: number;
+  partitions: number;
+}
+
+/**
+ * One fold pass over a connector's entity keys: idle ones (no lease, nothing in doubt, not written for
+ * `idleMs`) go into their partition values, then their keys are removed at the folded revision. Safe
+ * to run in several processes at once (merges take the max, removals are conditional); one at a time
+ * is cheaper — deliver runs it under a lease.
+ */
+export async function foldIdleVersions(o: FoldOptions): Promise<FoldResult> {
+  const now = o.now ?? Date.now;
+  const bucket = o.bus.names.kv.versions;
+  const kv = await o.bus.kv(bucket);
+  const idle = await listIdle(o.bus, bucket, o.connector, now() - o.idleMs, o.maxPerPass ?? 20_000);
+  await o.afterList?.(idle.found.map((i) => i.key));
+  const byPartition = new Map<string, Idle[]>();
+  for (const i of idle.found) {
+    const pk = partitionKeyOf(o.connector, i.key);
+    const list = byPartition.get(pk);
+    if (list) list.push(i);
+    else byPartition.set(pk, [i]);
+  }
+  const result: FoldResult = { looked: idle.looked, folded: 0, kept: 0, partitions: byPartition.size };
+  const queue = [...byPartition.entries()];
+  const worker = async () => {
+    for (let next = queue.pop(); next; next = queue.pop()) {
+      const [pk, entries] = next;
+      const applied = entries.filter((i) => i.applied > 0);
+      if (applied.length) await mergeIntoPartition(kv, pk, o.connector, applied);
+      // only now may the keys go: a reader that finds no key reads the partition, which already holds them
+      for (const i of entries) {
+        const purged = await o.bus.jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${i.key}`, seq: i.revision + 1 });
+        if (purged.purged > 0) result.folded++;
+        else result.kept++; // nothing at or below the revision: someone removed or rewrote it meanwhile
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(o.parallel ?? 16, queue.length) }, worker));
+  if (result.folded > 0) o.log?.info({ connector: o.connector, ...result }, 'idle entities folded into partition values');
+  return result;
+}
+
+/** Adds entities to a partition value (compare-and-set, the higher version wins). */
+async function mergeIntoPartition(kv: KV, pk: string, connector: string, entries: Idle[]): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const e = await kv.get(pk);
+    const value: PartitionValue = e?.operation === 'PUT' && e.length > 0 ? (e.json() as PartitionValue) : { e: {} };
+    for (const i of entries) {
+      const part = entityPart(connector, i.key);
+      value.e[part] = Math.max(value.e[part] ?? 0, i.applied);
+    }
+    try {
+      const data = JSON.stringify(value);
+      if (e) await kv.update(pk, data, e.revision);
+      else await kv.create(pk, data);
+      return;
+    } catch (err) {
+      if (!isCasConflict(err) || tries >= 20) throw err; // another folder wrote the partition: merge again
+    }
+  }
+}
+
+/** The connector's entity keys that are idle since before `beforeMs`: last revision of each, one ordered pass. */
+async function listIdle(bus: Bus, bucket: string, connector: string, beforeMs: number, max: number): Promise<{ looked: number; found: Idle[] }> {
+  const prefix = `$KV.${bucket}.`;
+  const partitions = `${prefix}${connector}.${FOLD_TOKEN}.`;
+  const c = await bus.js.consumers.get(`KV_${bucket}`, { filter_subjects: `${prefix}${connector}.>`, deliver_policy: DeliverPolicy.LastPerSubject });
+  const found: Idle[] = [];
+  let looked = 0;
+  try {
+    let pending = (await c.info(true)).num_pending;
+    while (pending > 0 && found.length < max) {
+      const msgs = await c.fetch({ max_messages: Math.min(pending, 512), expires: 5_000 });
+      let got = 0;
+      for await (const m of msgs) {
+        got++;
+        pending = m.info.pending;
+        if (m.subject.startsWith(partitions)) continue;
+        looked++;
+        const op = m.headers?.get('KV-Operation');
+        if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) continue;
+        if (Number(m.info.timestampNanos) / 1e6 > beforeMs) continue;
+        const state = m.json<{ applied?: number; lease?: unknown; inDoubt?: unknown }>();
+        // an attempt in flight or in doubt keeps its record: only a plain applied version is folded
+        if (state.lease !== undefined || state.inDoubt !== undefined) continue;
+        // applied 0 (an attempt that failed before anything landed) says nothing a missing key does not: removed, not merged
+        const applied = typeof state.applied === 'number' && state.applied > 0 ? state.applied : 0;
+        if (found.length < max) found.push({ key: m.subject.slice(prefix.length), revision: m.seq, applied });
+      }
+      if (got === 0) pending = (await c.info()).num_pending; // an empty fetch (slow server): ask where we are
+    }
+  } finally {
+    await c.delete().catch(() => undefined);
+  }
+  return { looked, found };
+}
