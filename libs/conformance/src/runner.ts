@@ -180,6 +180,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       note(`never went quiet: ${err.message}`);
     });
     if (!timedOut) note(`quiet after ${secs()} s`);
+    note(await versionKeys(b));
 
     const connectors: ConnectorResult[] = [];
     for (const t of targets.list) {
@@ -203,6 +204,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     if (cluster) await cluster.stop({ removeStore: true });
     if (nats && nats !== o.nats) await nats.stop({ removeStore: true });
   }
+}
+
+/** How many entity keys and folded partition values bus_versions holds (deliver folds idle entities: DELIVER_FOLD_IDLE_MS). */
+async function versionKeys(bus: Bus): Promise<string> {
+  const bucket = bus.names.kv.versions;
+  const info = await bus.jsm.streams.info(`KV_${bucket}`, { subjects_filter: '>' }).catch(() => undefined);
+  const subjects = Object.keys(info?.state.subjects ?? {});
+  const partitions = subjects.filter((s) => s.split('.')[3] === '=fold').length;
+  return `bus_versions: ${subjects.length - partitions} entity keys, ${partitions} folded partition values`;
 }
 
 /**

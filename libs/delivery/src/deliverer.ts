@@ -5,7 +5,7 @@ import { createCircuitBreaker } from '@bus/breaker';
 import { DeliveryCommand } from '@bus/connectors';
 import { decode, EnvelopeError, toFieldIssues } from '@bus/envelope';
 import type { Logger } from '@bus/observability';
-import { createOrderingGuard, type LookupResult, type OrderingGuard, pendingVersions, type Token } from '@bus/ordering';
+import { createOrderingGuard, type LookupResult, type OrderingGuard, pendingVersions, startFolder, type Token } from '@bus/ordering';
 import { transformDurable } from '@bus/transformer';
 import type { ConsumerInfo } from '@nats-io/jetstream';
 import { createRateLimiter } from '@bus/ratelimit';
@@ -26,6 +26,11 @@ export interface DelivererOptions {
   concurrency?: number;
   /** For the OAuth2 token endpoint (tests); the target's own calls use resolveDelivery's. */
   fetchFn?: typeof fetch;
+  /**
+   * Fold entities idle for `idleMs` into partition values (@bus/ordering fold.ts), a pass every `everyMs`:
+   * keeps nats-server's memory per entity small. Default 600 000 / 60 000 ms; idleMs 0 = never.
+   */
+  fold?: { idleMs: number; everyMs: number };
 }
 
 /** The durable consumer of one connector on DELIVERIES. */
@@ -372,6 +377,14 @@ export function createDeliverer(o: DelivererOptions) {
         // paused or circuit open: stop pulling, so the stream holds the backlog instead of cycling through it
         holdOff: () => (paused ? 5_000 : breaker.msUntilProbe()),
       });
+      const fold = o.fold ?? { idleMs: 600_000, everyMs: 60_000 };
+      const folder = fold.idleMs > 0
+        ? startFolder({ bus: o.bus, connector: name, idleMs: fold.idleMs, everyMs: fold.everyMs, log,
+          onPass: (r) => {
+            o.metrics.folded.inc({ connector: name }, r.folded);
+            o.metrics.hotKeys.set({ connector: name }, r.looked - r.folded);
+          } })
+        : undefined;
       return {
         get inFlight() {
           return consumption.inFlight;
@@ -379,6 +392,7 @@ export function createDeliverer(o: DelivererOptions) {
         finished: consumption.finished,
         async stop() {
           stopWatch();
+          await folder?.stop();
           await consumption.stop();
           await target.close?.();
         },

@@ -1,5 +1,6 @@
 import type { Bus } from '@bus/bus';
-import { isCasConflict } from '@bus/lease';
+import { describeError } from '@bus/errors';
+import { acquireLease, isCasConflict } from '@bus/lease';
 import type { Logger } from '@bus/observability';
 import { fnv1a32 } from '@bus/streams';
 import { DeliverPolicy } from '@nats-io/jetstream';
@@ -190,4 +191,41 @@ async function listIdle(bus: Bus, bucket: string, connector: string, beforeMs: n
     await c.delete().catch(() => undefined);
   }
   return { looked, found };
+}
+
+export interface FolderOptions extends Omit<FoldOptions, 'afterList'> {
+  /** How often a pass runs. */
+  everyMs: number;
+  /** After each pass this process ran (metrics). */
+  onPass?: (r: FoldResult) => void;
+}
+
+/**
+ * Runs fold passes every `everyMs` while the process lives, one process per connector at a time (a
+ * lease `fold.<connector>` in `bus_leases`; the others skip the pass). A failed pass is logged and
+ * tried again at the next one: folding is housekeeping, never on a delivery's path.
+ */
+export function startFolder(o: FolderOptions): { stop(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  const pass = async () => {
+    const lease = await acquireLease({ kv: await o.bus.kv(o.bus.names.kv.leases), key: `fold.${o.connector}`, ttlMs: Math.max(30_000, o.everyMs), log: o.log });
+    if (!lease) return;
+    try {
+      o.onPass?.(await foldIdleVersions(o));
+    } finally {
+      await lease.release();
+    }
+  };
+  const timer = setInterval(() => {
+    running ??= pass()
+      .catch((err: unknown) => o.log?.warn({ connector: o.connector, err: describeError(err) }, 'fold pass failed; the next pass tries again'))
+      .finally(() => { running = undefined; });
+  }, o.everyMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

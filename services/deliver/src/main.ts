@@ -10,6 +10,9 @@ runService({
     DELIVER_OPS_PORT: z.coerce.number().int().min(0).max(65_535).default(8082),
     DELIVER_OPS_HOST: z.string().default('127.0.0.1'),
     DELIVER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32),
+    // entities idle this long leave bus_versions for their partition value (0: never); a pass this often
+    DELIVER_FOLD_IDLE_MS: z.coerce.number().int().min(0).default(600_000),
+    DELIVER_FOLD_EVERY_MS: z.coerce.number().int().min(100).default(60_000),
   }),
   ops: (c) => ({ port: c.DELIVER_OPS_PORT, host: c.DELIVER_OPS_HOST }),
   stream: (bus) => bus.names.streams.deliveries,
@@ -20,7 +23,8 @@ runService({
     const { connectors } = catalog;
     const deliveries = connectors.map((c) => resolveDelivery(c, process.env));
     const deliverMetrics = createDeliverMetrics(metrics.registry);
-    const deliverers = deliveries.map((delivery) => createDeliverer({ bus, delivery, log, metrics: deliverMetrics, concurrency: config.DELIVER_CONCURRENCY }));
+    const deliverers = deliveries.map((delivery) => createDeliverer({ bus, delivery, log, metrics: deliverMetrics, concurrency: config.DELIVER_CONCURRENCY,
+      fold: { idleMs: config.DELIVER_FOLD_IDLE_MS, everyMs: config.DELIVER_FOLD_EVERY_MS } }));
     const running = await Promise.all(deliverers.map((d) => d.start()));
     // credentials checked now, so a wrong client secret shows in /readyz, not at the first event;
     // a failed check is repeated (the token endpoint may start after us), a passed one is not
