@@ -85,6 +85,14 @@ export interface FoldOptions {
   parallel?: number;
   now?: () => number;
   log?: Logger;
+  /**
+   * Partition values not written for this long are rewritten as they are (default 3 600 000 ms): nats-server 2.9
+   * keeps every deleted message of a file block in memory until the whole block is gone, and one old, still-live
+   * partition value would pin its block — and the memory of every key folded out of it — for ever.
+   */
+  refreshMs?: number;
+  /** At most this many partition values rewritten per pass. Default 1 000. */
+  maxRefresh?: number;
   /** Called between listing and folding (tests: a write that races the fold). */
   afterList?: (keys: string[]) => Promise<void>;
 }
@@ -96,7 +104,10 @@ export interface FoldResult {
   folded: number;
   /** Written since they were listed: kept (they stay hot). */
   kept: number;
+  /** Partition values written with folded entities. */
   partitions: number;
+  /** Old partition values rewritten as they were (refreshMs). */
+  refreshed: number;
 }
 
 /**
@@ -109,7 +120,7 @@ export async function foldIdleVersions(o: FoldOptions): Promise<FoldResult> {
   const now = o.now ?? Date.now;
   const bucket = o.bus.names.kv.versions;
   const kv = await o.bus.kv(bucket);
-  const idle = await listIdle(o.bus, bucket, o.connector, now() - o.idleMs, o.maxPerPass ?? 20_000);
+  const idle = await listIdle(o.bus, bucket, o.connector, now() - o.idleMs, now() - (o.refreshMs ?? 3_600_000), o.maxPerPass ?? 20_000, o.maxRefresh ?? 1_000);
   await o.afterList?.(idle.found.map((i) => i.key));
   const byPartition = new Map<string, Idle[]>();
   for (const i of idle.found) {
@@ -118,8 +129,10 @@ export async function foldIdleVersions(o: FoldOptions): Promise<FoldResult> {
     if (list) list.push(i);
     else byPartition.set(pk, [i]);
   }
-  const result: FoldResult = { looked: idle.looked, folded: 0, kept: 0, partitions: byPartition.size };
+  const result: FoldResult = { looked: idle.looked, folded: 0, kept: 0, partitions: byPartition.size, refreshed: 0 };
   const queue = [...byPartition.entries()];
+  const stale = idle.stale.filter((pk) => !byPartition.has(pk)); // a partition written now is fresh anyway
+  const parallel = o.parallel ?? 16;
   const worker = async () => {
     for (let next = queue.pop(); next; next = queue.pop()) {
       const [pk, entries] = next;
@@ -127,15 +140,36 @@ export async function foldIdleVersions(o: FoldOptions): Promise<FoldResult> {
       if (applied.length) await mergeIntoPartition(kv, pk, o.connector, applied);
       // only now may the keys go: a reader that finds no key reads the partition, which already holds them
       for (const i of entries) {
-        const purged = await o.bus.jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${i.key}`, seq: i.revision + 1 });
-        if (purged.purged > 0) result.folded++;
-        else result.kept++; // nothing at or below the revision: someone removed or rewrote it meanwhile
+        if (await removeRevision(o.bus, bucket, i.key, i.revision)) result.folded++;
+        else result.kept++; // the folded revision is gone: the key was written since (and stays) or removed meanwhile
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(o.parallel ?? 16, queue.length) }, worker));
+  const refresher = async () => {
+    for (let pk = stale.pop(); pk; pk = stale.pop()) {
+      const e = await kv.get(pk);
+      if (e?.operation !== 'PUT') continue;
+      try {
+        await kv.update(pk, e.value, e.revision);
+        result.refreshed++;
+      } catch (err) {
+        if (!isCasConflict(err)) throw err; // a folder wrote it meanwhile: fresh
+      }
+    }
+  };
+  await Promise.all([...Array.from({ length: Math.min(parallel, queue.length) }, worker), ...Array.from({ length: Math.min(4, stale.length) }, refresher)]);
   if (result.folded > 0) o.log?.info({ connector: o.connector, ...result }, 'idle entities folded into partition values');
   return result;
+}
+
+/**
+ * Removes the key's folded revision and nothing newer: a purge of its subject below revision + 1 (KV streams deny
+ * deleting a message by sequence). KV keeps one revision per key, so if the key was written since, the folded
+ * revision is gone already and the newer one stays (false).
+ */
+async function removeRevision(bus: Bus, bucket: string, key: string, revision: number): Promise<boolean> {
+  const r = await bus.jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${key}`, seq: revision + 1 });
+  return r.purged > 0;
 }
 
 /** Adds entities to a partition value (compare-and-set, the higher version wins). */
@@ -159,11 +193,13 @@ async function mergeIntoPartition(kv: KV, pk: string, connector: string, entries
 }
 
 /** The connector's entity keys that are idle since before `beforeMs`: last revision of each, one ordered pass. */
-async function listIdle(bus: Bus, bucket: string, connector: string, beforeMs: number, max: number): Promise<{ looked: number; found: Idle[] }> {
+async function listIdle(bus: Bus, bucket: string, connector: string, beforeMs: number, refreshBeforeMs: number, max: number, maxRefresh: number):
+  Promise<{ looked: number; found: Idle[]; stale: string[] }> {
   const prefix = `$KV.${bucket}.`;
   const partitions = `${prefix}${connector}.${FOLD_TOKEN}.`;
   const c = await bus.js.consumers.get(`KV_${bucket}`, { filter_subjects: `${prefix}${connector}.>`, deliver_policy: DeliverPolicy.LastPerSubject });
   const found: Idle[] = [];
+  const stale: string[] = [];
   let looked = 0;
   try {
     let pending = (await c.info(true)).num_pending;
@@ -173,7 +209,10 @@ async function listIdle(bus: Bus, bucket: string, connector: string, beforeMs: n
       for await (const m of msgs) {
         got++;
         pending = m.info.pending;
-        if (m.subject.startsWith(partitions)) continue;
+        if (m.subject.startsWith(partitions)) {
+          if (stale.length < maxRefresh && Number(m.info.timestampNanos) / 1e6 < refreshBeforeMs) stale.push(m.subject.slice(prefix.length));
+          continue;
+        }
         looked++;
         const op = m.headers?.get('KV-Operation');
         if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) continue;
@@ -190,7 +229,7 @@ async function listIdle(bus: Bus, bucket: string, connector: string, beforeMs: n
   } finally {
     await c.delete().catch(() => undefined);
   }
-  return { looked, found };
+  return { looked, found, stale };
 }
 
 export interface FolderOptions extends Omit<FoldOptions, 'afterList'> {
