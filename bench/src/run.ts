@@ -99,6 +99,7 @@ async function main() {
         events: Number(process.env.BENCH_SCALE_EVENTS ?? 5_000_000),
         horizonSec: Number(process.env.BENCH_SCALE_HORIZON_SEC ?? 36),
         window: Number(process.env.BENCH_SCALE_WINDOW ?? 64),
+        rate: Number(process.env.BENCH_SCALE_RATE ?? 400),
       });
     }
   } finally {

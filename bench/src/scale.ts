@@ -38,6 +38,8 @@ export interface ScaleOptions {
   horizonSec: number;
   /** Requests in flight in the pipeline run and writes in flight in the fills. */
   window: number;
+  /** Events per second offered in the pipeline run; 0 = as many as the window allows. */
+  rate: number;
 }
 
 const silent = createLogger({ service: 'bench-scale', level: 'silent' });
@@ -257,6 +259,8 @@ async function pipeline(o: ScaleOptions) {
     try {
       await inWindow(o.events, o.window, async (i) => {
         if (Date.now() - started > o.seconds * 1000) return;
+        // a steady rate the machine holds (real traffic), not the most it can take: a saturated server buffers
+        if (o.rate > 0) await until(Math.max(0, started + (i * 1000) / o.rate - Date.now()));
         // retries were never stored (0): step over them, up to the first event stored less than half a horizon ago
         const cutoff = Date.now() - (o.horizonSec * 1000) / 2;
         while (back < i && (storedAt[back] === 0 ? i - back > o.window : storedAt[back]! < cutoff)) {
@@ -317,7 +321,7 @@ export async function scaleBench(o: ScaleOptions): Promise<void> {
     ` (the folded figure is mostly the ${fmt(FOLD_PARTITIONS)} partition keys, so it shrinks per entity as entities grow)`);
 
   const p = await pipeline(o);
-  console.log(`\nPipeline: ${fmt(p.sent)} events (${fmt(p.retries)} of them retries of an event stored half a horizon before, ${fmt(p.duplicates)} refused as duplicates) in ${fmt(p.seconds)} s (${fmt(p.sent / p.seconds)}/s), ` +
+  console.log(`\nPipeline: ${fmt(p.sent)} events (${fmt(p.retries)} of them retries of an event stored half a horizon before, ${fmt(p.duplicates)} refused as duplicates) in ${fmt(p.seconds)} s (${fmt(p.sent / p.seconds)}/s, ${o.rate > 0 ? `${fmt(o.rate)}/s offered` : `as fast as ${o.window} in flight allow`}), ` +
     `dedup horizon ${o.horizonSec} s (stands for 3 d), windows full after ${fmt(p.windowsFullSec)} s\n`);
   console.log('| t | events | nats-server RSS | store |');
   console.log('|---:|---:|---:|---:|');
