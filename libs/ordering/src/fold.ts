@@ -40,9 +40,9 @@ interface PartitionValue {
 const MAX_CACHED_PARTITIONS = 256;
 
 /**
- * Reads folded versions. Every read fetches the partition (its revision proves it is current: an
- * entity folded a moment ago must be seen); the parsed value is cached by revision, so a partition
- * that did not change is not parsed again.
+ * Reads folded versions. Every read fetches the partition (an entity folded a moment ago must be seen:
+ * the bus binds buckets without direct get, so reads go to the stream's leader, never a lagging
+ * replica); the parsed value is cached by revision, so a partition that did not change is not parsed again.
  */
 export function foldedVersions(kv: KV, onGet: () => void = () => {}) {
   const parsed = new Map<string, { revision: number; value: PartitionValue }>();
