@@ -24,7 +24,7 @@ export type { AuditIndexEntry, AuditMessage, AuditRecord, TraceKeyKind } from '.
 export { auditOfCorrelation, auditRecordsOf, auditTrace, correlationsOf, legacyAuditOf, TRACE_MAX_CORRELATIONS } from './audit-read.js';
 export type { TraceResult } from './audit-read.js';
 export { watchJetStream } from './jetstream-health.js';
-export { firstSeqSince, readRange, readStream, subjectMessages } from './read.js';
+export { firstSeqSince, latestPerSubject, readRange, readStream, subjectMessages } from './read.js';
 export type { RangeOptions } from './read.js';
 export { runService } from './service.js';
 export type { ServiceContext, ServiceOptions, Started } from './service.js';

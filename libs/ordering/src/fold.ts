@@ -1,9 +1,8 @@
-import type { Bus } from '@bus/bus';
+import { type Bus, latestPerSubject } from '@bus/bus';
 import { describeError } from '@bus/errors';
 import { acquireLease, isCasConflict } from '@bus/lease';
 import type { Logger } from '@bus/observability';
 import { fnv1a32 } from '@bus/streams';
-import { DeliverPolicy } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 
 /**
@@ -192,46 +191,33 @@ async function mergeIntoPartition(kv: KV, pk: string, connector: string, entries
   }
 }
 
-/** The connector's entity keys that are idle since before `beforeMs`: last revision of each, one ordered pass. */
+/** The connector's entity keys that are idle since before `beforeMs` (last revision of each, one pass), and partition values to refresh. */
 async function listIdle(bus: Bus, bucket: string, connector: string, beforeMs: number, refreshBeforeMs: number, max: number, maxRefresh: number):
   Promise<{ looked: number; found: Idle[]; stale: string[] }> {
   const prefix = `$KV.${bucket}.`;
   const partitions = `${prefix}${connector}.${FOLD_TOKEN}.`;
-  const c = await bus.js.consumers.get(`KV_${bucket}`, { filter_subjects: `${prefix}${connector}.>`, deliver_policy: DeliverPolicy.LastPerSubject });
   const found: Idle[] = [];
   const stale: string[] = [];
   let looked = 0;
-  try {
-    let pending = (await c.info(true)).num_pending;
-    while (pending > 0 && found.length < max) {
-      const msgs = await c.fetch({ max_messages: Math.min(pending, 512), expires: 5_000 });
-      let got = 0;
-      for await (const m of msgs) {
-        got++;
-        pending = m.info.pending;
-        if (m.subject.startsWith(partitions)) {
-          if (stale.length < maxRefresh && Number(m.info.timestampNanos) / 1e6 < refreshBeforeMs) stale.push(m.subject.slice(prefix.length));
-          continue;
-        }
-        looked++;
-        const op = m.headers?.get('KV-Operation');
-        if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) continue;
-        if (Number(m.info.timestampNanos) / 1e6 > beforeMs) continue;
-        const state = m.json<{ applied?: number; lease?: unknown; inDoubt?: unknown }>();
-        // an attempt in flight or in doubt keeps its record: only a plain applied version is folded
-        if (state.lease !== undefined || state.inDoubt !== undefined) continue;
-        // applied 0 (an attempt that failed before anything landed) says nothing a missing key does not: removed, not merged
-        const applied = typeof state.applied === 'number' && state.applied > 0 ? state.applied : 0;
-        if (found.length < max) found.push({ key: m.subject.slice(prefix.length), revision: m.seq, applied });
-      }
-      if (got === 0) pending = (await c.info()).num_pending; // an empty fetch (slow server): ask where we are
+  for await (const m of latestPerSubject(bus.js, `KV_${bucket}`, `${prefix}${connector}.>`)) {
+    const writtenMs = Number(m.info.timestampNanos) / 1e6;
+    if (m.subject.startsWith(partitions)) {
+      if (stale.length < maxRefresh && writtenMs < refreshBeforeMs) stale.push(m.subject.slice(prefix.length));
+      continue;
     }
-  } finally {
-    await c.delete().catch(() => undefined);
+    looked++;
+    const op = m.headers?.get('KV-Operation');
+    if (op === 'DEL' || op === 'PURGE' || m.data.length === 0 || writtenMs > beforeMs) continue;
+    const state = m.json<{ applied?: number; lease?: unknown; inDoubt?: unknown }>();
+    // an attempt in flight or in doubt keeps its record: only a plain applied version is folded
+    if (state.lease !== undefined || state.inDoubt !== undefined) continue;
+    // applied 0 (an attempt that failed before anything landed) says nothing a missing key does not: removed, not merged
+    const applied = typeof state.applied === 'number' && state.applied > 0 ? state.applied : 0;
+    found.push({ key: m.subject.slice(prefix.length), revision: m.seq, applied });
+    if (found.length >= max) break;
   }
   return { looked, found, stale };
 }
-
 export interface FolderOptions extends Omit<FoldOptions, 'afterList'> {
   /** How often a pass runs. */
   everyMs: number;
