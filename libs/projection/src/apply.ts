@@ -2,6 +2,7 @@ import { BusError } from '@bus/errors';
 import type { Logger } from '@bus/observability';
 import { isCasConflict } from '@bus/lease';
 import type { KV } from '@nats-io/kv';
+import type { CasWrite } from './cas.js';
 import { type ApplyOutcome, decide, type ProjectedEntity } from './record.js';
 
 /** What a writer last knew of an entry: enough to decide, and its revision for the next compare-and-set. */
@@ -44,6 +45,8 @@ export interface ApplyOptions {
   maxTries?: number;
   /** Called on each lost compare-and-set (another writer changed the entry first). */
   onConflict?: () => void;
+  /** How to write (compare-and-set; revision 0: the key must be new). Default kv.update / kv.create. */
+  cas?: CasWrite;
   /** Called before each write (a compare-and-set that may lose): what coalescing saves is seen in these. */
   onWrite?: () => void;
   /** A logger, or how to get one (a message's child logger costs something to build: only when there is something to say). */
@@ -86,7 +89,7 @@ export async function applyRecord(kv: KV, key: string, candidate: ProjectedEntit
     const data = JSON.stringify(written);
     o.onWrite?.();
     try {
-      const revision = known ? await kv.update(key, data, known.revision) : await kv.create(key, data);
+      const revision = o.cas ? await o.cas(key, data, known?.revision ?? 0) : known ? await kv.update(key, data, known.revision) : await kv.create(key, data);
       o.cache?.set(key, { revision, current: rankOf(written) });
       return outcome;
     } catch (err) {

@@ -4,6 +4,7 @@ import { BusError } from '@bus/errors';
 import type { Logger } from '@bus/observability';
 import { workerConsumer } from '@bus/streams';
 import { applyRecord, EntryCache } from './apply.js';
+import { casWriter } from './cas.js';
 import { createWriter, type Writer } from './writer.js';
 import { type ActiveGeneration, ensureActive, readActive } from './generations.js';
 import type { ProjectionMetrics } from './metrics.js';
@@ -103,7 +104,7 @@ export function createProjector(o: ProjectorOptions) {
     if (!mine) {
       return applyRecord(kv, keyOfRecord(rec), rec, { log, onConflict, onWrite: () => void writes++ });
     }
-    mine.writer ??= createWriter(kv, { cache: mine.entries, maxInFlight: o.maxWritesInFlight, onConflict });
+    mine.writer ??= createWriter(kv, { cache: mine.entries, maxInFlight: o.maxWritesInFlight, onConflict, cas: casWriter(o.bus.nc, gen.bucket) });
     return mine.writer.submit(keyOfRecord(rec), rec, log);
   }
 

@@ -10,6 +10,7 @@ import type { RebuildCounts, RebuildOptions, RebuildProgress, RebuildResult } fr
 import { begin, eventsStreamExists, seed } from './rebuild-start.js';
 import { endOfFinalPass, switchToRebuilt } from './switch.js';
 import { createWriter } from './writer.js';
+import { casWriter } from './cas.js';
 
 const silent = createLogger({ service: 'projection', level: 'silent' });
 /** Events asked for per pull at most: the writer folds an entity's events in one pull into one write. */
@@ -48,7 +49,7 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
   const pool = createPool(ckpt.lastSeq, 4);
   const cache = new EntryCache(); // this rebuild is its bucket's only writer until the switch: most writes need no read
   const maxInFlight = o.concurrency ?? 512;
-  const writer = createWriter(kv, { cache, maxInFlight });
+  const writer = createWriter(kv, { cache, maxInFlight, cas: casWriter(o.bus.nc, ckpt.bucket) });
   // no more asked for at once than can be written at once: the checkpoint (and progress) stays close behind the reads
   const batch = Math.min(BATCH, maxInFlight);
   const count = (outcome: ApplyOutcome) => void counts[outcome]++;

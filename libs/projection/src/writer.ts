@@ -1,5 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import { type ApplyOptions, applyRecord, type EntryCache, warnIfClash } from './apply.js';
+import type { CasWrite } from './cas.js';
 import { type ApplyOutcome, decide, type ProjectedEntity } from './record.js';
 
 type Log = ApplyOptions['log'];
@@ -16,6 +17,8 @@ interface Slot {
 }
 
 export interface WriterOptions {
+  /** How writes are sent (casWriter: pipelined on one reply subscription). */
+  cas: CasWrite;
   /** Remembers entries between writes (see EntryCache): most writes need no read. */
   cache: EntryCache;
   /** Writes in flight at once (each a different entity). Default 512. */
@@ -76,7 +79,7 @@ export function createWriter(kv: KV, o: WriterOptions) {
   async function write(key: string, slot: Slot): Promise<void> {
     let outcome: ApplyOutcome;
     try {
-      outcome = await applyRecord(kv, key, slot.best, { cache: o.cache, log: slot.log, onConflict: o.onConflict, onWrite });
+      outcome = await applyRecord(kv, key, slot.best, { cache: o.cache, cas: o.cas, log: slot.log, onConflict: o.onConflict, onWrite });
     } catch (err) {
       for (const w of slot.waiters) w.reject(err);
       return;
