@@ -38,6 +38,7 @@ describe('projection: the live projector', () => {
       assert.deepEqual(projector.counts(), { applied: 2, stale: 1, duplicate: 1 });
       const text = await metrics.registry.metrics();
       assert.match(text, /projection_events_total\{outcome="stale",service="projection-test"\} 1/);
+      assert.match(text, /projection_kv_writes_total\{service="projection-test"\} 2/, 'v1 and v3 written; v2 and v3 again not');
       assert.match(text, /projection_generation\{service="projection-test"\} 1/);
       assert.equal(await getEntity(bus, 'crm', 'contact', 'nobody'), undefined);
     } finally {

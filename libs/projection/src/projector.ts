@@ -83,6 +83,7 @@ export function createProjector(o: ProjectorOptions) {
   let current: Current = { generation: 0, entries: new EntryCache(50_000) };
   let writes = 0; // of writers of earlier generations
   const onConflict = () => o.metrics?.conflicts.inc();
+  const onWrite = () => o.metrics?.writes.inc();
   const use = (a: ActiveGeneration) => {
     if (active && active.generation !== a.generation) {
       o.log.info({ from: active.generation, to: a.generation }, 'projection: now writing into the new generation');
@@ -102,9 +103,12 @@ export function createProjector(o: ProjectorOptions) {
     const mine = current.generation === gen.generation ? current : undefined;
     const kv = await o.bus.kv(gen.bucket);
     if (!mine) {
-      return applyRecord(kv, keyOfRecord(rec), rec, { log, onConflict, onWrite: () => void writes++ });
+      return applyRecord(kv, keyOfRecord(rec), rec, { log, onConflict, onWrite: () => {
+        writes++;
+        onWrite();
+      } });
     }
-    mine.writer ??= createWriter(kv, { cache: mine.entries, maxInFlight: o.maxWritesInFlight, onConflict, cas: casWriter(o.bus.nc, gen.bucket) });
+    mine.writer ??= createWriter(kv, { cache: mine.entries, maxInFlight: o.maxWritesInFlight, onConflict, onWrite, cas: casWriter(o.bus.nc, gen.bucket) });
     return mine.writer.submit(keyOfRecord(rec), rec, log);
   }
 

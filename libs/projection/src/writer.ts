@@ -24,6 +24,8 @@ export interface WriterOptions {
   /** Writes in flight at once (each a different entity). Default 512. */
   maxInFlight?: number;
   onConflict?: () => void;
+  /** Called on each write (attempt). */
+  onWrite?: () => void;
 }
 
 /**
@@ -51,7 +53,10 @@ export function createWriter(kv: KV, o: WriterOptions) {
   let inFlight = 0;
   let scheduled = false;
   const stats = { records: 0, writes: 0 };
-  const onWrite = () => void stats.writes++;
+  const onWrite = () => {
+    stats.writes++;
+    o.onWrite?.();
+  };
 
   const schedule = () => {
     if (scheduled) return;
