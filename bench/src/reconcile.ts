@@ -88,7 +88,7 @@ function cpuMeter(pids: Record<string, number | undefined>) {
   };
 }
 
-async function publishAll(bus: Bus, n: number, window: number): Promise<number> {
+async function publishAll(bus: Bus, n: number, window: number, data: (i: number) => ReturnType<typeof contactData> = contactData): Promise<number> {
   const subject = bus.names.subjects.event(SOURCE, 'contact.updated');
   const started = performance.now();
   const show = progress('publish');
@@ -96,7 +96,7 @@ async function publishAll(bus: Bus, n: number, window: number): Promise<number> 
   const worker = async () => {
     while (next < n) {
       const i = next++;
-      const d = contactData(i);
+      const d = data(i);
       await bus.publishEnvelope(subject, createEnvelope({ type: 'contact.updated', entity: { type: 'contact', id: d.id }, version: d.version, data: d }, { source: SOURCE }));
       show(i, n, started);
     }
@@ -154,6 +154,8 @@ export async function reconcileBench(o: ReconcileBenchOptions): Promise<void> {
   try {
     await bus.applyTopology();
     const stream = bus.names.streams.events;
+    const entries = async (generation: number | undefined) => generation === undefined ? Number.NaN
+      : (await bus.jsm.streams.info(`KV_${bus.names.projectionBucket(generation)}`).catch(() => undefined))?.state.messages ?? Number.NaN;
 
     // ---- publish
     const pubMs = await publishAll(bus, n, o.window);
@@ -176,7 +178,10 @@ export async function reconcileBench(o: ReconcileBenchOptions): Promise<void> {
     await projector.stop();
     projector = undefined;
     if (handled() < n) throw new Error(`the live projector handled ${handled()} of ${n} events in 10 minutes; the rest of this part is meaningless`);
-    console.log(`live projector (durable consumer, concurrency 32): ${fmt(n)} events in ${fmt(sec(liveMs), 1)} s (${fmt(rate(n, liveMs))}/s); outcomes ${JSON.stringify(live.counts())}`);
+    // counted now: the rebuild below deletes this generation once it has replaced it
+    const liveEntries = await entries(live.generation());
+    console.log(`live projector (durable consumer, 256 in flight): ${fmt(n)} events in ${fmt(sec(liveMs), 1)} s (${fmt(rate(n, liveMs))}/s); outcomes ${JSON.stringify(live.counts())}; ` +
+      `${fmt(live.writes() / n, 2)} KV writes per event`);
     console.log(`  CPU per event: ${liveCpuLine} (bench = this process: the projector ran here)`);
 
     // ---- the target
@@ -265,18 +270,38 @@ export async function reconcileBench(o: ReconcileBenchOptions): Promise<void> {
     const rb = await rebuildProjection({ bus, log: silent, progressEveryMs: 1_000, onProgress: (p) => showRebuild(p.events, n, rebuildStarted) });
     const rebuildCpuLine = rebuildCpu(n);
     const raw: Figure = { what: '', rate: rate(n, rawMs) };
+    const rebuiltEntries = await entries(rb.generation);
+
+    // the same replay where entities change in bursts: 4 more versions of every 10th entity, one after the other, so an
+    // entity's events share pull batches and the rebuild folds them into one write (the data above has one event per entity)
+    const bursty = Math.floor(n / 10);
+    await publishAll(bus, bursty * 4, o.window, (k) => {
+      const d = contactData(Math.floor(k / 4) * 10);
+      return { ...d, version: d.version + 1 + (k % 4) };
+    });
+    const total = n + bursty * 4;
+    const rawBurstyMs = await rawConsume(o.natsUrl, stream, total);
+    const burstyCpu = cpuMeter({ 'nats-server': o.natsPid });
+    const rb2 = await rebuildProjection({ bus, log: silent });
+    const burstyCpuLine = burstyCpu(total);
+    const burstyEntries = await entries(rb2.generation);
     printPairs('projection: replay of EVENTS beside a plain consume of it (same run)', [
-      { what: `rebuildProjection: ${fmt(rb.events)} events into a fresh bucket, switched`, raw, bus: { what: '', rate: rate(rb.events, rb.elapsedMs) } },
-      { what: 'live projector draining the same backlog (durable, 32 in flight)', raw, bus: { what: '', rate: rate(n, liveMs) } },
+      { what: `rebuildProjection: ${fmt(rb.events)} events (one per entity) into a fresh bucket, switched`, raw, bus: { what: '', rate: rate(rb.events, rb.elapsedMs) } },
+      { what: 'live projector draining the same backlog (durable, 256 in flight)', raw, bus: { what: '', rate: rate(n, liveMs) } },
+      { what: `rebuildProjection: ${fmt(rb2.events)} events, every 10th entity 4 more times in a row`, raw: { what: '', rate: rate(total, rawBurstyMs) },
+        bus: { what: '', rate: rate(rb2.events, rb2.elapsedMs) } },
     ]);
-    console.log(`(raw: an ordered consumer over ${stream}, decode only, median of 3; rebuild once: ${fmt(sec(rb.elapsedMs), 1)} s, outcomes ${JSON.stringify(rb.counts)}, switched ${rb.switched})`);
-    console.log(`rebuild CPU per event: ${rebuildCpuLine} (bench = this process: the rebuild ran here)`);
-    // both generations must hold every entity once: the rebuilt one and the one the live projector built
-    const entries = async (generation: number | undefined) => generation === undefined ? Number.NaN
-      : (await bus.jsm.streams.info(`KV_${bus.names.projectionBucket(generation)}`).catch(() => undefined))?.state.messages ?? Number.NaN;
-    const [rebuilt, previous] = [await entries(rb.generation), await entries(rb.previous)];
-    console.log(`entries: rebuilt generation ${rb.generation} ${fmt(rebuilt)}, the live projector's generation ${rb.previous ?? '-'} ${fmt(previous)}`);
-    if (rb.counts.applied !== n || rebuilt !== n || previous !== n) console.log(`! the projection does not hold every entity once (applied ${fmt(rb.counts.applied)}, entries ${fmt(rebuilt)} / ${fmt(previous)}, want ${fmt(n)})`);
+    console.log(`(raw: an ordered consumer over ${stream}, decode only, median of 3 (the last line: once, over the longer stream); rebuild once: ` +
+      `${fmt(sec(rb.elapsedMs), 1)} s, outcomes ${JSON.stringify(rb.counts)}, switched ${rb.switched})`);
+    console.log(`KV writes per event: rebuild ${fmt(rb.writes / rb.events, 2)}, live ${fmt(live.writes() / n, 2)}, rebuild of the bursty stream ${fmt(rb2.writes / rb2.events, 2)} ` +
+      `(${fmt(rb2.writes)} writes for ${fmt(rb2.events)} events over ${fmt(n)} entities; outcomes ${JSON.stringify(rb2.counts)})`);
+    console.log(`rebuild CPU per event: ${rebuildCpuLine}; bursty: ${burstyCpuLine} (bench = this process: the rebuild ran here)`);
+    // each generation must hold every entity once: the two rebuilt ones and the one the live projector built
+    console.log(`entries: rebuilt generation ${rb.generation} ${fmt(rebuiltEntries)}, the live projector's generation ${live.generation() ?? '-'} ${fmt(liveEntries)}, ` +
+      `generation ${rb2.generation} ${fmt(burstyEntries)}`);
+    if (rb.counts.applied !== n || rebuiltEntries !== n || liveEntries !== n || burstyEntries !== n) {
+      console.log(`! the projection does not hold every entity once (applied ${fmt(rb.counts.applied)}, entries ${fmt(rebuiltEntries)} / ${fmt(liveEntries)} / ${fmt(burstyEntries)}, want ${fmt(n)})`);
+    }
   } finally {
     if (child) await stopChild(child);
     await projector?.stop().catch(() => undefined);

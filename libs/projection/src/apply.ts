@@ -2,11 +2,12 @@ import { BusError } from '@bus/errors';
 import type { Logger } from '@bus/observability';
 import { isCasConflict } from '@bus/lease';
 import type { KV } from '@nats-io/kv';
+import type { CasWrite } from './cas.js';
 import { type ApplyOutcome, decide, type ProjectedEntity } from './record.js';
 
 /** What a writer last knew of an entry: enough to decide, and its revision for the next compare-and-set. */
 type Known = { revision: number; current?: Ranked };
-type Ranked = Pick<ProjectedEntity, 'version' | 'seq' | 'eventId'>;
+export type Ranked = Pick<ProjectedEntity, 'version' | 'seq' | 'eventId'>;
 const rankOf = (r: ProjectedEntity): Ranked => ({ version: r.version, seq: r.seq, eventId: r.eventId }); // small: the cache holds no fields
 
 /**
@@ -44,10 +45,20 @@ export interface ApplyOptions {
   maxTries?: number;
   /** Called on each lost compare-and-set (another writer changed the entry first). */
   onConflict?: () => void;
+  /** How to write (compare-and-set; revision 0: the key must be new). Default kv.update / kv.create. */
+  cas?: CasWrite;
+  /** Called before each write (a compare-and-set that may lose): what coalescing saves is seen in these. */
+  onWrite?: () => void;
   /** A logger, or how to get one (a message's child logger costs something to build: only when there is something to say). */
   log?: Logger | (() => Logger);
 }
 
+/** Two different events claiming one version of an entity: said once per meeting (the source's versioning is wrong). */
+export function warnIfClash(log: ApplyOptions['log'], key: string, current: Ranked, candidate: Ranked, replace: boolean): void {
+  if (current.eventId === candidate.eventId) return; // the same event stored or delivered twice: nothing to say
+  (typeof log === 'function' ? log() : log)?.warn({ key, version: candidate.version, kept: replace ? candidate.eventId : current.eventId, other: replace ? current.eventId : candidate.eventId },
+    'two events claim the same version of one entity; the first stored is kept (fix the source\'s versioning)');
+}
 
 /**
  * Writes `candidate` into `kv` under `key` if it wins over what is there (see decide), by
@@ -69,18 +80,16 @@ export async function applyRecord(kv: KV, key: string, candidate: ProjectedEntit
     }
     const current = known?.current;
     const { outcome, replace } = decide(current, candidate);
-    if (current && outcome === 'duplicate' && current.eventId !== candidate.eventId) {
-      (typeof o.log === 'function' ? o.log() : o.log)?.warn({ key, version: candidate.version, kept: replace ? candidate.eventId : current.eventId, other: replace ? current.eventId : candidate.eventId },
-        'two events claim the same version of one entity; the first stored is kept (fix the source\'s versioning)');
-    }
+    if (current && outcome === 'duplicate') warnIfClash(o.log, key, current, candidate, replace);
     if (!replace) {
       if (known) o.cache?.set(key, known);
       return outcome;
     }
     const written = { ...candidate, updatedAt: new Date().toISOString() };
     const data = JSON.stringify(written);
+    o.onWrite?.();
     try {
-      const revision = known ? await kv.update(key, data, known.revision) : await kv.create(key, data);
+      const revision = o.cas ? await o.cas(key, data, known?.revision ?? 0) : known ? await kv.update(key, data, known.revision) : await kv.create(key, data);
       o.cache?.set(key, { revision, current: rankOf(written) });
       return outcome;
     } catch (err) {

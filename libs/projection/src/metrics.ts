@@ -9,6 +9,11 @@ export function createProjectionMetrics(registry: Registry) {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    writes: new Counter({
+      name: 'projection_kv_writes_total',
+      help: 'KV writes made by the projector: below projection_events_total when events of one entity handled together are folded into one',
+      registers: [registry],
+    }),
     conflicts: new Counter({
       name: 'projection_cas_conflicts_total',
       help: 'Projection writes that lost a compare-and-set to another writer and were tried again',

@@ -3,9 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import type { Bus, Consumption } from '@bus/bus';
 import type { Envelope } from '@bus/envelope';
 import { createMetrics } from '@bus/observability';
-import { startNats, type TestNats, uniquePrefix } from '@bus/testkit';
-import { createProjectionMetrics, createProjector, getEntity, readActive, readProjection } from './index.js';
-import { busOn, dropAll, entriesOf, envelope, expected, projectorCaughtUp, publish, silent } from './test-support.js';
+import { nanos } from '@nats-io/nats-core';
+import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
+import { createProjectionMetrics, createProjector, getEntity, PROJECTION_DURABLE, readActive, readProjection } from './index.js';
+import { busOn, dropAll, entriesOf, envelope, expected, projectorCaughtUp, publish, publishMany, silent } from './test-support.js';
 
 describe('projection: the live projector', () => {
   let nats: TestNats;
@@ -37,6 +38,7 @@ describe('projection: the live projector', () => {
       assert.deepEqual(projector.counts(), { applied: 2, stale: 1, duplicate: 1 });
       const text = await metrics.registry.metrics();
       assert.match(text, /projection_events_total\{outcome="stale",service="projection-test"\} 1/);
+      assert.match(text, /projection_kv_writes_total\{service="projection-test"\} 2/, 'v1 and v3 written; v2 and v3 again not');
       assert.match(text, /projection_generation\{service="projection-test"\} 1/);
       assert.equal(await getEntity(bus, 'crm', 'contact', 'nobody'), undefined);
     } finally {
@@ -74,6 +76,72 @@ describe('projection: the live projector', () => {
       await Promise.all(running.map((r) => r.stop()));
       await dropAll(buses[0]!);
       await Promise.all(buses.map((b) => b.close()));
+    }
+  });
+
+  it('a backlog of few entities is written once per entity per batch of handlers, ending in the state the events say', async () => {
+    const bus = await busOn(nats.url);
+    let running: Consumption | undefined;
+    try {
+      const stored = await publishMany(bus, 2_000, 10);
+      const projector = createProjector({ bus, log: silent });
+      running = await projector.start();
+      await projectorCaughtUp(bus, 30_000);
+      assert.deepEqual(await entriesOf(bus, (await readActive(bus))!.value.bucket), expected(stored));
+      const c = projector.counts();
+      assert.equal(c.applied + c.stale + c.duplicate, stored.length);
+      assert.ok(projector.writes() < stored.length / 4, `${projector.writes()} writes for ${stored.length} events over 10 entities`);
+    } finally {
+      await running?.stop();
+      await dropAll(bus);
+      await bus.close();
+    }
+  });
+
+  it('a projector that dies between its writes and its acknowledgements loses nothing: no message is acknowledged before its write; another process re-applies the rest', async () => {
+    const prefix = uniquePrefix();
+    const [busA, busB] = [await busOn(nats.url, prefix, 'projector-a'), await busOn(nats.url, prefix, 'projector-b')];
+    const bind = <T extends object>(t: T, swap: Record<string | symbol, unknown>) => new Proxy(t, {
+      get: (o, p) => (p in swap ? swap[p] : typeof Reflect.get(o, p) === 'function' ? (Reflect.get(o, p) as (...a: unknown[]) => unknown).bind(o) : Reflect.get(o, p)),
+    });
+    // A's projection writes wait here until the test lets them reach the server
+    const held: (() => void)[] = [];
+    const ncA = bind(busA.nc, {
+      publish: (subject: string, ...rest: unknown[]) => {
+        const send = () => (busA.nc.publish as (...a: unknown[]) => void)(subject, ...rest);
+        if (subject.startsWith('$KV.')) held.push(send);
+        else send();
+      },
+    });
+    // B keeps the short ack wait set below (its start would put the definition's 30 s back), so A's messages come back at once
+    const consumersB = bind(busB.jsm.consumers, { update: (stream: string, durable: string) => busB.jsm.consumers.info(stream, durable).then((i) => i.config) });
+    const viewB = Object.assign(Object.create(busB) as Bus, { jsm: bind(busB.jsm, { consumers: consumersB }) });
+    let runningB: Consumption | undefined;
+    try {
+      const stored = await publishMany(busB, 300, 30);
+      const a = createProjector({ bus: Object.assign(Object.create(busA) as Bus, { nc: ncA }), log: silent, concurrency: 64 });
+      (await a.start()).finished.catch(() => undefined); // ends with the connection, below
+      const events = busA.names.streams.events;
+      const info = () => busB.jsm.consumers.info(events, PROJECTION_DURABLE);
+      await waitFor(async () => held.length > 0 && (await info()).num_ack_pending >= 64, { what: 'A to hold 64 events with their writes on the way' });
+      assert.equal((await info()).ack_floor.stream_seq, 0, 'nothing is acknowledged while its write is not');
+      // half of the writes reach the server; A dies before it hears back (so before any acknowledgement)
+      for (const send of held.splice(0, Math.ceil(held.length / 2))) send();
+      await busA.nc.close();
+      const bucket = (await readActive(busB))!.value.bucket;
+      assert.ok(Object.keys(await entriesOf(busB, bucket)).length > 0, 'some writes were stored');
+      assert.equal((await info()).ack_floor.stream_seq, 0, 'none of their messages was acknowledged');
+      await busB.jsm.consumers.update(events, PROJECTION_DURABLE, { ack_wait: nanos(500) });
+      const b = createProjector({ bus: viewB, log: silent });
+      runningB = await b.start();
+      await projectorCaughtUp(busB, 30_000);
+      assert.deepEqual(await entriesOf(busB, bucket), expected(stored));
+      assert.ok(b.counts().duplicate > 0, 'what A had written came again and was re-applied as a duplicate');
+    } finally {
+      await runningB?.stop();
+      await dropAll(busB);
+      await busB.close();
+      await busA.close().catch(() => undefined);
     }
   });
 

@@ -4,6 +4,8 @@ import { BusError } from '@bus/errors';
 import type { Logger } from '@bus/observability';
 import { workerConsumer } from '@bus/streams';
 import { applyRecord, EntryCache } from './apply.js';
+import { casWriter } from './cas.js';
+import { createWriter, type Writer } from './writer.js';
 import { type ActiveGeneration, ensureActive, readActive } from './generations.js';
 import type { ProjectionMetrics } from './metrics.js';
 import { type ApplyCounts, type ApplyOutcome, keyOfRecord, type ProjectedEntity, recordOf } from './record.js';
@@ -15,8 +17,13 @@ export interface ProjectorOptions {
   log: Logger;
   /** Optional: counts per outcome, conflicts, generation. */
   metrics?: ProjectionMetrics;
-  /** Events handled at once by this process. Default 32. */
+  /**
+   * Events handled at once by this process. Default 256: those of one entity among them make one
+   * KV write, and the writes go out together (each message is acknowledged once its write is).
+   */
   concurrency?: number;
+  /** KV writes in flight at once (each a different entity). Default 512. */
+  maxWritesInFlight?: number;
 }
 
 /** The live projector's durable consumer on EVENTS, shared by every projector process. */
@@ -70,13 +77,21 @@ export function createProjector(o: ProjectorOptions) {
 
   // entries this process wrote or read in the active generation: most writes then need no read first
   // (see EntryCache). Bound to its generation: an entry of another bucket must never seed it, or a
-  // write the new generation lacks could be taken for one it has (and skipped as a duplicate).
-  let cache = { generation: 0, entries: new EntryCache(50_000) };
+  // write the new generation lacks could be taken for one it has (and skipped as a duplicate). The
+  // writer folds the events handled together per entity and sends their writes together (writer.ts).
+  type Current = { generation: number; entries: EntryCache; writer?: Writer };
+  let current: Current = { generation: 0, entries: new EntryCache(50_000) };
+  let writes = 0; // of writers of earlier generations
+  const onConflict = () => o.metrics?.conflicts.inc();
+  const onWrite = () => o.metrics?.writes.inc();
   const use = (a: ActiveGeneration) => {
     if (active && active.generation !== a.generation) {
       o.log.info({ from: active.generation, to: a.generation }, 'projection: now writing into the new generation');
     }
-    if (cache.generation !== a.generation) cache = { generation: a.generation, entries: new EntryCache(50_000) };
+    if (current.generation !== a.generation) {
+      writes += current.writer?.stats().writes ?? 0;
+      current = { generation: a.generation, entries: new EntryCache(50_000) };
+    }
     active = a;
     o.metrics?.generation.set(a.generation);
     return a;
@@ -85,8 +100,16 @@ export function createProjector(o: ProjectorOptions) {
   async function applyTo(gen: ActiveGeneration, rec: ProjectedEntity, log: Logger | (() => Logger)): Promise<ApplyOutcome> {
     // taken before any await: a switch seen by another handler meanwhile must not hand this write the new generation's cache.
     // Another generation's write goes without a cache (it reads the entry first): correct, and rare.
-    const entries = cache.generation === gen.generation ? cache.entries : undefined;
-    return applyRecord(await o.bus.kv(gen.bucket), keyOfRecord(rec), rec, { log, cache: entries, onConflict: () => o.metrics?.conflicts.inc() });
+    const mine = current.generation === gen.generation ? current : undefined;
+    const kv = await o.bus.kv(gen.bucket);
+    if (!mine) {
+      return applyRecord(kv, keyOfRecord(rec), rec, { log, onConflict, onWrite: () => {
+        writes++;
+        onWrite();
+      } });
+    }
+    mine.writer ??= createWriter(kv, { cache: mine.entries, maxInFlight: o.maxWritesInFlight, onConflict, onWrite, cas: casWriter(o.bus.nc, gen.bucket) });
+    return mine.writer.submit(keyOfRecord(rec), rec, log);
   }
 
   /** Applies one event (stream sequence `seq`) to the projection; returns what it did. */
@@ -119,6 +142,8 @@ export function createProjector(o: ProjectorOptions) {
     apply,
     /** Outcomes in this process since it started. */
     counts: (): ApplyCounts => ({ ...counts }),
+    /** KV writes this process made (fewer than events when events of one entity were handled together). */
+    writes: () => writes + (current.writer?.stats().writes ?? 0),
     /** The generation this process writes into (undefined before the first event or start()). */
     generation: () => active?.generation,
     /** Ensures the active generation and the durable consumer, and starts consuming EVENTS. */
@@ -130,7 +155,7 @@ export function createProjector(o: ProjectorOptions) {
         stream, durable: PROJECTION_DURABLE, description: 'entity projection: latest version and fields per source and entity',
       }));
       return o.bus.consume<Envelope>({
-        stream, durable: PROJECTION_DURABLE, stage: 'projection', concurrency: o.concurrency ?? 32, decode: decodeEnvelope,
+        stream, durable: PROJECTION_DURABLE, stage: 'projection', concurrency: o.concurrency ?? 256, decode: decodeEnvelope,
         handler: async (env, ctx) => {
           await apply(env, ctx.seq, () => ctx.log);
           return done();

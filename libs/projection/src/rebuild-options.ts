@@ -19,7 +19,7 @@ export interface RebuildOptions {
   progressEveryMs?: number;
   /** Aborting stops the rebuild at a checkpoint; a later call resumes there. */
   signal?: AbortSignal;
-  /** Events applied at once. Default 64. */
+  /** KV writes in flight at once (each a different entity; an entity's events in one pull batch make one write). Default 512. */
   concurrency?: number;
   /**
    * Caught up = at most this many events left (a busy stream is never at exactly zero):
@@ -77,6 +77,8 @@ export interface RebuildResult {
   switched: boolean;
   interrupted: boolean;
   events: number;
+  /** KV writes made by this call: fewer than events when an entity had several in one pull batch (seeding's copies included). */
+  writes: number;
   counts: RebuildCounts;
   elapsedMs: number;
   /** Old generation buckets deleted: when this rebuild started, and (unless keepPrevious) the replaced one once it was done. */

@@ -1,8 +1,6 @@
 import type { Bus } from '@bus/bus';
 import { BusError } from '@bus/errors';
 import type { Logger } from '@bus/observability';
-import type { KV } from '@nats-io/kv';
-import { applyRecord, type EntryCache } from './apply.js';
 import {
   type ActiveGeneration, bucketExists, createGeneration, deleteGenerations, type RebuildCheckpoint, readCheckpoint, streamExists, writeCheckpoint,
 } from './generations.js';
@@ -10,6 +8,7 @@ import { createPool } from './pool.js';
 import { readGeneration } from './read.js';
 import { keyOfRecord } from './record.js';
 import { startSeqOf } from './start.js';
+import type { Writer } from './writer.js';
 
 /** How a rebuild starts: where in EVENTS, and whether an unfinished one is picked up. */
 export interface BeginOptions {
@@ -56,17 +55,15 @@ export async function eventsStreamExists(bus: Bus): Promise<void> {
  * Copies entries the replay will not reproduce — from events before `fromSeq` (skipped, or
  * no longer in EVENTS) — from the active generation. Idempotent, so a resume simply copies again.
  */
-export async function seed(bus: Bus, from: ActiveGeneration, ckpt: RebuildCheckpoint, kv: KV, log: Logger, aborted: () => boolean, cache: EntryCache): Promise<number> {
+export async function seed(bus: Bus, from: ActiveGeneration, ckpt: RebuildCheckpoint, log: Logger, aborted: () => boolean, writer: Writer): Promise<number> {
   if (from.generation === ckpt.generation || !(await bucketExists(bus, from.bucket))) return 0;
-  const pool = createPool(0, 64);
+  const pool = createPool(0, 1_024);
   let n = 0;
   for await (const rec of readGeneration(bus, from.bucket)) {
     if (aborted()) break;
     if (rec.seq >= ckpt.fromSeq) continue;
     await pool.slot();
-    pool.run(++n, keyOfRecord(rec), async () => {
-      await applyRecord(kv, keyOfRecord(rec), rec, { log, cache });
-    });
+    pool.track(++n, writer.submit(keyOfRecord(rec), rec, log));
   }
   await pool.drain();
   return n;

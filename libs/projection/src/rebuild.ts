@@ -1,16 +1,20 @@
 import { decodeEnvelope } from '@bus/envelope';
 import { BusError } from '@bus/errors';
 import { createLogger, type Logger } from '@bus/observability';
-import { applyRecord, EntryCache } from './apply.js';
+import { EntryCache } from './apply.js';
 import { deleteGenerations, ensureActive, ensureBuckets, writeCheckpoint } from './generations.js';
 import { takeRebuildLease } from './lease.js';
 import { createPool } from './pool.js';
-import { keyOfRecord, projectionKey, recordOf } from './record.js';
+import { type ApplyOutcome, keyOfRecord, recordOf } from './record.js';
 import type { RebuildCounts, RebuildOptions, RebuildProgress, RebuildResult } from './rebuild-options.js';
 import { begin, eventsStreamExists, seed } from './rebuild-start.js';
 import { endOfFinalPass, switchToRebuilt } from './switch.js';
+import { createWriter } from './writer.js';
+import { casWriter } from './cas.js';
 
 const silent = createLogger({ service: 'projection', level: 'silent' });
+/** Events asked for per pull at most: the writer folds an entity's events in one pull into one write. */
+const BATCH = 512;
 
 /**
  * Rebuilds the projection by replaying EVENTS into a fresh generation bucket, with the same
@@ -41,8 +45,14 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
   const startedAtSeq = ckpt.lastSeq + 1;
   const kv = await o.bus.kv(ckpt.bucket);
   const counts: RebuildCounts = { applied: 0, stale: 0, duplicate: 0, seeded: 0, unreadable: 0 };
-  const pool = createPool(ckpt.lastSeq, o.concurrency ?? 64);
+  // a few pull batches ahead of the checkpoint: writes in flight are bounded by the writer
+  const pool = createPool(ckpt.lastSeq, 4);
   const cache = new EntryCache(); // this rebuild is its bucket's only writer until the switch: most writes need no read
+  const maxInFlight = o.concurrency ?? 512;
+  const writer = createWriter(kv, { cache, maxInFlight, cas: casWriter(o.bus.nc, ckpt.bucket) });
+  // no more asked for at once than can be written at once: the checkpoint (and progress) stays close behind the reads
+  const batch = Math.min(BATCH, maxInFlight);
+  const count = (outcome: ApplyOutcome) => void counts[outcome]++;
   const aborted = () => o.signal?.aborted === true || leaseLost.aborted;
   let events = 0;
   let lastSeq = ckpt.lastSeq;
@@ -64,13 +74,13 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
   };
   const finish = (extra: Partial<RebuildResult>): RebuildResult => ({
     generation: ckpt.generation, previous, fromSeq: ckpt.fromSeq, startedAtSeq, lastSeq: ckpt.lastSeq, resumed, switched: ckpt.state !== 'replaying',
-    interrupted: false, events, counts, elapsedMs: Math.round(performance.now() - started), deletedGenerations: deleted,
+    interrupted: false, events, writes: writer.stats().writes, counts, elapsedMs: Math.round(performance.now() - started), deletedGenerations: deleted,
     keptPrevious: o.keepPrevious === true && previous !== undefined, ...extra,
   });
 
   if (!ckpt.seeded) {
     await progress(true);
-    const seeded = await seed(o.bus, active, ckpt, kv, log, aborted, cache);
+    const seeded = await seed(o.bus, active, ckpt, log, aborted, writer);
     counts.seeded = seeded;
     checkLease();
     if (aborted()) return finish({ interrupted: true });
@@ -95,7 +105,10 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
     for (;;) {
       while (more() && !aborted()) {
         const room = stopAt === undefined ? pending : Math.min(pending, stopAt - dispatched);
-        const msgs = await consumer.fetch({ max_messages: Math.min(room, 512), expires: 5_000 });
+        await pool.slot();
+        const msgs = await consumer.fetch({ max_messages: Math.min(room, batch), expires: 5_000 });
+        // a pull batch goes to the writer whole: one write per entity, all sent together (writer.ts)
+        const applied: Promise<void>[] = [];
         let got = 0;
         for await (const m of msgs) {
           got++;
@@ -103,23 +116,21 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
           pending = m.info.pending;
           dispatched = m.seq;
           lastSeq = m.seq + pending;
-          await pool.slot();
-          let env: ReturnType<typeof decodeEnvelope>;
+          let env: ReturnType<typeof decodeEnvelope> | undefined;
           try {
             env = decodeEnvelope(m.data);
           } catch (err) {
             counts.unreadable++;
             log.warn({ err, seq: m.seq }, 'event cannot be decoded; skipped by the rebuild (the live projector dead-letters it)');
-            pool.skip(m.seq);
-            continue;
           }
-          const rec = recordOf(env, m.seq);
-          pool.run(m.seq, projectionKey(env.source, env.entity.type, env.entity.id), async () => {
-            counts[await applyRecord(kv, keyOfRecord(rec), rec, { log, cache })]++;
-          });
-          await progress();
+          if (env) {
+            const rec = recordOf(env, m.seq);
+            applied.push(writer.submit(keyOfRecord(rec), rec, log).then(count));
+          }
           if (aborted() || (stopAt !== undefined && m.seq >= stopAt)) break;
         }
+        if (got > 0) pool.track(dispatched, Promise.all(applied));
+        await progress();
         if (got === 0) pending = (await consumer.info()).num_pending;
       }
       await pool.drain();

@@ -53,39 +53,32 @@ describe('projection: helpers', () => {
     assert.deepEqual([await b, await c], [2, 2]);
   });
 
-  it('pool: the watermark moves only over finished work, and one key runs in order', async () => {
-    const pool = createPool(10, 8);
-    const seen: number[] = [];
+  it('pool: the watermark moves only over finished work, in sequence order, and slot() waits for room', async () => {
+    const pool = createPool(10, 3);
     const gates = new Map<number, () => void>();
-    const job = (seq: number) => () => new Promise<void>((r) => gates.set(seq, () => {
-      seen.push(seq);
-      r();
-    }));
-    pool.run(11, 'a', job(11));
-    pool.run(12, 'b', job(12));
-    pool.run(13, 'a', job(13));
-    pool.skip(14);
-    await new Promise((r) => setImmediate(r));
-    assert.deepEqual([...gates.keys()], [11, 12], 'the second job on key a waits for the first');
-    gates.get(12)!();
-    await new Promise((r) => setImmediate(r));
-    assert.equal(pool.watermark, 10, '12 done, but 11 is not');
-    gates.get(11)!();
-    await new Promise((r) => setImmediate(r));
-    assert.equal(pool.watermark, 12);
+    const job = (seq: number) => new Promise<void>((r) => gates.set(seq, r));
+    pool.track(12, job(12)); // a batch: 11 and 12
+    pool.track(13, job(13));
+    pool.track(15, job(15));
+    let room = false;
+    const slot = pool.slot().then(() => (room = true));
     gates.get(13)!();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pool.watermark, 10, '13 done, but 12 is not');
+    assert.equal(room, false, 'the window (3) is full until the oldest is done');
+    gates.get(12)!();
+    await slot;
+    assert.equal(pool.watermark, 13);
+    gates.get(15)!();
     await pool.drain();
-    assert.equal(pool.watermark, 14);
-    assert.deepEqual(seen, [12, 11, 13]);
+    assert.equal(pool.watermark, 15);
   });
 
   it('pool: a failure stops the watermark before it and is thrown by drain', async () => {
     const pool = createPool(0, 4);
-    pool.run(1, 'a', async () => undefined);
-    pool.run(2, 'b', async () => {
-      throw new Error('nats down');
-    });
-    pool.run(3, 'c', async () => undefined);
+    pool.track(1, Promise.resolve());
+    pool.track(2, Promise.reject(new Error('nats down')));
+    pool.track(3, Promise.resolve());
     await assert.rejects(pool.drain(), /nats down/);
     assert.equal(pool.watermark, 1);
   });
