@@ -155,6 +155,18 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     console.log('(CPU per event: user + system time of the process over the phase, until its last arrival, divided by its events)');
     const peak = Math.max(...SERVICES.map((n) => end.get(n)?.peakMb ?? 0));
 
+    // AUDIT's share of the server's work: messages and bytes per posted event over all phases (audit writes are
+    // unawaited and may be coalesced for a moment: read once the count stops moving)
+    let audit = await bus.jsm.streams.info(bus.names.streams.audit);
+    for (let last = -1; audit.state.messages !== last; ) {
+      last = audit.state.messages;
+      await new Promise((r) => setTimeout(r, 300));
+      audit = await bus.jsm.streams.info(bus.names.streams.audit);
+    }
+    const posted = 500 + o.events + steadies.reduce((n, st) => n + st.bus.n, 0);
+    console.log(`\nAUDIT: ${fmt(audit.state.messages)} messages, ${fmt(audit.state.bytes / 1024 / 1024, 1)} MB for ${fmt(posted)} events: ` +
+      `${fmt(audit.state.messages / posted, 2)} messages and ${fmt(audit.state.bytes / posted)} bytes per event (crm paused: its deliveries add none)`);
+
     const crmInfo = await bus.jsm.consumers.info(bus.names.streams.deliveries, 'deliver-crm').catch(() => undefined);
     const calls = target.calls();
     console.log(`\ncrm (paused): ${fmt(crmInfo?.num_pending)} commands held in DELIVERIES, ${calls.crm} calls reached it${calls.other ? `; ${calls.other} calls to unknown paths` : ''}`);
