@@ -7,7 +7,8 @@ import { entityKey, type Names } from '@bus/streams';
  *
  * This file is the one place that knows the audit record's schema and where it is stored
  * (subjects, headers, index): every writer goes through {@link auditMessages} (via
- * `bus.audit`), every reader through {@link decodeAudit} and the subjects below.
+ * `bus.audit` and the process's audit writer, audit-writer.ts), every reader through
+ * {@link decodeAuditRecords} (a message holds one record or a list) and the subjects below.
  */
 export interface AuditRecord {
   stage: string;
