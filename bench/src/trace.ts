@@ -14,6 +14,7 @@ import { spawnNatsServer } from '@bus/nats-server';
 import { createLogger } from '@bus/observability';
 import { topology } from '@bus/streams';
 import { forkTracked, stopChild, waitForMessage } from './children.js';
+import { auditWriteCost } from './audit-cost.js';
 import { procStats } from './proc.js';
 import { fmt, percentile } from './stats.js';
 
@@ -29,6 +30,8 @@ export interface TraceBenchOptions {
   window: number;
   /** Also fill a second server in the old layout and compare (BENCH_TRACE_LEGACY=1). */
   legacy?: boolean;
+  /** Events per round of the audit write cost (audit-cost.ts; BENCH_TRACE_WRITE_EVENTS, default 10,000). */
+  writeEvents?: number;
 }
 
 function recordsOf(action: number): AuditRecord[] {
@@ -147,6 +150,7 @@ export async function traceBench(o: TraceBenchOptions): Promise<void> {
   await bus.jsm.streams.delete(bus.names.streams.audit).catch(() => undefined);
   await bus.close();
   if (o.legacy) await legacyBench(o);
+  await auditWriteCost({ events: o.writeEvents ?? 10_000, rounds: 3 });
 }
 
 /**
