@@ -75,7 +75,7 @@ export function auditHeaderHas(header: string | undefined, value: string): boole
   return !!header && (header === value || header.split(',').includes(value));
 }
 
-/** A dedup id for an audit record: the same step written twice is stored once. */
+/** A step's id from its record (stage, outcome, connector, event, attempt, repair run); random without an event id. */
 export function auditMsgId(r: Omit<AuditRecord, 'at'>): string {
   // a reconcile repair re-delivers an event already delivered: its records are its run's, not the first delivery's
   const repair = (r.details?.repair as { runId?: string } | undefined)?.runId;
