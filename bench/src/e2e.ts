@@ -57,6 +57,9 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
 
   const pipe = await startBusPipeline({ natsUrl: o.natsUrl, prefix, logLevel: o.logLevel, profileDir: o.profileDir, maxSockets: Math.max(o.window, 256) });
   const { bus, services, runs, target } = pipe;
+  // every AUDIT publish, also those the stream drops as duplicates (a core subscription sees each): the server's work
+  let auditPublishes = 0;
+  const auditSub = bus.nc.subscribe(bus.names.subjects.all.audit, { callback: () => void auditPublishes++ });
   let twoHop: TwoHop | undefined;
   let peer: TwoHop | undefined;
   try {
@@ -155,6 +158,18 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     console.log('(CPU per event: user + system time of the process over the phase, until its last arrival, divided by its events)');
     const peak = Math.max(...SERVICES.map((n) => end.get(n)?.peakMb ?? 0));
 
+    // AUDIT's share of the server's work: messages and bytes per posted event over all phases (audit writes are
+    // unawaited and may be coalesced for a moment: read once the count stops moving)
+    let audit = await bus.jsm.streams.info(bus.names.streams.audit);
+    for (let last = -1; audit.state.messages !== last; ) {
+      last = audit.state.messages;
+      await new Promise((r) => setTimeout(r, 300));
+      audit = await bus.jsm.streams.info(bus.names.streams.audit);
+    }
+    const posted = 500 + o.events + steadies.reduce((n, st) => n + st.bus.n, 0);
+    console.log(`\nAUDIT: ${fmt(auditPublishes)} publishes, ${fmt(audit.state.messages)} messages stored (${fmt(audit.state.bytes / 1024 / 1024, 1)} MB) for ${fmt(posted)} events: ` +
+      `${fmt(auditPublishes / posted, 2)} publishes, ${fmt(audit.state.messages / posted, 2)} stored messages and ${fmt(audit.state.bytes / posted)} bytes per event (crm paused: its deliveries add none)`);
+
     const crmInfo = await bus.jsm.consumers.info(bus.names.streams.deliveries, 'deliver-crm').catch(() => undefined);
     const calls = target.calls();
     console.log(`\ncrm (paused): ${fmt(crmInfo?.num_pending)} commands held in DELIVERIES, ${calls.crm} calls reached it${calls.other ? `; ${calls.other} calls to unknown paths` : ''}`);
@@ -175,6 +190,7 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     const noisy = services.filter((s) => s.warnings > 1); // deliver warns once that crm is paused
     for (const s of noisy) console.log(`! ${s.name} logged ${s.warnings} warnings or errors; last lines:\n${s.tail.slice(-5).join('\n')}`);
   } finally {
+    auditSub.unsubscribe();
     await twoHop?.close();
     await peer?.close();
     if (o.profileDir) console.log(`\nCPU profiles of the services: ${o.profileDir}/<service>.cpuprofile`);

@@ -88,7 +88,7 @@ async function main() {
     }
     if (runs('trace')) {
       await traceBench({ natsUrl: url, natsPid: server?.pid, records: Number(process.env.BENCH_TRACE_RECORDS ?? 1_000_000), window: 512,
-        legacy: process.env.BENCH_TRACE_LEGACY !== '0' });
+        legacy: process.env.BENCH_TRACE_LEGACY !== '0', writeEvents: Number(process.env.BENCH_TRACE_WRITE_EVENTS ?? 10_000) });
     }
     if (runs('scale')) {
       await scaleBench({

@@ -9,11 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditHeaders, type AuditRecord, auditMessages, auditMsgId, auditTrace, type Bus, connectBus, encodeAudit, legacyAuditOf, loadBusConfig } from '@bus/bus';
+import { AuditHeaders, type AuditMessage, type AuditRecord, auditMessages, auditMsgId, auditTrace, type Bus, connectBus, encodeAudit, legacyAuditOf, loadBusConfig } from '@bus/bus';
 import { spawnNatsServer } from '@bus/nats-server';
 import { createLogger } from '@bus/observability';
 import { topology } from '@bus/streams';
 import { forkTracked, stopChild, waitForMessage } from './children.js';
+import { auditWriteCost } from './audit-cost.js';
 import { procStats } from './proc.js';
 import { fmt, percentile } from './stats.js';
 
@@ -29,6 +30,8 @@ export interface TraceBenchOptions {
   window: number;
   /** Also fill a second server in the old layout and compare (BENCH_TRACE_LEGACY=1). */
   legacy?: boolean;
+  /** Events per round of the audit write cost (audit-cost.ts; BENCH_TRACE_WRITE_EVENTS, default 10,000). */
+  writeEvents?: number;
 }
 
 function recordsOf(action: number): AuditRecord[] {
@@ -37,9 +40,20 @@ function recordsOf(action: number): AuditRecord[] {
   const entity = { type: 'contact', id: `c-${action % 20_000}` }; // 20k entities: each has ~10 actions at 1 M records
   const at = new Date(Date.UTC(2026, 0, 1) + action * 10).toISOString();
   return STEPS.map(([stage, outcome], i) => ({
-    stage, outcome, correlationId, at, eventId, source: 'shop', ...(stage === 'ingest' ? {} : { entity, version: action }),
+    stage, outcome, correlationId, at, eventId, source: 'shop', entity, version: action,
     ...(stage === 'deliver' ? { connector: i === 4 ? 'warehouse' : 'crm', attempt: i === 3 ? 2 : 1, status: i === 2 ? 503 : 200, durationMs: 12 } : {}),
   }));
+}
+
+/**
+ * The messages the bus stores for one action (audit-writer.ts): the `stored` record with the event's
+ * two index entries, then transform's and deliver's records without index entries (their event's
+ * were written with `stored`), each step its own message — deliver's attempts come seconds apart, so
+ * none shares a flush here (transform's records of several connectors would: one message).
+ */
+function messagesOf(names: Bus['names'], action: number): AuditMessage[] {
+  const [stored, ...later] = recordsOf(action);
+  return [...auditMessages(names, [stored!]), ...later.flatMap((r) => auditMessages(names, [r], []))];
 }
 
 export async function traceBench(o: TraceBenchOptions): Promise<void> {
@@ -53,18 +67,12 @@ export async function traceBench(o: TraceBenchOptions): Promise<void> {
   let messages = 0;
   let inflight: Promise<unknown>[] = [];
   for (let a = 0; a < actions; a++) {
-    // the index entries of one action are one message each (the stream's dedup window folds the rest): send each once
-    const seen = new Set<string>();
-    for (const r of recordsOf(a)) {
-      for (const m of auditMessages(bus.names, r)) {
-        if (seen.has(m.msgId)) continue;
-        seen.add(m.msgId);
-        messages++;
-        inflight.push(bus.publish(m.subject, m.data, { msgId: m.msgId, headers: m.headers }));
-        if (inflight.length >= o.window) {
-          await Promise.all(inflight);
-          inflight = [];
-        }
+    for (const m of messagesOf(bus.names, a)) {
+      messages++;
+      inflight.push(bus.publish(m.subject, m.data, { msgId: `fill-${messages}`, headers: m.headers })); // publish() wants one; the bus writes none
+      if (inflight.length >= o.window) {
+        await Promise.all(inflight);
+        inflight = [];
       }
     }
   }
@@ -142,6 +150,7 @@ export async function traceBench(o: TraceBenchOptions): Promise<void> {
   await bus.jsm.streams.delete(bus.names.streams.audit).catch(() => undefined);
   await bus.close();
   if (o.legacy) await legacyBench(o);
+  await auditWriteCost({ events: o.writeEvents ?? 10_000, rounds: 3 });
 }
 
 /**

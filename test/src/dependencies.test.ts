@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { type Bus, type DeadLetter, decodeAudit, decodeDeadLetter, readStream } from '@bus/bus';
+import { auditRecordsOf, type Bus, type DeadLetter, decodeDeadLetter, readStream } from '@bus/bus';
 import { createEnvelope } from '@bus/envelope';
 import { freePort, startNats, startProcess, startTarget, type TestNats, type TestProcess, type TestTarget, uniquePrefix, waitFor } from '@bus/testkit';
 import { testBus } from './support.js';
@@ -101,10 +101,7 @@ describe('cross-record dependencies: orders need their contact at the target fir
     assert.equal(callsTo('/orders/o-2').length, 1);
     assert.equal((await dlq()).filter((d) => ['order/o-2', 'contact/c-2'].includes(entityOf(d.entry))).length, 0, 'nothing of it left in the DLQ');
     const audited = await waitFor(async () => {
-      for await (const m of readStream(bus.jsm, bus.names.streams.audit)) {
-        const r = decodeAudit(m.data);
-        if (r.outcome === 'dependent-replayed' && r.entity?.id === 'o-2') return r;
-      }
+      for await (const r of auditRecordsOf(bus, 'deliver', 'dependent-replayed')) if (r.entity?.id === 'o-2') return r;
       return undefined;
     }, { what: 'the automatic replay audited' });
     assert.match(audited.reason ?? '', /contact\/c-2 was delivered to depcrm: order\/o-2, dead-lettered waiting for it, is replayed/);

@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { type Bus, decodeAudit, readStream } from '@bus/bus';
+import { auditRecordsOf, type Bus } from '@bus/bus';
 import { freePort, startNats, startProcess, startTarget, type TestNats, type TestProcess, type TestTarget, uniquePrefix, waitFor } from '@bus/testkit';
 import { testBus } from './support.js';
 
@@ -82,10 +82,7 @@ describe('refetch: the current record from the source, not the event payload', (
   const applied = (path: string) => crm.calls.filter((c) => c.path === path && c.idempotencyKey && crm.outcomes.has(c.idempotencyKey));
   const audits = async (correlationId: string) => {
     const out = [];
-    for await (const m of readStream(bus.jsm, bus.names.streams.audit)) {
-      const r = decodeAudit(m.data);
-      if (r.correlationId === correlationId) out.push(r);
-    }
+    for await (const r of auditRecordsOf(bus)) if (r.correlationId === correlationId) out.push(r);
     return out;
   };
 

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { type AuditRecord, type Bus, decodeAudit, readStream } from '@bus/bus';
+import { type AuditRecord, auditRecordsOf, type Bus } from '@bus/bus';
 import { createEnvelope } from '@bus/envelope';
 import { freePort, startNats, startProcess, type TestNats, type TestProcess, uniquePrefix, waitFor } from '@bus/testkit';
 import { overview } from '@bus/operations';
@@ -57,10 +57,7 @@ describe('silent sources: expectEverySec 2, then 6 s of silence, then an event',
   });
   const audits = async (outcome: string): Promise<AuditRecord[]> => {
     const out: AuditRecord[] = [];
-    for await (const m of readStream(bus.jsm, bus.names.streams.audit)) {
-      const r = decodeAudit(m.data);
-      if (r.stage === 'intake' && r.outcome === outcome && r.source === 'beat') out.push(r);
-    }
+    for await (const r of auditRecordsOf(bus, 'intake', outcome)) if (r.source === 'beat') out.push(r);
     return out;
   };
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { auditBucket } from '@bus/streams';
 import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
-import { AuditHeaders, decodeAudit, encodeAudit } from './audit.js';
+import { type AuditRecord, AuditHeaders, decodeAudit, decodeAuditRecords, encodeAudit } from './audit.js';
 import { auditOfCorrelation, auditRecordsOf, auditTrace, legacyAuditOf } from './audit-read.js';
 import type { Bus } from './connect.js';
 import { readStream } from './read.js';
@@ -99,5 +99,79 @@ describe('the audit index: a trace by correlation id, event id or entity reads o
     assert.deepEqual(delivered, ['corr-a', 'corr-b', 'corr-c']);
     // a reader that decodes every AUDIT message as a record (older tests and tools) gets objects, never an error
     for await (const m of readStream(bus.jsm, bus.names.streams.audit)) assert.equal(typeof decodeAudit(m.data), 'object');
+  });
+});
+
+describe('coalesced audit writes: fewer AUDIT messages, the same trace', () => {
+  let nats: TestNats;
+  before(async () => {
+    nats = await startNats();
+  });
+  after(() => nats.stop({ removeStore: true }));
+
+  const messagesOn = async (bus: Bus, subject: string) => {
+    const out: { headers: string | undefined; records: number }[] = [];
+    for await (const m of readStream(bus.jsm, bus.names.streams.audit)) {
+      if (m.subject === subject) out.push({ headers: m.header.get(AuditHeaders.Stage), records: decodeAuditRecords(m.data).length });
+    }
+    return out;
+  };
+
+  it("an action's steps of one flush are one message; the event's stored record indexes it for the later steps", async () => {
+    const prefix = uniquePrefix();
+    const bus = await testBus(nats.url, prefix, { BUS_AUDIT_FLUSH_MS: '200' });
+    try {
+      const entity = { type: 'contact', id: 'co-1' };
+      bus.audit({ stage: 'ingest', outcome: 'stored', correlationId: 'corr-co', eventId: 'ev-co', entity, version: 1 });
+      bus.audit({ stage: 'transform', outcome: 'transformed', correlationId: 'corr-co', eventId: 'ev-co', connector: 'crm', entity }, { eventIndexed: true });
+      bus.audit({ stage: 'transform', outcome: 'transformed', correlationId: 'corr-co', eventId: 'ev-co', connector: 'warehouse', entity }, { eventIndexed: true });
+      await waitFor(async () => (await auditOfCorrelation(bus, 'corr-co')).length === 3, { what: 'the flush stored' });
+      assert.deepEqual(await messagesOn(bus, bus.names.subjects.audit('corr-co')), [{ headers: 'ingest,transform', records: 3 }]);
+      const info = await bus.jsm.streams.info(bus.names.streams.audit);
+      assert.equal(info.state.messages, 3, 'the records, one event index entry, one entity index entry');
+      for (const key of ['corr-co', 'ev-co', 'contact/co-1']) {
+        assert.deepEqual((await auditTrace(bus, key)).correlations.map((c) => c.records.map((r) => r.connector ?? r.stage)), [['ingest', 'crm', 'warehouse']], key);
+      }
+      const transformed: string[] = [];
+      for await (const r of auditRecordsOf(bus, 'transform', 'transformed')) transformed.push(r.connector!);
+      assert.deepEqual(transformed, ['crm', 'warehouse']);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('records in the single-record layout (written before coalescing) and lists read as one trace; a step done again shows once', async () => {
+    const prefix = uniquePrefix();
+    const bus = await testBus(nats.url, prefix, { BUS_AUDIT_FLUSH_MS: '0' });
+    try {
+      const old: AuditRecord = { stage: 'ingest', outcome: 'stored', correlationId: 'corr-mix', at: new Date(Date.now() - 1_000).toISOString(), eventId: 'ev-mix' };
+      // as the writer before coalescing stored it: one record per message, with its headers
+      await bus.publish(bus.names.subjects.audit('corr-mix'), encodeAudit(old), {
+        msgId: 'old-1', headers: { [AuditHeaders.CorrelationId]: 'corr-mix', [AuditHeaders.Stage]: 'ingest', [AuditHeaders.Outcome]: 'stored' },
+      });
+      const delivered = { stage: 'deliver', outcome: 'delivered', correlationId: 'corr-mix', eventId: 'ev-mix', connector: 'crm', attempt: 1 };
+      bus.audit(delivered);
+      bus.audit({ stage: 'deliver', outcome: 'failed', correlationId: 'corr-mix', eventId: 'ev-mix', connector: 'wh', attempt: 1 });
+      await waitFor(async () => (await messagesOn(bus, bus.names.subjects.audit('corr-mix'))).length === 2, { what: 'the list stored' });
+      bus.audit(delivered); // a redelivered command delivered again (its duplicate was dropped by the server before)
+      await waitFor(async () => (await messagesOn(bus, bus.names.subjects.audit('corr-mix'))).length === 3, { what: 'the repeat stored' });
+      const steps = (await auditTrace(bus, 'corr-mix')).correlations[0]!.records.map((r) => `${r.stage} ${r.outcome}`);
+      assert.deepEqual(steps, ['ingest stored', 'deliver delivered', 'deliver failed']);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('close() stores the records still waiting for their flush', async () => {
+    const prefix = uniquePrefix();
+    const bus = await testBus(nats.url, prefix, { BUS_AUDIT_FLUSH_MS: '1000' });
+    bus.audit({ stage: 'connector', outcome: 'paused', correlationId: 'corr-close', connector: 'crm' });
+    await bus.close();
+    const reader = await testBus(nats.url, prefix);
+    try {
+      assert.deepEqual((await auditOfCorrelation(reader, 'corr-close')).map((r) => r.outcome), ['paused']);
+    } finally {
+      await reader.close();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { entityKey, type Names } from '@bus/streams';
-import { type AuditRecord, AuditHeaders, decodeAudit, decodeAuditIndex, parseEntityKey, type TraceKeyKind } from './audit.js';
+import { type AuditRecord, AuditHeaders, auditFold, auditHeaderHas, decodeAudit, decodeAuditIndex, decodeAuditRecords, foldAuditRecords, parseEntityKey, type TraceKeyKind } from './audit.js';
 import { firstSeqSince, readRange } from './read.js';
 
 interface AuditReader {
@@ -37,13 +37,12 @@ async function readSubject(bus: AuditReader, subject: string, sinceMs = 0): Prom
   return out;
 }
 
-/** Every audit record of one business action, in time order. */
+/** Every audit record of one business action, in time order (a message holds one record or a flush's list of them). */
 export async function auditOfCorrelation(bus: AuditReader, correlationId: string, sinceMs = 0): Promise<AuditRecord[]> {
   const found = await readSubject(bus, bus.names.subjects.audit(correlationId), sinceMs);
   // a bucket holds many actions: keep this one's records (by header, without decoding the others)
-  return found.filter((m) => (m.header?.get(AuditHeaders.CorrelationId) ?? correlationId) === correlationId)
-    .map((m) => decodeAudit(m.data)).filter((r) => (r.correlationId || '-') === correlationId)
-    .sort((a, b) => a.at.localeCompare(b.at));
+  return foldAuditRecords(found.filter((m) => (m.header?.get(AuditHeaders.CorrelationId) ?? correlationId) === correlationId)
+    .flatMap((m) => decodeAuditRecords(m.data)).filter((r) => (r.correlationId || '-') === correlationId));
 }
 
 /** The correlation ids an event id or entity appears under, newest last, at most {@link TRACE_MAX_CORRELATIONS}. */
@@ -102,14 +101,19 @@ export async function legacyAuditOf(bus: AuditReader, correlationId: string, sin
 }
 
 /**
- * Audit records (of one stage and outcome, when given), any correlation, oldest first: a full
- * read of AUDIT filtered by header, skipping index entries — for tests and fault reports, never for a trace.
+ * Audit records (of one stage and outcome, when given), any correlation, in stored order: a full
+ * read of AUDIT filtered by header, skipping index entries, a step written again within the fold
+ * window shown once (as a trace does) — for tests and fault reports, never for a trace.
  */
 export async function* auditRecordsOf(bus: AuditReader, stage?: string, outcome?: string): AsyncGenerator<AuditRecord> {
+  const keep = auditFold();
   for await (const m of readRange(bus.js, bus.jsm, bus.names.streams.audit)) {
-    const recordStage = m.headers?.get(AuditHeaders.Stage);
-    if (!recordStage || (stage && recordStage !== stage)) continue;
-    if (outcome && m.headers?.get(AuditHeaders.Outcome) !== outcome) continue;
-    yield decodeAudit(m.data);
+    const stages = m.headers?.get(AuditHeaders.Stage);
+    if (!stages || (stage && !auditHeaderHas(stages, stage))) continue;
+    if (outcome && !auditHeaderHas(m.headers?.get(AuditHeaders.Outcome), outcome)) continue;
+    for (const r of decodeAuditRecords(m.data)) {
+      if ((stage && r.stage !== stage) || (outcome && r.outcome !== outcome)) continue;
+      if (keep(r)) yield r;
+    }
   }
 }

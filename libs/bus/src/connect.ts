@@ -8,7 +8,8 @@ import { credsAuthenticator, headers as natsHeaders, nkeyAuthenticator, type Con
 import { connect } from '@nats-io/transport-node';
 import type { BusConfig } from './config.js';
 import { consume, type ConsumeOptions, type Consumption } from './consume.js';
-import { type AuditRecord, auditMessages } from './audit.js';
+import type { AuditRecord } from './audit.js';
+import { type AuditWriteOptions, createAuditWriter } from './audit-writer.js';
 import { type DeadLetter, encodeDeadLetter } from './dead-letter.js';
 import { createPublish, type Publish, type Published } from './publish.js';
 import { applyTopology, type TopologyReport } from './topology.js';
@@ -36,10 +37,11 @@ export interface Bus {
   /** Publishes an envelope with its headers; Nats-Msg-Id = envelope id unless msgId is given. */
   publishEnvelope(subject: string, env: Envelope, opts?: { msgId?: string; headers?: Record<string, string> }): Promise<Published>;
   /**
-   * Writes one audit record to `audit.<stage>.<outcome>` without waiting for a PubAck:
-   * audit must never slow down or break the work it records. Nats-Msg-Id still dedups it.
+   * Writes one audit record without waiting for a PubAck: audit must never slow down or break
+   * the work it records. Records wait up to BUS_AUDIT_FLUSH_MS and go out coalesced per
+   * correlation (libs/bus/src/audit-writer.ts); close() sends what waits.
    */
-  audit(record: Omit<AuditRecord, 'at'> & { at?: string }, opts?: { msgId?: string }): void;
+  audit(record: Omit<AuditRecord, 'at'> & { at?: string }, opts?: AuditWriteOptions): void;
   /**
    * Stores into a stream without awaiting the PubAck (core publish). For writes whose loss
    * is covered elsewhere (audit, dedup hints); never for events or commands.
@@ -163,13 +165,16 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
     }
   };
 
+  const auditWriter = createAuditWriter({
+    names: n, flushMs: o.config.BUS_AUDIT_FLUSH_MS, send: (m) => publishUnconfirmed(m.subject, m.data, { headers: m.headers }),
+  });
+
   return {
     nc, js, jsm, names: n, config: o.config, publish, kv, deadLetter,
     publishUnconfirmed,
     putUnconfirmed: (bucket, key, value) => publishUnconfirmed(`$KV.${bucket}.${key}`, new TextEncoder().encode(value), {}),
     audit(record, opts) {
-      const full: AuditRecord = { ...record, at: record.at ?? new Date().toISOString() };
-      for (const m of auditMessages(n, full, opts?.msgId)) publishUnconfirmed(m.subject, m.data, { msgId: m.msgId, headers: m.headers });
+      auditWriter.write({ ...record, at: record.at ?? new Date().toISOString() }, opts);
     },
     publishEnvelope: (subject, env, opts = {}) =>
       publish(subject, encodeEnvelope(env), { msgId: opts.msgId ?? env.id, headers: { ...envelopeHeaders(env), ...opts.headers } }),
@@ -188,6 +193,7 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
     async close() {
       if (closed) return;
       closed = true;
+      auditWriter.flush(); // drain sends it before closing
       await nc.drain().catch(() => nc.close());
     },
   };

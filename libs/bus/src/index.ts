@@ -19,8 +19,13 @@ export { dlqStats, watchDlq } from './dlq-stats.js';
 export type { DlqSubjectStats, DlqWatch } from './dlq-stats.js';
 export { republishDeadLetter } from './republish.js';
 export { onShutdown } from './shutdown.js';
-export { AuditHeaders, auditMessages, auditMsgId, decodeAudit, decodeAuditIndex, encodeAudit, parseEntityKey } from './audit.js';
-export type { AuditIndexEntry, AuditMessage, AuditRecord, TraceKeyKind } from './audit.js';
+export {
+  AUDIT_FOLD_MS, AuditHeaders, auditHeaderHas, auditIndexKeys, auditMessages, auditMsgId, decodeAudit, decodeAuditIndex, decodeAuditRecords, encodeAudit,
+  encodeAuditRecords, foldAuditRecords, parseEntityKey,
+} from './audit.js';
+export type { AuditIndexEntry, AuditIndexKey, AuditMessage, AuditRecord, TraceKeyKind } from './audit.js';
+export { createAuditWriter } from './audit-writer.js';
+export type { AuditWriteOptions, AuditWriter, AuditWriterOptions } from './audit-writer.js';
 export { auditOfCorrelation, auditRecordsOf, auditTrace, correlationsOf, legacyAuditOf, TRACE_MAX_CORRELATIONS } from './audit-read.js';
 export type { TraceResult } from './audit-read.js';
 export { watchJetStream } from './jetstream-health.js';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connectBus, loadBusConfig, type Bus } from '@bus/bus';
+import { auditTrace, connectBus, loadBusConfig, type Bus } from '@bus/bus';
 import { EnvelopeError } from '@bus/envelope';
 import { createLogger } from '@bus/observability';
 import { topology } from '@bus/streams';
-import { startNats, type TestNats, uniquePrefix } from '@bus/testkit';
+import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
 import { createBusClient } from './index.js';
 
 describe('@bus/client', () => {
@@ -28,6 +28,17 @@ describe('@bus/client', () => {
     const again = await client.publish({ id: 'inv-1-v3', type: 'invoice.issued', entity: { type: 'invoice', id: 'inv-1' }, version: 3, data: { amount: 12 } });
     assert.equal(again.status, 'duplicate');
     assert.equal(again.seq, first.seq);
+  });
+
+  it('a stored event is audited as ingest stored, which indexes it: its id and entity find the action (a duplicate is not audited again)', async () => {
+    const client = createBusClient({ bus, source: 'billing' });
+    const event = { id: 'inv-9-v1', type: 'invoice.voided', entity: { type: 'invoice', id: 'inv-9' }, version: 1, data: {}, correlationId: 'corr-inv-9' };
+    await client.publish(event);
+    await client.publish(event);
+    for (const key of ['corr-inv-9', 'inv-9-v1', 'invoice/inv-9']) {
+      const t = await waitFor(async () => { const r = await auditTrace(bus, key); return r.correlations.length ? r : undefined; }, { what: `the trace by ${key}` });
+      assert.deepEqual(t.correlations.map((c) => c.records.map((r) => `${r.stage} ${r.outcome} ${r.eventId} ${r.source}`)), [['ingest stored inv-9-v1 billing']], key);
+    }
   });
 
   it('an invalid event is refused with its fields named, and nothing is stored', async () => {

@@ -18,14 +18,19 @@ export interface PublishResult {
 }
 
 /**
- * Wraps and stores one domain event. Throws EnvelopeError (business: fix the event) or
- * PublishError (transient: retry with the same id; permanent: fix the topology).
+ * Wraps and stores one domain event, and audits it as `ingest stored` (the step `bus trace`
+ * starts from, and the one that indexes the event id and entity for the later steps). Throws
+ * EnvelopeError (business: fix the event) or PublishError (transient: retry with the same id;
+ * permanent: fix the topology).
  */
 export async function publishDomainEvent(bus: Bus, source: string, event: OutgoingEvent): Promise<PublishResult & { envelope: Envelope }> {
   const envelope = createEnvelope(event, {
     source, id: event.id, correlationId: event.correlationId, causationId: event.causationId ?? null,
   });
   const r = await bus.publishEnvelope(bus.names.subjects.event(source, envelope.type), envelope);
+  if (!r.duplicate) {
+    bus.audit({ stage: 'ingest', outcome: 'stored', correlationId: envelope.correlationId, eventId: envelope.id, source, entity: envelope.entity, version: envelope.version });
+  }
   return { status: r.duplicate ? 'duplicate' : 'stored', eventId: envelope.id, correlationId: envelope.correlationId, seq: r.seq, envelope };
 }
 

@@ -213,7 +213,7 @@ export function createDeliverer(o: DelivererOptions) {
     const audit = (outcome: string, extra: Record<string, unknown> = {}) => o.bus.audit({ stage: 'deliver', outcome, correlationId: cmd.correlationId,
       eventId: cmd.event.id, connector: name, entity: cmd.entity, version: cmd.version,
       attempt: (ctx.prior ? attemptsMade(ctx.prior.history) : 0) + attemptsMade(ctx.history) + 1, // numbered on across a replay
-      ...(cmd.repair ? { details: { repair: cmd.repair } } : {}), ...extra });
+      ...(cmd.repair ? { details: { repair: cmd.repair } } : {}), ...extra }, { eventIndexed: true }); // event id and entity: indexed with the event's `stored` record
     if (begin.kind === 'skip') {
       o.metrics.outcomes.inc({ connector: name, outcome: begin.reason });
       if (begin.reason === 'duplicate') delivered(cmd); // e.g. a replay of what had landed: what waits for it may go

@@ -119,9 +119,7 @@ export function createEventsApi(o: EventsApiOptions) {
         try {
           const r = await publishDomainEvent(o.bus, parsed.source, { correlationId, ...event } as never);
           if (r.status === 'stored') {
-            o.metrics.stored.inc({ source: sourceLabel(parsed.source) });
-            o.bus.audit({ stage: 'ingest', outcome: 'stored', correlationId: r.correlationId, eventId: r.eventId, source: parsed.source,
-              entity: r.envelope.entity, version: r.envelope.version });
+            o.metrics.stored.inc({ source: sourceLabel(parsed.source) }); // publishDomainEvent audited it
           } else {
             o.metrics.duplicate.inc({ source: sourceLabel(parsed.source), where: 'stream' });
           }

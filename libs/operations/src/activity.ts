@@ -1,4 +1,4 @@
-import { AuditHeaders, type Bus, decodeAudit } from '@bus/bus';
+import { AuditHeaders, auditHeaderHas, type Bus, decodeAuditRecords } from '@bus/bus';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { Logger } from '@bus/observability';
 
@@ -62,26 +62,28 @@ export async function watchActivity(o: ActivityOptions): Promise<Activity> {
   const messages = await consumer.consume({ max_messages: 512 });
   const done = (async () => {
     for await (const m of messages) {
-      const stage = m.headers?.get(AuditHeaders.Stage);
-      if (stage !== 'transform' && stage !== 'deliver') continue;
+      const stages = m.headers?.get(AuditHeaders.Stage);
+      if (!auditHeaderHas(stages, 'transform') && !auditHeaderHas(stages, 'deliver')) continue;
       try {
-        const r = decodeAudit(m.data);
-        if (!r.connector) continue;
-        const atMs = Date.parse(r.at) || Date.now();
-        const key = `${r.connector} ${r.eventId}`;
-        if (stage === 'transform' && r.outcome === 'transformed') {
-          bump(r.connector, atMs, (s) => s.in++);
-          if (transformedAt.size >= 50_000) transformedAt.delete(transformedAt.keys().next().value as string);
-          transformedAt.set(key, atMs);
-        } else if (stage === 'deliver' && r.outcome === 'delivered') {
-          const from = transformedAt.get(key);
-          transformedAt.delete(key);
-          bump(r.connector, atMs, (s) => {
-            s.delivered++;
-            if (from !== undefined) s.lat.push(atMs - from);
-          });
-        } else if (stage === 'deliver' && (r.outcome === 'failed' || r.outcome === 'dead-lettered')) {
-          bump(r.connector, atMs, (s) => s.failed++);
+        for (const r of decodeAuditRecords(m.data)) {
+          const stage = r.stage;
+          if (!r.connector) continue;
+          const atMs = Date.parse(r.at) || Date.now();
+          const key = `${r.connector} ${r.eventId}`;
+          if (stage === 'transform' && r.outcome === 'transformed') {
+            bump(r.connector, atMs, (s) => s.in++);
+            if (transformedAt.size >= 50_000) transformedAt.delete(transformedAt.keys().next().value as string);
+            transformedAt.set(key, atMs);
+          } else if (stage === 'deliver' && r.outcome === 'delivered') {
+            const from = transformedAt.get(key);
+            transformedAt.delete(key);
+            bump(r.connector, atMs, (s) => {
+              s.delivered++;
+              if (from !== undefined) s.lat.push(atMs - from);
+            });
+          } else if (stage === 'deliver' && (r.outcome === 'failed' || r.outcome === 'dead-lettered')) {
+            bump(r.connector, atMs, (s) => s.failed++);
+          }
         }
       } catch (err) {
         o.log.warn({ err, subject: m.subject }, 'console: an audit record could not be read; skipped');

@@ -62,6 +62,9 @@ export function createTransformer(o: TransformerOptions) {
    * replay is not swallowed by the stream's dedup window; deliver's version guard still keeps a
    * target from getting anything twice.
    */
+  // the event's id and entity were indexed with its `ingest stored` record (ingest and @bus/client write one for every event)
+  const indexed = { eventIndexed: true };
+
   async function handle(connector: Connector, env: Envelope, ctx: Pick<HandlerContext, 'log' | 'seq'>, replayTag?: string): Promise<Outcome> {
     const labels = { connector: connector.name, type: typeLabel(env.type) };
     const subs = subscriptionsFor(connector, env);
@@ -86,14 +89,14 @@ export function createTransformer(o: TransformerOptions) {
         const e = err instanceof BusError ? err : new BusError('TRANSFORM_REFETCH_FAILED', 'transient', (err as Error).message, { cause: err });
         o.metrics.invalid.inc({ ...labels, reason: 'refetch' });
         o.bus.audit({ stage: 'transform', outcome: 'refetch-failed', correlationId: env.correlationId, eventId: env.id, connector: connector.name, source: env.source,
-          entity: env.entity, version: env.version, failureClass: e.failureClass, code: e.code, reason: e.message, durationMs: Date.now() - started });
+          entity: env.entity, version: env.version, failureClass: e.failureClass, code: e.code, reason: e.message, durationMs: Date.now() - started }, indexed);
         if (e.failureClass === 'transient' || e.failureClass === 'ambiguous') return retryAfter(2_000, `refetching ${what}: ${e.message}`, { failureClass: 'transient', code: e.code });
         return deadLetter(e.failureClass, e.code, `refetching ${what} for ${connector.name} failed: ${e.message}. Fix it, then: bus dlq replay --connector ${connector.name}`, { eventId: env.id });
       }
       o.bus.audit({ stage: 'transform', outcome: 'gone' in fetched ? 'refetch-gone' : 'refetched', correlationId: env.correlationId, eventId: env.id, connector: connector.name,
         source: env.source, entity: env.entity, version: fetched.version, durationMs: Date.now() - started,
         reason: 'gone' in fetched ? `${what}: the source no longer has it; mapped to a delete` : `${what}: the current record (version ${fetched.version}) is mapped, not the event's payload (version ${env.version})`,
-        details: { eventVersion: env.version, fetchedVersion: fetched.version } });
+        details: { eventVersion: env.version, fetchedVersion: fetched.version } }, indexed);
     }
     const allRefetched = subs.every((s) => refetching(s, source));
     const fetchedData = fetched && !('gone' in fetched) ? o.schemas.validate(env.type, env.schemaVersion, fetched.data) : undefined;
@@ -162,7 +165,7 @@ export function createTransformer(o: TransformerOptions) {
     }
     o.metrics.transformed.inc(labels);
     o.bus.audit({ stage: 'transform', outcome: 'transformed', correlationId: env.correlationId, eventId: env.id, connector: connector.name,
-      entity: env.entity, version: env.version, details: { commands: commands.map((c) => c.id) } });
+      entity: env.entity, version: env.version, details: { commands: commands.map((c) => c.id) } }, indexed);
     return done();
   }
 

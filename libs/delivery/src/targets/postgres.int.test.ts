@@ -192,7 +192,10 @@ describe('deliver → postgres target: upsert with a version guard, through a re
       const [entry] = await waitFor(async () => { const d = await deadLetters(cmd); return d.length ? d : undefined; }, { what: `${cmd.target.id} in the DLQ` });
       assert.equal(entry!.failureClass, 'business');
       assert.match(entry!.reason, new RegExp(`PostgreSQL error ${code}`));
-      assert.equal((await audits(cmd)).filter((a) => a.outcome === 'failed').length, 1, 'not retried');
+      // audit records follow the work by up to BUS_AUDIT_FLUSH_MS (coalesced per flush): wait for it
+      const failed = await waitFor(async () => { const f = (await audits(cmd)).filter((a) => a.outcome === 'failed'); return f.length ? f : undefined; },
+        { what: `${cmd.target.id}'s failed attempt audited` });
+      assert.equal(failed.length, 1, 'not retried');
       assert.equal(await row(cmd.target.id), undefined);
     }
     await waitFor(() => row('good'), { what: 'the good entity written' });
