@@ -119,7 +119,8 @@ export function createEventsApi(o: EventsApiOptions) {
         try {
           const r = await publishDomainEvent(o.bus, parsed.source, { correlationId, ...event } as never);
           if (r.status === 'stored') {
-            o.metrics.stored.inc({ source: sourceLabel(parsed.source) });
+            const label = sourceLabel(parsed.source);
+            o.metrics.count.stored(label, { source: label });
             o.bus.audit({ stage: 'ingest', outcome: 'stored', correlationId: r.correlationId, eventId: r.eventId, source: parsed.source,
               entity: r.envelope.entity, version: r.envelope.version });
           } else {

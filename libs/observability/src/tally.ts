@@ -56,6 +56,22 @@ export function tally(counter: Counter<string>, labels: LabelValues<string>): Ta
   };
 }
 
+/**
+ * Tallies of one counter by label set, made on first use: `inc(key, labels)` counts under
+ * `labels`, found by `key` (the caller's cheap name for them, e.g. the one label's value).
+ */
+export function tallyBy(counter: Counter<string>): (key: string, labels: LabelValues<string>) => void {
+  const byKey = new Map<string, Tally>();
+  return (key, labels) => {
+    let t = byKey.get(key);
+    if (!t) {
+      t = tally(counter, labels);
+      byKey.set(key, t);
+    }
+    t.inc();
+  };
+}
+
 /** A gauge child that follows a number read at scrape time (`current`), summed with others of the same labels. */
 export function gaugeOf(gauge: Gauge<string>, labels: LabelValues<string>, current: () => number): { close(): void } {
   let reported = 0;
