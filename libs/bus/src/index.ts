@@ -27,4 +27,5 @@ export { watchJetStream } from './jetstream-health.js';
 export { firstSeqSince, readRange, readStream, subjectMessages } from './read.js';
 export type { RangeOptions } from './read.js';
 export { runService } from './service.js';
+export { PIPELINE_NODE_FLAGS, serviceNodeFlags } from './node-flags.js';
 export type { ServiceContext, ServiceOptions, Started } from './service.js';
