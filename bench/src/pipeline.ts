@@ -7,7 +7,7 @@ import { createServer, Agent, request, type IncomingMessage, type Server, type S
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
+import { type Bus, connectBus, loadBusConfig, serviceNodeFlags } from '@bus/bus';
 import { createLogger } from '@bus/observability';
 import { forkTracked, stopChild, waitForMessage } from './children.js';
 import type { Run } from './load.js';
@@ -55,7 +55,8 @@ export interface Service {
 export async function startService(name: ServiceName, env: NodeJS.ProcessEnv, profileDir?: string): Promise<Service> {
   const main = resolve(root, 'services', name, 'dist', 'main.js');
   if (!existsSync(main)) throw new Error(`${name} is not built (${main} missing): run npm run build`);
-  const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  // the heap flags `bus up` gives the service (BUS_SERVICE_NODE_FLAGS), so its memory is the one measured
+  const execArgv = [...serviceNodeFlags(name, env), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [])];
   const child = forkTracked(main, [], { env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const s: Service = { name, child, endpoints: {}, tail: [], warnings: 0 };
   child.once('exit', (code, signal) => (s.exited = String(signal ?? code)));

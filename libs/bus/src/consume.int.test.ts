@@ -248,4 +248,64 @@ describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
     assert.equal(finished, true);
     await waitFor(async () => (await t.consumerInfo()).num_ack_pending === 0, { what: 'the ack' });
   });
+  it('stop() sends the acknowledgements of the handlers it waited for before resolving: a connection closed next loses none', async () => {
+    // acks go out batched per event-loop turn; stop() must not leave the last batch for a turn that comes after close()
+    const own = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: bus.names.prefix }), name: 'stop-acks', log: silent });
+    const durable = 'test-stop-acks';
+    await ensureConsumer(own.jsm, workerConsumer({ stream: own.names.streams.events, durable, description: 'test', filterSubject: own.names.subjects.event('t', 'stopacks.>') }));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started = 0;
+    const c = await own.consume<Envelope>({ stream: own.names.streams.events, durable, stage: 'test', decode: decodeEnvelope, concurrency: 20,
+      handler: async () => {
+        started++;
+        await gate;
+        return done();
+      } });
+    for (let i = 0; i < 20; i++) {
+      const env = createEnvelope({ type: 'stopacks.x', entity: { type: 'e', id: `a${i}` }, version: 1, data: {} }, { source: 't' });
+      await own.publishEnvelope(own.names.subjects.event('t', env.type), env);
+    }
+    await waitFor(() => started === 20, { what: 'twenty handlers running' });
+    const stopped = c.stop();
+    release();
+    await stopped;
+    await own.nc.close(); // no drain: a drain's round trips would give a late ack batch time to leave
+    // ack_wait is 30 s: an ack lost with the connection would keep these pending far longer than this wait
+    await waitFor(async () => (await bus.jsm.consumers.info(bus.names.streams.events, durable)).num_ack_pending === 0, { what: 'all twenty acknowledged', timeoutMs: 3_000 });
+    assert.equal((await bus.jsm.consumers.info(bus.names.streams.events, durable)).ack_floor.stream_seq > 0, true);
+  });
+
+  it('metrics: handled messages are counted by outcome and in-flight handlers show while they run', async () => {
+    const metrics = createMetrics('count-test');
+    const own = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: bus.names.prefix }), name: 'counts', log: silent, metrics });
+    const durable = 'test-counts';
+    await ensureConsumer(own.jsm, workerConsumer({ stream: own.names.streams.events, durable, description: 'test', filterSubject: own.names.subjects.event('t', 'counts.>') }));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const c = await own.consume<Envelope>({ stream: own.names.streams.events, durable, stage: 'test', decode: decodeEnvelope, concurrency: 4,
+      handler: async (env) => {
+        if (env.data.i === 0) await gate;
+        return env.data.i === 1 ? retryAfter(60_000, 'later') : done();
+      } });
+    const value = async (name: string, labels: Record<string, string>) =>
+      Number((await metrics.registry.getSingleMetric(name)?.get())?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0);
+    try {
+      for (let i = 0; i < 4; i++) {
+        const env = createEnvelope({ type: 'counts.x', entity: { type: 'e', id: `n${i}` }, version: 1, data: { i } }, { source: 't' });
+        await own.publishEnvelope(own.names.subjects.event('t', env.type), env);
+      }
+      await waitFor(async () => (await value('bus_consumed_total', { consumer: durable, outcome: 'done' })) === 2, { what: 'two done counted' });
+      assert.equal(await value('bus_consumed_total', { consumer: durable, outcome: 'retry' }), 1);
+      assert.equal(await value('bus_handler_in_flight', { consumer: durable }), 1);
+      release();
+      await waitFor(async () => (await value('bus_consumed_total', { consumer: durable, outcome: 'done' })) === 3, { what: 'the held one counted' });
+      assert.equal(await value('bus_handler_in_flight', { consumer: durable }), 0);
+      assert.match(await metrics.registry.metrics(), /bus_consumed_total\{consumer="test-counts",outcome="done",service="count-test"\} 3/);
+    } finally {
+      release();
+      await c.stop();
+      await own.close();
+    }
+  });
 });

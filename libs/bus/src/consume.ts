@@ -1,41 +1,16 @@
 import { BusError, describeError } from '@bus/errors';
-import { readHeaderFacts, type HeaderFacts } from '@bus/envelope';
-import { logFor, type BusMetrics, type Logger } from '@bus/observability';
+import { type BusMetrics, gaugeOf, type Logger, tally } from '@bus/observability';
 import type { JetStreamClient, JsMsg, MsgRequest } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { appendAttempt, type AttemptRecord, continueHistory } from '@bus/retry';
-import { type DeadLetter, PRIOR_HISTORY_HEADER, type PriorHistory, readPriorHistory, REPLAYS_HEADER } from './dead-letter.js';
+import { forgetHistory, type HandlerContext, historyKey, loadHistory, MessageContext, saveHistory } from './consume-context.js';
+import { type DeadLetter, PRIOR_HISTORY_HEADER, REPLAYS_HEADER } from './dead-letter.js';
 import { classifyNatsError } from './nats-errors.js';
 import { removeAcknowledgedLeftovers } from './leftovers.js';
 import { deadLetter, type Outcome, retryAfter } from './outcome.js';
 import { deliveryLimitOf, NO_DELIVERY_LIMIT } from './topology.js';
 
-/** What a handler knows about the message besides its decoded value. */
-export interface HandlerContext {
-  subject: string;
-  /** Stream sequence: unique per stored message. */
-  seq: number;
-  /** 1 on first delivery; JetStream's delivery count (deferrals count too). */
-  attempt: number;
-  /** When the message was stored (ms since epoch): how long it has been waiting. */
-  storedAtMs: number;
-  /** True on the last delivery the consumer's maxDeliver allows: a retry or a deferral now becomes a dead-letter. */
-  finalAttempt: boolean;
-  /**
-   * Earlier failed attempts of this message, numbered by attempt (deferrals are not attempts); the newest 50.
-   * A replayed message starts a fresh round here (so retry limits give it a fresh set of attempts);
-   * the attempts before its replay are in `prior`, and its DLQ entry, should it fail again, has both.
-   */
-  history: AttemptRecord[];
-  /** When this message was replayed from a DLQ entry of this stage and connector: the attempts before the replay. */
-  readonly prior: PriorHistory | undefined;
-  headers: Record<string, string>;
-  facts: HeaderFacts;
-  /** Bound to the message's correlation id, stream, seq and attempt. */
-  log: Logger;
-  /** Resets the ack timer: call it from long handlers so the message is not redelivered meanwhile. */
-  working(): void;
-}
+export type { HandlerContext } from './consume-context.js';
 
 export interface ConsumeOptions<T> {
   stream: string;
@@ -97,13 +72,6 @@ export interface ConsumeDeps {
 
 const defaultRetryDelay = (attempt: number) => Math.random() * Math.min(60_000, 1_000 * 2 ** (attempt - 1));
 
-function headerRecord(m: JsMsg): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!m.headers) return out;
-  for (const [k, v] of m.headers) if (v[0] !== undefined) out[k] = v[0];
-  return out;
-}
-
 /**
  * The outcome of a thrown error: retryable classes retry, everything else is dead-lettered.
  * A NATS or JetStream client error is classified first (classifyNatsError), so a blip is
@@ -163,130 +131,139 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   const limit = deliveryLimit(opts as ConsumeOptions<unknown>, (await consumer.info()).config.max_deliver ?? -1, base);
   const messages = await consumer.consume({ max_messages: Math.max(1, opts.prefetch ?? 2 * concurrency) });
   const label = { consumer: opts.durable };
-  // metric children resolved once: label hashing per message costs more than the work it counts
+  // counted in plain numbers, added to the metrics when they are read: prom-client hashes the
+  // labels on every inc(), even on a child, which cost more than the rest of the bookkeeping
   const m$ = deps.metrics && {
-    done: deps.metrics.consumed.labels({ ...label, outcome: 'done' }),
-    deferred: deps.metrics.consumed.labels({ ...label, outcome: 'deferred' }),
-    retry: deps.metrics.consumed.labels({ ...label, outcome: 'retry' }),
-    deadLetter: deps.metrics.consumed.labels({ ...label, outcome: 'dead_letter' }),
-    failedDeadLetter: deps.metrics.consumed.labels({ ...label, outcome: 'failed_dead_letter' }),
+    done: tally(deps.metrics.consumed, { ...label, outcome: 'done' }),
+    deferred: tally(deps.metrics.consumed, { ...label, outcome: 'deferred' }),
+    retry: tally(deps.metrics.consumed, { ...label, outcome: 'retry' }),
+    deadLetter: tally(deps.metrics.consumed, { ...label, outcome: 'dead_letter' }),
+    failedDeadLetter: tally(deps.metrics.consumed, { ...label, outcome: 'failed_dead_letter' }),
+    redelivered: tally(deps.metrics.redelivered, label),
+    inFlight: gaugeOf(deps.metrics.inFlight, label, () => inFlight),
     seconds: deps.metrics.handlerSeconds.labels(label),
-    redelivered: deps.metrics.redelivered.labels(label),
-    inFlight: deps.metrics.inFlight.labels(label),
+  };
+  const closeMetrics = () => {
+    if (!m$) return;
+    for (const t of [m$.done, m$.deferred, m$.retry, m$.deadLetter, m$.failedDeadLetter, m$.redelivered, m$.inFlight]) t.close();
   };
   let stopping = false;
   let inFlight = 0;
   let slotFree: (() => void) | undefined;
   let idle: (() => void) | undefined;
 
-  const handle = async (m: JsMsg) => {
-    const started = performance.now();
-    const attempt = m.info.deliveryCount;
-    // headers are read only when something needs them (logs, DLQ, handlers that ask)
-    let headers: Record<string, string> | undefined;
-    let facts: HeaderFacts | undefined;
-    const headersOf = () => (headers ??= headerRecord(m));
-    const factsOf = () => (facts ??= readHeaderFacts((n) => headersOf()[n]));
-    // a child logger per message costs more than the rest of the bookkeeping: make it on first use
-    let childLog: Logger | undefined;
-    const logOf = () => (childLog ??= logFor(base, { correlationId: factsOf().correlationId, msgId: factsOf().msgId, seq: m.seq, attempt }));
-    // a replay's attempts before it: read from its header only when asked or when dead-lettering
-    let prior: { value: PriorHistory | undefined } | undefined;
-    const priorOf = () => {
-      prior ??= { value: readPriorHistory(headersOf()[PRIOR_HISTORY_HEADER], opts.stage, opts.connector) };
-      return prior.value;
-    };
-    const key = `${opts.durable}.${m.seq}`;
-    let history: AttemptRecord[] = [];
-    if (attempt > 1) {
-      m$?.redelivered.inc();
-      history = await loadHistory(deps, key, logOf());
+  // acks decided in one event-loop turn leave in one socket write: the client writes each
+  // publish's buffer on its own microtask, and one write per ack was a quarter of consume's CPU
+  let acks: JsMsg[] = [];
+  const flushAcks = () => {
+    const batch = acks;
+    acks = [];
+    try {
+      for (const m of batch) m.ack();
+    } catch (err) {
+      // the connection closed: JetStream redelivers these after ack_wait (at least once, as ever)
+      base.warn({ err, unacknowledged: batch.length }, 'could not acknowledge handled messages; they will be redelivered after ack_wait');
     }
-    const pastLimit = limit > 0 && attempt > limit;
-    const ctx: HandlerContext = {
-      subject: m.subject, seq: m.seq, attempt, finalAttempt: limit > 0 && attempt >= limit,
-      storedAtMs: Math.floor(m.info.timestampNanos / 1e6),
-      history, working: () => m.working(),
-      get headers() {
-        return headersOf();
-      },
-      get facts() {
-        return factsOf();
-      },
-      get log() {
-        return logOf();
-      },
-      get prior() {
-        return priorOf();
-      },
-    };
-    let outcome: Outcome;
-    if (pastLimit) {
-      outcome = pastLimitOutcome(history, attempt, limit);
-    } else {
-      try {
-        outcome = await opts.handler(opts.decode(m.data, ctx), ctx);
-      } catch (err) {
-        outcome = outcomeOfError(err, attempt, opts.retryDelayMs);
-      }
-    }
-    const durationMs = Math.round(performance.now() - started);
-    m$?.seconds.observe(durationMs / 1000);
+  };
+  const ack = (m: JsMsg) => {
+    if (acks.push(m) === 1) setImmediate(flushAcks);
+  };
 
+  /** The success path stays light: no history, headers, logger or timestamps unless something needs them. */
+  const handle = async (m: JsMsg) => {
+    try {
+      const started = performance.now();
+      const attempt = m.info.deliveryCount;
+      const ctx = new MessageContext(m, attempt, limit > 0 && attempt >= limit, base, opts.stage, opts.connector);
+      if (attempt > 1) {
+        m$?.redelivered.inc();
+        ctx.history = await loadHistory(deps.attempts, historyKey(opts.durable, m.seq), ctx.log);
+      }
+      const pastLimit = limit > 0 && attempt > limit;
+      let outcome: Outcome;
+      if (pastLimit) {
+        outcome = pastLimitOutcome(ctx.history, attempt, limit);
+      } else {
+        try {
+          outcome = await opts.handler(opts.decode(m.data, ctx), ctx);
+        } catch (err) {
+          outcome = outcomeOfError(err, attempt, opts.retryDelayMs);
+        }
+      }
+      const durationMs = Math.round(performance.now() - started);
+      m$?.seconds.observe(durationMs / 1000);
+      if (outcome.kind === 'done') {
+        ack(m);
+        m$?.done.inc();
+        if (ctx.history.length) await forgetHistory(deps.attempts, historyKey(opts.durable, m.seq), ctx.log);
+        return;
+      }
+      await settle(m, ctx, outcome, durationMs, pastLimit);
+    } catch (err) {
+      base.error({ err }, 'message handling crashed; it will be redelivered after ack_wait');
+    } finally {
+      inFlight--;
+      slotFree?.();
+      slotFree = undefined;
+      if (inFlight === 0) idle?.();
+    }
+  };
+
+  /** Every outcome but done: nak with a delay, or dead-letter and term; the history is kept for the next delivery. */
+  const settle = async (m: JsMsg, ctx: MessageContext, decided: Outcome, durationMs: number, pastLimit: boolean) => {
+    let outcome = decided;
+    let history = ctx.history;
+    const key = historyKey(opts.durable, m.seq);
     // the last delivery the limit allows: a retry or a deferral becomes a dead-letter
     if ((outcome.kind === 'retry' || outcome.kind === 'defer') && ctx.finalAttempt) {
       outcome = deadLetter(outcome.kind === 'retry' ? (outcome.failureClass ?? 'transient') : 'transient', 'ATTEMPTS_EXHAUSTED',
         `maxDeliver (${limit}) reached; last attempt: ${outcome.reason}`);
     }
-    const at = new Date().toISOString();
-    if (outcome.kind === 'done') {
-      m.ack();
-      m$?.done.inc();
-      if (history.length) await forgetHistory(deps, key, logOf());
-      return;
-    }
+    if (outcome.kind === 'done') return; // not reached: done is settled by handle
     if (outcome.kind === 'defer') {
       m.nak(outcome.delayMs);
       m$?.deferred.inc();
       return;
     }
+    const at = new Date().toISOString();
     if (outcome.kind === 'retry') {
       const { delayMs, reason, failureClass = 'transient', status, code } = outcome;
       history = appendAttempt(history, { failureClass, status, code, message: reason, delayMs, durationMs, at });
-      await saveHistory(deps, key, history, logOf());
-      logOf().warn({ delayMs, failureClass, code, status }, `handling failed; will retry: ${reason}`);
+      await saveHistory(deps.attempts, key, history, ctx.log);
+      ctx.log.warn({ delayMs, failureClass, code, status }, `handling failed; will retry: ${reason}`);
       m.nak(delayMs);
       m$?.retry.inc();
       return;
     }
     const { failureClass, code, reason, details } = outcome;
+    const attempt = ctx.attempt;
     // past the limit nothing was attempted: the history already ends with the dead-letter that failed
     if (!pastLimit) history = appendAttempt(history, { failureClass, code, message: reason, durationMs, at });
     // a replay that fails again: one entry with the attempts before the replay and this round's, numbered on
-    const before = priorOf();
-    const { [PRIOR_HISTORY_HEADER]: _carried, ...originalHeaders } = headersOf();
+    const before = ctx.prior;
+    const { [PRIOR_HISTORY_HEADER]: _carried, ...originalHeaders } = ctx.headers;
     const entry: DeadLetter = {
       id: `${opts.stream}.${m.seq}`, stage: opts.stage, connector: opts.connector, failureClass, code, reason, details,
       attempts: (before?.attempts ?? 0) + (pastLimit ? limit : attempt), history: before ? continueHistory(before.history, history) : history,
-      deadLetteredAt: at, correlationId: factsOf().correlationId,
-      original: { stream: opts.stream, seq: m.seq, subject: m.subject, msgId: factsOf().msgId, headers: originalHeaders, data: m.data },
-      replays: Number(headersOf()[REPLAYS_HEADER] ?? 0) || 0,
+      deadLetteredAt: at, correlationId: ctx.facts.correlationId,
+      original: { stream: opts.stream, seq: m.seq, subject: m.subject, msgId: ctx.facts.msgId, headers: originalHeaders, data: m.data },
+      replays: Number(ctx.headers[REPLAYS_HEADER] ?? 0) || 0,
     };
     try {
       await deps.deadLetter(entry);
       m.term(); // no reason text: nats-server 2.9 does not understand +TERM with a reason
       m$?.deadLetter.inc();
       deps.metrics?.deadLettered.inc({ stage: opts.stage, failure_class: failureClass });
-      logOf()[failureClass === 'permanent' ? 'error' : 'warn']({ failureClass, code }, `dead-lettered: ${reason}`);
-      await forgetHistory(deps, key, logOf());
+      ctx.log[failureClass === 'permanent' ? 'error' : 'warn']({ failureClass, code }, `dead-lettered: ${reason}`);
+      await forgetHistory(deps.attempts, key, ctx.log);
     } catch (err) {
       // the DLQ is unreachable: keep the message in its stream and try again. JetStream redelivers
       // it whatever the count (max_deliver -1); past the limit it is dead-lettered, not handled again
-      if (!pastLimit) await saveHistory(deps, key, history, logOf());
+      if (!pastLimit) await saveHistory(deps.attempts, key, history, ctx.log);
       const delayMs = opts.deadLetterRetryMs ?? 5_000;
       m.nak(delayMs);
       m$?.failedDeadLetter.inc();
-      logOf().error({ err, failureClass, code, delayMs, maxDeliver: limit },
+      ctx.log.error({ err, failureClass, code, delayMs, maxDeliver: limit },
         `could not dead-letter (${code}): the DLQ publish failed; the message stays in ${opts.stream} and its dead-letter is tried again in ${delayMs} ms`);
     }
   };
@@ -338,16 +315,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       }
       while (inFlight >= concurrency) await new Promise<void>((r) => (slotFree = r));
       inFlight++;
-      m$?.inFlight.inc();
-      handle(m)
-        .catch((err) => base.error({ err }, 'message handling crashed; it will be redelivered after ack_wait'))
-        .finally(() => {
-          inFlight--;
-          m$?.inFlight.dec();
-          slotFree?.();
-          slotFree = undefined;
-          if (inFlight === 0) idle?.();
-        });
+      void handle(m);
     }
   })();
 
@@ -373,32 +341,8 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
         clearTimeout(timer);
         if (inFlight > 0) base.warn({ inFlight, timeoutMs }, 'stopped with handlers still running; their messages will be redelivered');
       }
+      flushAcks(); // now, not on the next turn: the caller may close the connection next
+      closeMetrics();
     },
   };
-}
-
-async function loadHistory(deps: ConsumeDeps, key: string, log: Logger): Promise<AttemptRecord[]> {
-  try {
-    const e = await (await deps.attempts()).get(key);
-    return e?.value.length ? (e.json() as AttemptRecord[]) : [];
-  } catch (err) {
-    log.warn({ err }, 'could not read retry history; continuing without it');
-    return [];
-  }
-}
-
-async function saveHistory(deps: ConsumeDeps, key: string, history: AttemptRecord[], log: Logger): Promise<void> {
-  try {
-    await (await deps.attempts()).put(key, JSON.stringify(history));
-  } catch (err) {
-    log.warn({ err }, 'could not save retry history; the retry still happens');
-  }
-}
-
-async function forgetHistory(deps: ConsumeDeps, key: string, log: Logger): Promise<void> {
-  try {
-    await (await deps.attempts()).purge(key);
-  } catch (err) {
-    log.debug({ err }, 'could not purge retry history; it expires with the bucket ttl');
-  }
 }

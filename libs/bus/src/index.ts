@@ -32,4 +32,5 @@ export { watchJetStream } from './jetstream-health.js';
 export { firstSeqSince, latestPerSubject, readRange, readStream, subjectMessages } from './read.js';
 export type { RangeOptions } from './read.js';
 export { runService } from './service.js';
+export { PIPELINE_NODE_FLAGS, serviceNodeFlags } from './node-flags.js';
 export type { ServiceContext, ServiceOptions, Started } from './service.js';

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { serviceNodeFlags } from '@bus/bus';
 import { BusError } from '@bus/errors';
 
 /** A service the launcher runs (discoverServices). */
@@ -80,7 +81,9 @@ export function supervise(services: SupervisedService[], o: SuperviseOptions): S
 
   const start = (s: SupervisedService, failedBefore: number) => {
     if (!existsSync(s.main)) throw new BusError('CLI_NOT_BUILT', 'permanent', `${s.name} is not built (${s.main} missing): run npm run build`);
-    const child = fork(s.main, [], { env: o.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+    // heap flags per service (BUS_SERVICE_NODE_FLAGS), after the launcher's own (e.g. --enable-source-maps)
+    const execArgv = [...process.execArgv, ...serviceNodeFlags(s.name, o.env)];
+    const child = fork(s.main, [], { env: o.env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
     children.set(s.name, child);
     const lines: string[] = [];
     const keep = (out: NodeJS.WriteStream) => (chunk: Buffer) => {

@@ -119,7 +119,8 @@ export function createEventsApi(o: EventsApiOptions) {
         try {
           const r = await publishDomainEvent(o.bus, parsed.source, { correlationId, ...event } as never);
           if (r.status === 'stored') {
-            o.metrics.stored.inc({ source: sourceLabel(parsed.source) }); // publishDomainEvent audited it
+            const label = sourceLabel(parsed.source);
+            o.metrics.count.stored(label, { source: label }); // publishDomainEvent audited it
           } else {
             o.metrics.duplicate.inc({ source: sourceLabel(parsed.source), where: 'stream' });
           }

@@ -32,13 +32,19 @@ export function createHttpApp(o: HttpOptions): FastifyInstance {
   const log = o.log ?? createLogger({ service: 'ingest-http' });
   // one correlation id per request, decided before any handler, so the answer, the audit and
   // every log line (the 5xx below included) carry the same one
-  app.addHook('onRequest', async (req) => {
+  // callback hooks: an async one costs a promise per request
+  app.addHook('onRequest', (req, _reply, next) => {
     req.headers['x-correlation-id'] = correlationIdOf(req.headers);
+    next();
   });
-  app.addHook('onResponse', async (req, reply) => {
-    log.debug({ correlationId: req.headers['x-correlation-id'], method: req.method, path: req.url.split('?')[0], status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime) }, 'request');
-  });
+  // the request line is logged at debug: below that level the hook is not registered at all
+  if (log.isLevelEnabled('debug')) {
+    app.addHook('onResponse', (req, reply, next) => {
+      log.debug({ correlationId: req.headers['x-correlation-id'], method: req.method, path: req.url.split('?')[0], status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime) }, 'request');
+      next();
+    });
+  }
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 

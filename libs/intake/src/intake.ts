@@ -158,7 +158,7 @@ export function createIntake(o: IntakeOptions) {
         o.metrics.duplicate.inc({ source: source.name, where: 'stream' });
         return answer(200, correlationId, { status: 'duplicate', eventId: env.id, correlationId });
       }
-      o.metrics.stored.inc({ source: source.name });
+      o.metrics.count.stored(source.name, { source: source.name });
       dedup.record(source.name, env.id, stored.seq);
       o.bus.audit({
         stage: 'ingest', outcome: 'stored', correlationId, eventId: env.id, source: source.name, entity: env.entity, version: env.version, ...(details ? { details } : {}),
@@ -185,7 +185,7 @@ export function createIntake(o: IntakeOptions) {
         o.metrics.rejected.inc({ source: '(unknown)', reason: 'unknown_source' });
         result = answer(404, correlationId, problem(404, 'unknown-source', 'Unknown source', 'No webhook source of that name is configured here; nothing was stored. Check the URL the provider posts to (POST /webhooks/<source>).', { correlationId }));
       } else {
-        o.metrics.received.inc({ source: sourceName });
+        o.metrics.count.received(sourceName, { source: sourceName });
         const verifier = verifiers.get(sourceName);
         // plain on purpose: a programmer assertion (an intake made for listed items only was handed a webhook)
         if (!verifier) throw new Error(`this intake was made with webhooks: false (listed items only); it cannot receive a ${sourceName} webhook`);
@@ -196,7 +196,7 @@ export function createIntake(o: IntakeOptions) {
           o.bus.audit({ stage: 'ingest', outcome: 'rejected', correlationId, source: sourceName, reason: verified.reason });
           result = answer(401, correlationId, problem(401, verified.reason.replaceAll('_', '-') as ProblemSlug, 'Signature not verified', verified.detail, { correlationId, reason: verified.reason }));
         } else {
-          o.metrics.secretUsed.inc({ source: sourceName, index: String(verified.secretIndex) });
+          o.metrics.count.secretUsed(`${sourceName}\u0000${verified.secretIndex}`, { source: sourceName, index: String(verified.secretIndex) });
           result = await storeAuthentic(source, headers, body, correlationId, verified.deliveryId, { checkDedup: true, quarantine: true, via: 'webhook' });
         }
       }

@@ -1,9 +1,9 @@
-import { LATENCY_BUCKETS_SEC } from '@bus/observability';
+import { LATENCY_BUCKETS_SEC, tallyBy } from '@bus/observability';
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** Ingest's own metrics (README → Operations). */
 export function createIntakeMetrics(registry: Registry) {
-  return {
+  const m = {
     received: new Counter({ name: 'ingest_received_total', help: 'Requests received by source', labelNames: ['source'] as const, registers: [registry] }),
     stored: new Counter({ name: 'ingest_stored_total', help: 'Events stored in EVENTS by source', labelNames: ['source'] as const, registers: [registry] }),
     duplicate: new Counter({
@@ -23,6 +23,15 @@ export function createIntakeMetrics(registry: Registry) {
       help: 'Time from request to answer, by source and status',
       labelNames: ['source', 'status'] as const, buckets: LATENCY_BUCKETS_SEC, registers: [registry],
     }),
+  };
+  // counted on every request: tallies, added at scrape (a labelled inc() hashes its labels each time)
+  return {
+    ...m,
+    count: {
+      received: tallyBy(m.received),
+      stored: tallyBy(m.stored),
+      secretUsed: tallyBy(m.secretUsed),
+    },
   };
 }
 export type IntakeMetrics = ReturnType<typeof createIntakeMetrics>;

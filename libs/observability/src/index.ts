@@ -2,6 +2,8 @@ export { createLogger, DEFAULT_PERSONAL_FIELDS, logFor, personalFieldPaths, pers
 export type { Logger, LoggerOptions, LogContext } from './logger.js';
 export { createMetrics, LATENCY_BUCKETS_SEC } from './metrics.js';
 export { labelFolder, OTHER_LABEL } from './labels.js';
+export { gaugeOf, onCollect, tally, tallyBy } from './tally.js';
+export type { Tally } from './tally.js';
 export type { BusMetrics } from './metrics.js';
 export { Readiness } from './readiness.js';
 export type { Check } from './readiness.js';
