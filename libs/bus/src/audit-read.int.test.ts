@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { auditBucket } from '@bus/streams';
+import { auditBucket, workerConsumer } from '@bus/streams';
 import { startNats, type TestNats, uniquePrefix, waitFor } from '@bus/testkit';
 import { type AuditRecord, AuditHeaders, decodeAudit, decodeAuditRecords, encodeAudit } from './audit.js';
 import { auditOfCorrelation, auditRecordsOf, auditTrace, legacyAuditOf } from './audit-read.js';
 import type { Bus } from './connect.js';
 import { readStream } from './read.js';
 import { testBus } from './test-support.js';
+import { createEnvelope, decodeEnvelope, type Envelope } from '@bus/envelope';
+import { done, retryAfter } from './outcome.js';
+import { ensureConsumer } from './topology.js';
 
 describe('the audit index: a trace by correlation id, event id or entity reads only its own records', () => {
   let nats: TestNats;
@@ -174,4 +177,51 @@ describe('coalesced audit writes: fewer AUDIT messages, the same trace', () => {
       await reader.close();
     }
   });
+});
+
+describe('audit records leave before the acknowledgements of the steps they record', () => {
+  let nats: TestNats;
+  before(async () => {
+    nats = await startNats();
+  });
+  after(() => nats.stop({ removeStore: true }));
+
+  for (const outcome of ['done', 'retry'] as const) {
+    it(`${outcome === 'done' ? 'an ack' : 'a nak'}: the record is stored by then, even with a long BUS_AUDIT_FLUSH_MS`, async () => {
+      const prefix = uniquePrefix();
+      // a second of coalescing: without the flush before settling, the ack would go out long before the record
+      const bus = await testBus(nats.url, prefix, { BUS_AUDIT_FLUSH_MS: '1000' });
+      const reader = await testBus(nats.url, prefix);
+      try {
+        const durable = `audit-before-${outcome}`;
+        await ensureConsumer(bus.jsm, workerConsumer({ stream: bus.names.streams.events, durable, description: 'test', filterSubject: bus.names.subjects.event('t', 'x.>'), maxDeliver: 5 }));
+        let handled = 0;
+        const consumption = await bus.consume<Envelope>({
+          stream: bus.names.streams.events, durable, stage: 'test', decode: decodeEnvelope,
+          handler: async (env) => {
+            handled++;
+            bus.audit({ stage: 'test', outcome: `handled-${handled}`, correlationId: env.correlationId ?? env.id, eventId: env.id });
+            return outcome === 'done' || handled > 1 ? done() : retryAfter(50, 'again in 50 ms');
+          },
+        });
+        try {
+          const env = createEnvelope({ type: 'x.y', entity: { type: 'e', id: 'e1' }, version: 1, data: {} }, { source: 't' });
+          await bus.publishEnvelope(bus.names.subjects.event('t', env.type), env);
+          const corr = env.correlationId ?? env.id;
+          // settled: acknowledged (done), or redelivered after its nak (which the server must have had)
+          await waitFor(async () => {
+            if (outcome === 'retry') return handled >= 2;
+            const i = await bus.jsm.consumers.info(bus.names.streams.events, durable);
+            return handled >= 1 && i.num_ack_pending === 0 && i.ack_floor.stream_seq >= 1;
+          }, { what: 'the message settled', intervalMs: 5 });
+          assert.ok((await auditOfCorrelation(reader, corr)).some((r) => r.outcome === 'handled-1'), 'the first handling\'s record is stored');
+        } finally {
+          await consumption.stop();
+        }
+      } finally {
+        await reader.close();
+        await bus.close();
+      }
+    });
+  }
 });

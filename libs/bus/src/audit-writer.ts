@@ -17,7 +17,7 @@ export interface AuditWriterOptions {
   names: Names;
   /** Stores one message without awaiting a PubAck (audit never slows the work it records). */
   send(m: AuditMessage): void;
-  /** How long a record waits for others of its correlation to share its message (ms); 0: the end of this turn. Default 50. */
+  /** How long a record waits for others of its correlation to share its message (ms); 0: the end of this turn. Default 0. */
   flushMs?: number;
   /** A flush starts at once at this many waiting records. Default 1,000. */
   maxRecords?: number;
@@ -37,11 +37,12 @@ export interface AuditWriter {
  * (a transform's records for several connectors, deliver's attempts of one event) and each
  * index entry (key → correlation) once per process — remembered in a bounded LRU, so memory
  * does not grow with ids — and never those the event's `stored` record already wrote
- * ({@link AuditWriteOptions.eventIndexed}). A process that dies loses at most its last
- * `flushMs` of records (before, the same unawaited publishes sat in the client's buffer).
+ * ({@link AuditWriteOptions.eventIndexed}). consume() flushes it before acks and naks, so a
+ * step's record leaves before its message is settled; a writer that settles nothing can lose its
+ * last `flushMs` of records when killed.
  */
 export function createAuditWriter(o: AuditWriterOptions): AuditWriter {
-  const flushMs = o.flushMs ?? 50;
+  const flushMs = o.flushMs ?? 0;
   const maxRecords = o.maxRecords ?? 1_000;
   const memory = o.indexMemory ?? 20_000;
   const written = new Map<string, true>(); // insertion order = least recently used first

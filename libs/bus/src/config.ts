@@ -27,7 +27,7 @@ export const BusEnv = z
     /** How often a service reads the DLQ's per-connector size and oldest age into metrics; 0 = never. */
     BUS_DLQ_STATS_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(15_000),
     /** How long an audit record waits to share its message with others of its correlation; a process that dies loses at most this much. 0 = end of the current turn. */
-    BUS_AUDIT_FLUSH_MS: z.coerce.number().int().min(0).max(1_000).default(50),
+    BUS_AUDIT_FLUSH_MS: z.coerce.number().int().min(0).max(1_000).default(0),
   })
   .superRefine((env, ctx) => {
     if (!!env.NATS_USER !== !!env.NATS_PASSWORD) {

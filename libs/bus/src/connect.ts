@@ -38,8 +38,9 @@ export interface Bus {
   publishEnvelope(subject: string, env: Envelope, opts?: { msgId?: string; headers?: Record<string, string> }): Promise<Published>;
   /**
    * Writes one audit record without waiting for a PubAck: audit must never slow down or break
-   * the work it records. Records wait up to BUS_AUDIT_FLUSH_MS and go out coalesced per
-   * correlation (libs/bus/src/audit-writer.ts); close() sends what waits.
+   * the work it records. Records wait until the end of the turn (or BUS_AUDIT_FLUSH_MS) and go out
+   * coalesced per correlation (libs/bus/src/audit-writer.ts), always before the acks of the steps
+   * they record (consume flushes first); close() sends what waits.
    */
   audit(record: Omit<AuditRecord, 'at'> & { at?: string }, opts?: AuditWriteOptions): void;
   /**
@@ -189,7 +190,7 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
       return report;
     },
     consume: (opts) =>
-      consume({ js, log: o.log, metrics: o.metrics, attempts: () => kv(n.kv.attempts), deadLetter }, opts),
+      consume({ js, log: o.log, metrics: o.metrics, attempts: () => kv(n.kv.attempts), deadLetter, beforeSettle: auditWriter.flush }, opts),
     async close() {
       if (closed) return;
       closed = true;

@@ -68,6 +68,8 @@ export interface ConsumeDeps {
   metrics?: BusMetrics;
   attempts: () => Promise<KV>;
   deadLetter: (entry: DeadLetter) => Promise<unknown>;
+  /** Runs before acks and naks leave: the audit records of the steps they settle go out first (a crash loses neither alone). */
+  beforeSettle?: () => void;
 }
 
 const defaultRetryDelay = (attempt: number) => Math.random() * Math.min(60_000, 1_000 * 2 ** (attempt - 1));
@@ -158,6 +160,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   const flushAcks = () => {
     const batch = acks;
     acks = [];
+    deps.beforeSettle?.();
     try {
       for (const m of batch) m.ack();
     } catch (err) {
@@ -167,6 +170,10 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   };
   const ack = (m: JsMsg) => {
     if (acks.push(m) === 1) setImmediate(flushAcks);
+  };
+  const nak = (m: JsMsg, delayMs?: number) => {
+    deps.beforeSettle?.();
+    m.nak(delayMs);
   };
 
   /** The success path stays light: no history, headers, logger or timestamps unless something needs them. */
@@ -221,7 +228,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     }
     if (outcome.kind === 'done') return; // not reached: done is settled by handle
     if (outcome.kind === 'defer') {
-      m.nak(outcome.delayMs);
+      nak(m, outcome.delayMs);
       m$?.deferred.inc();
       return;
     }
@@ -231,7 +238,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       history = appendAttempt(history, { failureClass, status, code, message: reason, delayMs, durationMs, at });
       await saveHistory(deps.attempts, key, history, ctx.log);
       ctx.log.warn({ delayMs, failureClass, code, status }, `handling failed; will retry: ${reason}`);
-      m.nak(delayMs);
+      nak(m, delayMs);
       m$?.retry.inc();
       return;
     }
@@ -251,6 +258,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     };
     try {
       await deps.deadLetter(entry);
+      deps.beforeSettle?.();
       m.term(); // no reason text: nats-server 2.9 does not understand +TERM with a reason
       m$?.deadLetter.inc();
       deps.metrics?.deadLettered.inc({ stage: opts.stage, failure_class: failureClass });
@@ -261,7 +269,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
       // it whatever the count (max_deliver -1); past the limit it is dead-lettered, not handled again
       if (!pastLimit) await saveHistory(deps.attempts, key, history, ctx.log);
       const delayMs = opts.deadLetterRetryMs ?? 5_000;
-      m.nak(delayMs);
+      nak(m, delayMs);
       m$?.failedDeadLetter.inc();
       ctx.log.error({ err, failureClass, code, delayMs, maxDeliver: limit },
         `could not dead-letter (${code}): the DLQ publish failed; the message stays in ${opts.stream} and its dead-letter is tried again in ${delayMs} ms`);
@@ -301,12 +309,12 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   const finished = (async () => {
     for await (const m of messages) {
       if (stopping) {
-        m.nak(); // handed to another process at once instead of after ack_wait
+        nak(m); // handed to another process at once instead of after ack_wait
         continue;
       }
       const holdMs = opts.holdOff?.() ?? 0;
       if (holdMs > 0) {
-        m.nak(holdMs);
+        nak(m, holdMs);
         m$?.deferred.inc();
         // the client pulls more only as this loop iterates: pausing it here stops the pulling,
         // handing back at most one buffered message a second until the hold ends
