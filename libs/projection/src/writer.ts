@@ -1,17 +1,21 @@
 import type { KV } from '@nats-io/kv';
-import { type ApplyOptions, applyRecord, type EntryCache, warnIfClash } from './apply.js';
+import { type ApplyOptions, applyRecord, type EntryCache, type Ranked, warnIfClash } from './apply.js';
 import type { CasWrite } from './cas.js';
 import { type ApplyOutcome, decide, type ProjectedEntity } from './record.js';
 
 type Log = ApplyOptions['log'];
 interface Waiter {
   rec: ProjectedEntity;
+  /** What applying it on arrival, after the records folded before it, would have said ('applied': it was the newest so far). */
+  onArrival: ApplyOutcome;
   resolve: (o: ApplyOutcome) => void;
   reject: (err: unknown) => void;
 }
 /** One entity's candidates waiting for its next write: the one that wins among them (decide), and everyone to answer. */
 interface Slot {
   best: ProjectedEntity;
+  /** The newest record seen for the entity so far: this slot's, the write on the way, or what the writer remembers stored. */
+  newest: Ranked;
   waiters: Waiter[];
   log: Log;
 }
@@ -43,13 +47,14 @@ export interface WriterOptions {
  *   re-applies idempotently (the state is a maximum).
  *
  * Folding changes no final state: the entry is the maximum over all records, in any order. A
- * folded-away record's outcome is what applying it after the winner would say: stale when older,
- * duplicate when of the same version (unless the winner itself was stale: then so is it).
+ * folded-away record's outcome is what applying the records one at a time, in arrival order, would
+ * have said: applied when it was the newest so far (and the winner was applied), else stale when
+ * older, duplicate when of the same version (unless the winner itself was stale: then so is it).
  */
 export function createWriter(kv: KV, o: WriterOptions) {
   const maxInFlight = o.maxInFlight ?? 512;
   const waiting = new Map<string, Slot>(); // candidates not yet sent, in arrival order
-  const busy = new Set<string>(); // entities with a write on the way
+  const busy = new Map<string, ProjectedEntity>(); // entities with a write on the way, and its record
   let inFlight = 0;
   let scheduled = false;
   const stats = { records: 0, writes: 0 };
@@ -70,7 +75,7 @@ export function createWriter(kv: KV, o: WriterOptions) {
       if (inFlight >= maxInFlight) break;
       if (busy.has(key)) continue; // sent once its write is acknowledged
       waiting.delete(key);
-      busy.add(key);
+      busy.set(key, slot.best);
       inFlight++;
       // runs synchronously up to the publish: every write of this flush leaves in one socket write
       write(key, slot).finally(() => {
@@ -91,7 +96,9 @@ export function createWriter(kv: KV, o: WriterOptions) {
     }
     for (const w of slot.waiters) {
       if (w.rec === slot.best) w.resolve(outcome);
-      else w.resolve(w.rec.version < slot.best.version || outcome === 'stale' ? 'stale' : 'duplicate');
+      // the newest so far when it arrived: applied one at a time, it would have been written too (if the winner was)
+      else if (w.onArrival === 'applied') w.resolve(outcome === 'applied' ? 'applied' : 'stale');
+      else w.resolve(outcome === 'stale' ? 'stale' : w.onArrival);
     }
   }
 
@@ -100,14 +107,20 @@ export function createWriter(kv: KV, o: WriterOptions) {
     submit(key: string, rec: ProjectedEntity, log?: Log): Promise<ApplyOutcome> {
       stats.records++;
       return new Promise<ApplyOutcome>((resolve, reject) => {
-        const waiter = { rec, resolve, reject };
         const slot = waiting.get(key);
         if (!slot) {
-          waiting.set(key, { best: rec, waiters: [waiter], log });
+          // what it meets on arrival: the write on the way, else what this writer remembers stored (unknown: it is the newest)
+          const known = [busy.get(key), o.cache.get(key)?.current].filter((r): r is Ranked => r !== undefined);
+          const seen = known.reduce<Ranked | undefined>((a, r) => (a === undefined || decide(a, r).replace ? r : a), undefined);
+          const arrival = decide(seen, rec);
+          waiting.set(key, { best: rec, newest: arrival.replace ? rec : seen!, waiters: [{ rec, onArrival: arrival.outcome, resolve, reject }], log });
           if (!busy.has(key)) schedule();
           return;
         }
+        const arrival = decide(slot.newest, rec);
+        if (arrival.replace) slot.newest = rec;
         const { outcome, replace } = decide(slot.best, rec);
+        const waiter = { rec, onArrival: arrival.outcome, resolve, reject };
         if (outcome === 'duplicate') warnIfClash(log ?? slot.log, key, slot.best, rec, replace);
         if (replace) {
           slot.best = rec;
