@@ -25,7 +25,7 @@ describe('supervise: services started with their heap flags', () => {
     };
     const defaults = await run({ NAME: 'x', BUS_SERVICE_NODE_FLAGS: undefined });
     // both children print their own flags; which line is which is told by the order of the flags only
-    assert.match(defaults, /flags --max-semi-space-size=4 --max-old-space-size=96/);
+    assert.match(defaults, /flags --max-old-space-size=96/);
     assert.match(defaults, /flags \(none\)/);
     const given = await run({ NAME: 'x', BUS_SERVICE_NODE_FLAGS: '--max-old-space-size=300' });
     assert.equal(given.match(/flags --max-old-space-size=300/g)?.length, 2);
