@@ -1,24 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
-import { createLogger } from '@bus/observability';
-import { topology } from '@bus/streams';
-import { startNats, type TestNats, uniquePrefix } from '@bus/testkit';
+import type { Bus } from '@bus/bus';
 import { appliedVersion, createOrderingGuard, foldIdleVersions, type OrderingGuard, partitionKeyOf } from './index.js';
+import { startTestBus } from './test-support.js';
 
 describe('folding idle entities into partition values', () => {
-  let nats: TestNats;
+  let t: Awaited<ReturnType<typeof startTestBus>>;
   let bus: Bus;
   before(async () => {
-    nats = await startNats();
-    const prefix = uniquePrefix();
-    bus = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: prefix }), name: 't', log: createLogger({ service: 't', level: 'silent' }) });
-    await bus.applyTopology(topology({ prefix }));
+    t = await startTestBus();
+    bus = t.bus;
   });
-  after(async () => {
-    await bus.close();
-    await nats.stop({ removeStore: true });
-  });
+  after(() => t.stop());
   const kv = () => bus.kv(bus.names.kv.versions);
   const guard = async (connector: string, mode: 'strict' | 'latest' = 'strict') =>
     createOrderingGuard({ kv: await kv(), connector, mode, leaseMs: 10_000, takeoverGraceMs: 0 });

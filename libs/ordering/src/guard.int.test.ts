@@ -1,26 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
-import { createLogger } from '@bus/observability';
+import type { Bus } from '@bus/bus';
 import { topology } from '@bus/streams';
-import { startNats, type TestNats, uniquePrefix } from '@bus/testkit';
 import { appliedVersion, createOrderingGuard, type GuardOptions, pendingVersions } from './index.js';
+import { startTestBus } from './test-support.js';
 
 describe('ordering guard decisions', () => {
-  let nats: TestNats;
+  let t: Awaited<ReturnType<typeof startTestBus>>;
   let bus: Bus;
   let clock = 1_000_000;
   const now = () => clock;
   before(async () => {
-    nats = await startNats();
-    const prefix = uniquePrefix();
-    bus = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: prefix }), name: 't', log: createLogger({ service: 't', level: 'silent' }) });
-    await bus.applyTopology(topology({ prefix }));
+    t = await startTestBus();
+    bus = t.bus;
   });
-  after(async () => {
-    await bus.close();
-    await nats.stop({ removeStore: true });
-  });
+  after(() => t.stop());
   let pending: number[] = [];
   const guard = async (holder: string, mode: 'strict' | 'latest' = 'strict', more: Partial<GuardOptions> = {}) =>
     createOrderingGuard({ kv: await bus.kv(bus.names.kv.versions), connector: 'crm', mode, holder, now, gapWaitMs: 5_000, leaseMs: 10_000, takeoverGraceMs: 0,
