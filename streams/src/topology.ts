@@ -87,7 +87,8 @@ export function topology(opts: TopologyOptions = {}): Topology & { names: Names 
   ];
 
   const kv: KvDef[] = [
-    { bucket: n.kv.versions, description: 'Applied entity version per connector and entity', history: 1, ttlSec: 0, replicas, storage: 'file' }, // ordering guard: must never expire
+    // ordering guard: must never expire; the fold deletes folded revisions by sequence (libs/ordering fold.ts)
+    { bucket: n.kv.versions, description: 'Applied entity version per connector and entity', history: 1, ttlSec: 0, replicas, storage: 'file', deleteBySequence: true },
     { bucket: n.kv.tokens, description: 'OAuth2 tokens shared between processes (sealed)', history: 1, ttlSec: 0, replicas, storage: 'file' }, // never expires: the entry holds the refresh token, which lives for months and exists nowhere else once rotated; a stale access token is simply refreshed
     { bucket: n.kv.leases, description: 'Leases: one holder per key (reconcile runs, refreshes)', history: 1, ttlSec: 30, replicas, storage: 'file' }, // a dead holder's lease frees itself in 30 s; holders renew well before
     { bucket: n.kv.attempts, description: 'Retry history of messages being retried', history: 1, ttlSec: 7 * DAY_SEC, replicas, storage: 'file' }, // outlives any retry schedule

@@ -51,6 +51,7 @@ function kvFields(d: KvDef): Fields {
     storage: d.storage as StorageType,
     max_age: nanos(d.ttlSec * 1000),
     max_msgs_per_subject: d.history,
+    deny_delete: !d.deleteBySequence,
     num_replicas: d.replicas,
     description: d.description,
   };
@@ -78,7 +79,7 @@ function consumerFields(d: ConsumerDef): Fields {
 }
 
 /** Fields JetStream 2.9 cannot change on an existing stream; a change is drift, never applied. */
-const IMMUTABLE = new Set(['storage', 'retention', 'deliver_policy', 'ack_policy', 'durable_name']);
+const IMMUTABLE = new Set(['storage', 'retention', 'deliver_policy', 'ack_policy', 'durable_name', 'deny_delete']);
 
 function same(a: unknown, b: unknown): boolean {
   if ((a === undefined || a === '') && (b === undefined || b === '' || (Array.isArray(b) && b.length === 0))) return true;
@@ -205,7 +206,7 @@ export async function applyTopology(jsm: JetStreamManager, topo: Topology): Prom
       () => jsm.streams.add({
         name, subjects: [`$KV.${b.bucket}.>`], ...want,
         // what a KV bucket needs beyond our fields (as the KV client creates it)
-        allow_rollup_hdrs: true, deny_delete: true, allow_direct: true, discard: DiscardPolicy.New, max_msg_size: -1,
+        allow_rollup_hdrs: true, allow_direct: true, discard: DiscardPolicy.New, max_msg_size: -1,
         duplicate_window: nanos(Math.min(b.ttlSec || 120, 120) * 1000),
       } as Partial<StreamConfig> & { name: string }),
       (merged) => jsm.streams.update(name, merged as Partial<StreamConfig>));

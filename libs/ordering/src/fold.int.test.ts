@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Bus } from '@bus/bus';
+import { type Bus, connectBus, loadBusConfig } from '@bus/bus';
+import { createLogger } from '@bus/observability';
+import { topology } from '@bus/streams';
+import { uniquePrefix } from '@bus/testkit';
 import { appliedVersion, createOrderingGuard, foldIdleVersions, type OrderingGuard, partitionKeyOf } from './index.js';
 import { startTestBus } from './test-support.js';
 
@@ -33,6 +36,7 @@ describe('folding idle entities into partition values', () => {
     for (let i = 0; i < 60; i++) for (let v = 1; v <= 3; v++) await deliver(g, `c-${i}`, v);
     assert.equal(await keysHeld('fold1'), 60);
     const r = await foldIdleVersions({ bus, connector: 'fold1', idleMs: 0 });
+    assert.equal(r.removal, 'sequence', 'bus_versions is made with deny_delete off: a folded key goes by its sequence');
     assert.equal(r.folded, 60);
     assert.equal(r.kept, 0);
     const held = await keysHeld('fold1');
@@ -116,5 +120,25 @@ describe('folding idle entities into partition values', () => {
     const again = await (await kv()).get(pk);
     assert.ok(again && again.revision > v.revision);
     assert.deepEqual(again.json(), v.json());
+  });
+
+  it('a bucket made before deny_delete was lifted: applyTopology reports the drift, the fold still works (by purge)', async () => {
+    const prefix = uniquePrefix();
+    const old = await connectBus({ config: loadBusConfig({ NATS_URL: t.nats.url, BUS_PREFIX: prefix }), name: 'old', log: createLogger({ service: 't', level: 'silent' }) });
+    try {
+      const bucket = old.names.kv.versions;
+      // as applyTopology made it before: the KV client's settings with message deletes denied
+      await old.jsm.streams.add({ name: `KV_${bucket}`, subjects: [`$KV.${bucket}.>`], max_msgs_per_subject: 1, allow_rollup_hdrs: true, deny_delete: true, allow_direct: true });
+      const report = await old.applyTopology(topology({ prefix }));
+      assert.deepEqual(report.drift.map((d) => [d.resource, d.field, d.have, d.want]), [[`bucket ${bucket}`, 'deny_delete', true, false]]);
+      const g = createOrderingGuard({ kv: await old.kv(bucket), connector: 'oldb', mode: 'strict', leaseMs: 10_000, takeoverGraceMs: 0 });
+      for (let i = 0; i < 5; i++) for (const v of [1, 2]) await deliver(g, `o-${i}`, v);
+      const r = await foldIdleVersions({ bus: old, connector: 'oldb', idleMs: 0, now: () => Date.now() + 1_000 }); // the last write may share this millisecond
+      assert.equal(r.removal, "purge", JSON.stringify(r));
+      assert.equal(r.folded, 5, JSON.stringify(r));
+      assert.deepEqual(await g.begin(cmd('o-3', 2)), { kind: 'skip', reason: 'duplicate', applied: 2 });
+    } finally {
+      await old.close();
+    }
   });
 });
