@@ -6,8 +6,8 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnNatsServer } from '@bus/nats-server';
 import { e2eBench } from './e2e.js';
+import { spawnProfiledNats } from './nats-heap.js';
 import { machineBusy } from './proc.js';
 import { ingestBench } from './ingest.js';
 import { reconcileBench } from './reconcile.js';
@@ -36,7 +36,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 async function main() {
   if (unknown.length) console.log(`! BENCH_ONLY: unknown part(s) ${unknown.join(', ')}; parts are ${PARTS.join(', ')}`);
   storeDir = await mkdtemp(join(tmpdir(), 'bench-nats-'));
-  const server = process.env.NATS_URL ? undefined : await spawnNatsServer({ storeDir });
+  const profiled = process.env.NATS_URL ? undefined : await spawnProfiledNats(storeDir);
+  const server = profiled?.server;
   const url = process.env.NATS_URL ?? server!.url;
   const started = performance.now();
   console.log(`# bench — ${new Date().toISOString()} — node ${process.version}, ${N} messages of ~1 KiB, nats at ${url}, parts: ${PARTS.filter(runs).join(', ')}`);
@@ -80,7 +81,7 @@ async function main() {
     }
     if (runs('soak')) {
       await soakBench({
-        natsUrl: url, natsPid: server?.pid,
+        natsUrl: url, natsPid: server?.pid, natsHeap: profiled?.liveHeap,
         rate: Number(process.env.BENCH_SOAK_RATE ?? 300),
         minutes: Number(process.env.BENCH_SOAK_MIN ?? 10),
         logLevel: process.env.BENCH_E2E_LOG_LEVEL ?? 'info',

@@ -10,17 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Bus, connectBus, done, ensureConsumer, loadBusConfig } from '@bus/bus';
 import { demoConnectors, demoSchemas } from '@bus/catalog';
-import { createEnvelope } from '@bus/envelope';
+import type { DeliveryCommand } from '@bus/connectors';
+import { createEnvelope, decode } from '@bus/envelope';
 import { createIntake, createIntakeMetrics, defineSource } from '@bus/intake';
-import { spawnNatsServer } from '@bus/nats-server';
 import { createLogger, createMetrics } from '@bus/observability';
-import { createOrderingGuard, FOLD_PARTITIONS, foldIdleVersions } from '@bus/ordering';
+import { createOrderingGuard, FOLD_PARTITIONS, foldIdleVersions, startFolder } from '@bus/ordering';
 import { applyRecord, projectionKey, recordOf } from '@bus/projection';
 import { projectionBucket, type Topology, topology, workerConsumer } from '@bus/streams';
 import { createTransformer, createTransformMetrics } from '@bus/transformer';
 import { z } from 'zod';
+import { type ProfiledServer, spawnProfiledNats } from './nats-heap.js';
 import { procStats } from './proc.js';
-import { fmt } from './stats.js';
+import { fmt, growth } from './stats.js';
 import { fillDedup, DEDUP_DESIGN, scaledDedup } from './scale-dedup.js';
 
 export interface ScaleOptions {
@@ -72,30 +73,37 @@ async function settledRss(pid: number | undefined): Promise<number> {
   return last;
 }
 
-/** A nats-server of its own, a bus on it with `topo` applied; `fn` runs; RSS and store size before and after. */
-async function onFreshServer<T>(topo: (prefix: string) => Topology, fn: (bus: Bus, pid: number, storeDir: string) => Promise<T>):
-  Promise<{ result: T; rssBefore: number; rssAfter: number; rssRestarted: number; diskBefore: number; diskAfter: number }> {
+/** RSS, live Go heap and store size of a server at one moment. */
+interface Footprint { rss: number; heap: number; disk: number }
+async function footprint(s: ProfiledServer): Promise<Footprint> {
+  const rssNow = await settledRss(s.server.pid);
+  return { rss: rssNow, heap: await s.liveHeap(), disk: du(s.server.storeDir) };
+}
+
+/**
+ * A nats-server of its own, a bus on it with `topo` applied; `fn` runs; the server's footprint before, after, and after a
+ * restart on the same store (what the state holds once loaded, without the history of writing it).
+ */
+async function onFreshServer<T>(topo: (prefix: string) => Topology, fn: (bus: Bus, server: { pid: number; storeDir: string; heap: () => Promise<number> }) => Promise<T>):
+  Promise<{ result: T } & Measured> {
   const storeDir = await mkdtemp(join(tmpdir(), 'bench-scale-'));
-  let server = await spawnNatsServer({ storeDir });
+  let s = await spawnProfiledNats(storeDir);
   const prefix = 'sc';
-  const bus = await connectBus({ config: loadBusConfig({ NATS_URL: server.url, BUS_PREFIX: prefix }), name: 'bench-scale', log: silent });
+  const bus = await connectBus({ config: loadBusConfig({ NATS_URL: s.server.url, BUS_PREFIX: prefix }), name: 'bench-scale', log: silent });
   try {
     await bus.applyTopology(topo(prefix));
-    const rssBefore = await settledRss(server.pid);
-    const diskBefore = du(storeDir);
-    const result = await fn(bus, server.pid!, storeDir);
+    const before = await footprint(s);
+    const result = await fn(bus, { pid: s.server.pid, storeDir, heap: s.liveHeap });
     await bus.nc.flush();
-    const rssAfter = await settledRss(server.pid);
-    const diskAfter = du(storeDir);
-    // what the server holds for the state itself, without the garbage of having written it: the same store, restarted
+    const after = await footprint(s);
     await bus.close();
-    await server.stop();
-    server = await spawnNatsServer({ storeDir });
-    const rssRestarted = await settledRss(server.pid);
-    return { result, rssBefore, rssAfter, rssRestarted, diskBefore, diskAfter };
+    await s.server.stop();
+    s = await spawnProfiledNats(storeDir);
+    const restarted = await footprint(s);
+    return { result, before, after, restarted };
   } finally {
     await bus.close().catch(() => undefined);
-    await server.stop();
+    await s.server.stop();
     await rm(storeDir, { recursive: true, force: true });
   }
 }
@@ -127,14 +135,20 @@ interface PerItem {
   items: number;
   /** nats-server RSS per item once written (settled), garbage of the writing included. */
   memPer: number;
-  /** … after a restart on the same store: what the state itself holds. */
+  /** Its Go heap in use after a full collection, per item: what it keeps for the state. */
+  heapPer: number;
+  /** RSS per item after a restart on the same store: the state loaded, without the garbage of writing it. */
   restartPer: number;
   diskPer: number;
 }
 
-type Measured = { rssBefore: number; rssAfter: number; rssRestarted: number; diskBefore: number; diskAfter: number };
+type Measured = { before: Footprint; after: Footprint; restarted: Footprint };
 function perItem(what: string, items: number, r: Measured): PerItem {
-  return { what, items, memPer: (r.rssAfter - r.rssBefore) / items, restartPer: (r.rssRestarted - r.rssBefore) / items, diskPer: (r.diskAfter - r.diskBefore) / items };
+  return {
+    what, items,
+    memPer: (r.after.rss - r.before.rss) / items, heapPer: (r.after.heap - r.before.heap) / items,
+    restartPer: (r.restarted.rss - r.before.rss) / items, diskPer: (r.after.disk - r.before.disk) / items,
+  };
 }
 
 const progressLine = (what: string, total: number) => (i: number) => console.error(`  … ${what}: ${fmt(i)} / ${fmt(total)}`);
@@ -157,11 +171,10 @@ async function streamWindowPerId(o: ScaleOptions): Promise<PerItem> {
   });
   const plain = await run(false);
   const ids = await run(true);
+  const per = (k: keyof Footprint, to: 'after' | 'restarted') => (ids[to][k] - ids.before[k] - (plain[to][k] - plain.before[k])) / o.windowIds;
   return {
     what: 'EVENTS duplicate window (Nats-Msg-Id, ~40-char ids)', items: o.windowIds,
-    memPer: (ids.rssAfter - ids.rssBefore - (plain.rssAfter - plain.rssBefore)) / o.windowIds,
-    restartPer: (ids.rssRestarted - ids.rssBefore - (plain.rssRestarted - plain.rssBefore)) / o.windowIds,
-    diskPer: (ids.diskAfter - ids.diskBefore - (plain.diskAfter - plain.diskBefore)) / o.windowIds,
+    memPer: per('rss', 'after'), heapPer: per('heap', 'after'), restartPer: per('rss', 'restarted'), diskPer: per('disk', 'after'),
   };
 }
 
@@ -230,11 +243,17 @@ interface Sample {
   events: number;
   rss: number;
   disk: number;
+  /** The live Go heap (after a forced collection), every 5th sample. */
+  heap?: number;
+  /** bus_versions keys (entities in use and the folded partition values), every 5th sample. */
+  versionKeys?: number;
 }
 
 /**
- * The pipeline run: orders (taken by both demo connectors) through ingest's pipeline and transform,
- * DELIVERIES drained as deliver would; the server's RSS and store size sampled every 2 s.
+ * The pipeline run: orders (taken by both demo connectors) through ingest's pipeline and transform, each command
+ * through its connector's ordering guard as deliver does (no target call) and idle entities folded as deliver's folder
+ * does, with its idle time shortened like the windows; the server's RSS and store size sampled every 2 s, its live
+ * heap and the applied-version keys every 10 s.
  */
 async function pipeline(o: ScaleOptions) {
   const factor = o.horizonSec / REAL.horizonSec;
@@ -243,15 +262,38 @@ async function pipeline(o: ScaleOptions) {
   let sent = 0;
   let duplicates = 0;
   let retries = 0;
-  const r = await onFreshServer((p) => shortened(p, o.horizonSec), async (bus, pid, storeDir) => {
+  let folded = 0;
+  const r = await onFreshServer((p) => shortened(p, o.horizonSec), async (bus, server) => {
     const metrics = createMetrics('bench-scale');
     const intake = createIntake({ bus, sources: [scaleSource(o.horizonSec)], env: {}, log: silent, metrics: createIntakeMetrics(metrics.registry), webhooks: false });
     const transformer = createTransformer({ bus, connectors: demoConnectors, schemas: demoSchemas, log: silent, metrics: createTransformMetrics(metrics.registry) });
     const running = await transformer.start();
     await ensureConsumer(bus.jsm, workerConsumer({ stream: bus.names.streams.deliveries, durable: 'scale-drain', description: 'bench: drains commands' }));
-    const drain = await bus.consume({ stream: bus.names.streams.deliveries, durable: 'scale-drain', stage: 'deliver', concurrency: 256, decode: (d) => d, handler: async () => done() });
+    const versions = await bus.kv(bus.names.kv.versions);
+    const guards = new Map(demoConnectors.map((c) => [c.name, createOrderingGuard({ kv: versions, connector: c.name, mode: 'strict' })]));
+    const drain = await bus.consume({
+      stream: bus.names.streams.deliveries, durable: 'scale-drain', stage: 'deliver', concurrency: 256, decode: (d) => decode(d) as DeliveryCommand,
+      handler: async (cmd, ctx) => {
+        const guard = guards.get(cmd.connector)!;
+        const b = await guard.begin({ entity: cmd.entity, version: cmd.version, storedAtMs: ctx.storedAtMs });
+        if (b.kind === 'go' && !(await guard.commit(b.token))) throw new Error(`${cmd.connector} ${cmd.entity.id}: commit lost its lease`);
+        return done();
+      },
+    });
+    // deliver folds entities idle for 10 minutes, every minute: shortened like the windows (at least 1 s and 2 s)
+    const folders = demoConnectors.map((c) => startFolder({ bus, connector: c.name, idleMs: Math.max(1_000, 600_000 * factor), everyMs: Math.max(2_000, 60_000 * factor),
+      log: silent, onPass: (f) => { folded += f.folded; } }));
     const started = Date.now();
-    const sampler = setInterval(() => samples.push({ t: (Date.now() - started) / 1000, events: sent, rss: rss(pid), disk: du(storeDir) }), 2_000);
+    let ticks = 0;
+    const sampler = setInterval(() => {
+      const sample: Sample = { t: (Date.now() - started) / 1000, events: sent, rss: rss(server.pid), disk: du(server.storeDir) };
+      samples.push(sample);
+      // a forced collection every 10 s (a few ms of the server's CPU), read on its own: the sampler never waits for it
+      if (ticks++ % 5 === 0) {
+        server.heap().then((h) => { sample.heap = h; }, () => undefined);
+        bus.jsm.streams.info(`KV_${bus.names.kv.versions}`).then((i) => { sample.versionKeys = i.state.num_subjects ?? Number.NaN; }, () => undefined);
+      }
+    }, 2_000);
     // each event's index and when it was stored; a retry is sent of the first one stored at least half a horizon ago
     const storedAt = new Float64Array(o.events);
     let back = 0;
@@ -283,18 +325,20 @@ async function pipeline(o: ScaleOptions) {
       clearInterval(sampler);
       for (const c of running.values()) await c.stop();
       await drain.stop();
+      for (const f of folders) await f.stop();
     }
     return (Date.now() - started) / 1000;
   });
-  return { seconds: r.result, sent, duplicates, retries, samples, windowsFullSec, ...r };
+  return { seconds: r.result, sent, duplicates, retries, folded, samples, windowsFullSec, ...r };
 }
 
 export async function scaleBench(o: ScaleOptions): Promise<void> {
   console.log(`\n## Scale: nats-server memory per event in the windows and per entity (${DEDUP_DESIGN})\n`);
   const rows: [PerItem & { processPer: number }, ...PerItem[]] = [await dedupPerEvent(o), await streamWindowPerId(o), await versionsPerEntity(o, true), await projectionPerEntity(o), await versionsPerEntity(o, false)];
-  console.log('| state | items | nats-server RSS per item | … after a restart | store on disk per item |');
-  console.log('|---|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.what} | ${fmt(r.items)} | ${fmt(r.memPer, 1)} B | ${fmt(r.restartPer, 1)} B | ${fmt(r.diskPer, 1)} B |`);
+  console.log('| state | items | nats-server RSS per item | its live Go heap per item | RSS per item after a restart | store on disk per item |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.what} | ${fmt(r.items)} | ${fmt(r.memPer, 1)} B | ${fmt(r.heapPer, 1)} B | ${fmt(r.restartPer, 1)} B | ${fmt(r.diskPer, 1)} B |`);
+  console.log('\n(RSS: what the OS sees, garbage of the writing included until Go hands it back; live Go heap: in use right after a forced collection,\n what the server keeps; after a restart: the same store loaded by a fresh server.)');
   console.log(`\nEach ingest process holds the dedup index itself: ${fmt(rows[0]!.processPer, 1)} B per entry (typed arrays, measured in this process).`);
 
   const [dedup, window, versions, projection, versionsHot] = rows as unknown as [PerItem, PerItem, PerItem, PerItem, PerItem];
@@ -315,31 +359,35 @@ export async function scaleBench(o: ScaleOptions): Promise<void> {
     }
   }
   console.log(`\nAnd in each ingest process, the dedup index: ${[100, 1_000].map((rate) => `${fmt((rate * 3 * DAY * rows[0]!.processPer) / MB / 1024, 2)} GB at ${fmt(rate)}/s`).join(', ')} (3-day horizon).`);
-  console.log(`\nPer entity and connector, applied versions: ${fmt(versions.restartPer, 1)} B once idle and folded (${fmt(versions.memPer, 1)} B before a restart: garbage of the fold passes),` +
-    ` ${fmt(versionsHot.restartPer, 1)} B while in use (${fmt(versionsHot.memPer, 1)} B); projection ${fmt(projection.restartPer, 1)} B (${fmt(projection.memPer, 1)} B) per entity and source` +
-    ` → 10 million idle entities × 2 connectors: ${fmt((1e7 * 2 * versions.restartPer + 1e7 * projection.restartPer) / MB / 1024, 2)} GB` +
+  console.log(`\nPer entity and connector, applied versions: ${fmt(versions.heapPer, 1)} B of live heap once idle and folded (RSS ${fmt(versions.memPer, 1)} B with the garbage of the fold passes, ${fmt(versions.restartPer, 1)} B after a restart),` +
+    ` ${fmt(versionsHot.heapPer, 1)} B while in use (RSS ${fmt(versionsHot.memPer, 1)} B); projection ${fmt(projection.heapPer, 1)} B (RSS ${fmt(projection.memPer, 1)} B) per entity and source` +
+    ` → 10 million idle entities × 2 connectors: ${fmt((1e7 * 2 * Math.max(versions.heapPer, versions.restartPer) + 1e7 * Math.max(projection.heapPer, projection.restartPer)) / MB / 1024, 2)} GB` +
+    ' (the larger of live heap and RSS after a restart)' +
     ` (the folded figure is mostly the ${fmt(FOLD_PARTITIONS)} partition keys, so it shrinks per entity as entities grow)`);
 
   const p = await pipeline(o);
   console.log(`\nPipeline: ${fmt(p.sent)} events (${fmt(p.retries)} of them retries of an event stored half a horizon before, ${fmt(p.duplicates)} refused as duplicates) in ${fmt(p.seconds)} s (${fmt(p.sent / p.seconds)}/s, ${o.rate > 0 ? `${fmt(o.rate)}/s offered` : `as fast as ${o.window} in flight allow`}), ` +
     `dedup horizon ${o.horizonSec} s (stands for 3 d), windows full after ${fmt(p.windowsFullSec)} s\n`);
-  console.log('| t | events | nats-server RSS | store |');
-  console.log('|---:|---:|---:|---:|');
-  const step = Math.max(1, Math.floor(p.samples.length / 12));
-  for (const [i, s] of p.samples.entries()) {
-    if (i % step === 0 || i === p.samples.length - 1) console.log(`| ${fmt(s.t)} s | ${fmt(s.events)} | ${fmt(s.rss / MB, 1)} MB | ${fmt(s.disk / MB, 1)} MB |`);
+  console.log(`${fmt(p.folded)} entity versions folded by the folders (idle ${fmt(Math.max(1, 600 * o.horizonSec / REAL.horizonSec))} s, standing for deliver's 10 minutes).\n`);
+  console.log('| t | events | nats-server RSS | live Go heap | bus_versions keys | store |');
+  console.log('|---:|---:|---:|---:|---:|---:|');
+  const withHeap = p.samples.filter((s) => s.heap !== undefined);
+  const step = Math.max(1, Math.floor(withHeap.length / 12));
+  for (const [i, s] of withHeap.entries()) {
+    if (i % step === 0 || i === withHeap.length - 1) console.log(`| ${fmt(s.t)} s | ${fmt(s.events)} | ${fmt(s.rss / MB, 1)} MB | ${fmt(s.heap! / MB, 1)} MB | ${fmt(s.versionKeys ?? Number.NaN)} | ${fmt(s.disk / MB, 1)} MB |`);
   }
   const full = p.samples.filter((s) => s.t >= Math.max(p.windowsFullSec, p.seconds / 2));
-  if (full.length >= 6) {
-    // the first and the last third of the samples: one sample is noise (garbage between collections)
-    const avg = (xs: Sample[]) => xs.reduce((a, s) => a + s.rss, 0) / xs.length;
-    const third = Math.floor(full.length / 3);
-    const first = avg(full.slice(0, third));
-    const last = avg(full.slice(-third));
-    const growth = (last - first) / first;
+  const fullHeap = full.filter((s) => s.heap !== undefined);
+  if (fullHeap.length >= 6) {
+    // a straight line through the last half (as the soak does): one sample is noise, the slope is the trend
+    const verdict = (what: string, ys: number[]) => {
+      const g = growth(ys);
+      return `${what} ${fmt(ys[0]! / MB, 1)} … ${fmt(ys.at(-1)! / MB, 1)} MB, fitted ${g.rise >= 0 ? '+' : ''}${fmt(g.rise * 100, 1)} % — ${g.rise < 0.05 ? 'flat' : 'GROWING'}`;
+    };
     const events = full.at(-1)!.events - full[0]!.events;
-    console.log(`\nRSS over the last half with the windows full (${fmt(full[0]!.t)}–${fmt(full.at(-1)!.t)} s, ${fmt(events)} events): mean of the first third ${fmt(first / MB, 1)} MB → of the last third ${fmt(last / MB, 1)} MB, ` +
-      `${fmt(growth * 100, 1)} % (flat: < 5 %) — ${growth < 0.05 ? 'flat' : 'GROWING'}; store ${fmt(full[0]!.disk / MB, 1)} → ${fmt(full.at(-1)!.disk / MB, 1)} MB (the history, on disk)`);
+    console.log(`\nOver the last half with the windows full (${fmt(full[0]!.t)}–${fmt(full.at(-1)!.t)} s, ${fmt(events)} events; flat: < 5 %): ` +
+      `${verdict('live Go heap', fullHeap.map((s) => s.heap!))}; ${verdict('RSS', full.map((s) => s.rss))}; ` +
+      `store ${fmt(full[0]!.disk / MB, 1)} → ${fmt(full.at(-1)!.disk / MB, 1)} MB (the history, on disk)`);
   } else {
     console.log(`\n(the run was too short to see the windows full: raise BENCH_SCALE_SEC above ${fmt(p.windowsFullSec * 2)} s)`);
   }

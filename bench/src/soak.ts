@@ -8,11 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { driveSteady, Run } from './load.js';
 import { eventBodies, SERVICES, startBusPipeline } from './pipeline.js';
 import { procStats } from './proc.js';
-import { fmt } from './stats.js';
+import { fmt, growth } from './stats.js';
 
 export interface SoakOptions {
   natsUrl: string;
   natsPid?: number;
+  /** nats-server's Go heap in use after a forced collection (when the bench started it with its profiling port). */
+  natsHeap?: () => Promise<number>;
   /** events per second, end to end */
   rate: number;
   minutes: number;
@@ -25,29 +27,13 @@ interface Minute {
   heapLowMb: Record<string, number>;
 }
 
-/** Least squares through (i, y): the rise over the points, as a share of the fitted start. */
-export function growth(ys: number[]): { slopePerStep: number; rise: number } {
-  const n = ys.length;
-  if (n < 2) return { slopePerStep: 0, rise: 0 };
-  const mx = (n - 1) / 2;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
-  let num = 0;
-  let den = 0;
-  ys.forEach((y, i) => {
-    num += (i - mx) * (y - my);
-    den += (i - mx) ** 2;
-  });
-  const slope = num / den;
-  const start = my - slope * mx;
-  return { slopePerStep: slope, rise: start > 0 ? (slope * (n - 1)) / start : 0 };
-}
-
 const heapUsed = (text: string) => Number(/^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? Number.NaN) / 2 ** 20;
 
 export async function soakBench(o: SoakOptions): Promise<void> {
   console.log(`\n## soak: ${fmt(o.rate)} events/s end to end for ${o.minutes} minutes (BENCH_SOAK_RATE, BENCH_SOAK_MIN)\n`);
   console.log('the end-to-end pipeline (crm paused, arrivals timed at the warehouse target); per minute: RSS of each process and the');
-  console.log('heap low-water mark of each service (smallest heap in use seen in its /metrics every 2 s ≈ the heap after a collection).');
+  console.log('heap low-water mark of each service (smallest heap in use seen in its /metrics every 2 s ≈ the heap after a collection);');
+  console.log("nats-server's live Go heap at each minute's end (in use right after a forced collection: what it keeps).");
   const pipe = await startBusPipeline({ natsUrl: o.natsUrl, prefix: `s${Date.now().toString(36)}`, logLevel: o.logLevel, maxSockets: 256 });
   const minutes: Minute[] = [];
   try {
@@ -77,17 +63,18 @@ export async function soakBench(o: SoakOptions): Promise<void> {
       const rss: Record<string, number> = {};
       for (const s of pipe.services) rss[s.name] = procStats(s.child.pid)?.rssMb ?? Number.NaN;
       rss['nats-server'] = procStats(o.natsPid)?.rssMb ?? Number.NaN;
+      low['nats-server'] = o.natsHeap ? await o.natsHeap().then((b) => b / 2 ** 20, () => Number.NaN) : Number.NaN;
       minutes.push({ run, rssMb: rss, heapLowMb: low });
       process.stdout.write(`minute ${k + 1}/${o.minutes}: ${fmt(run.arrivals)} of ${fmt(perMinute)} arrived so far, deliver RSS ${fmt(rss.deliver, 1)} MB\n`);
     }
     for (const [k, m] of minutes.entries()) await pipe.settle(m.run, `m${k}`);
 
     const names = [...SERVICES, 'nats-server'];
-    console.log(`\n| minute | arrived | p50 ms | p99 ms | ${names.map((n) => `RSS ${n}`).join(' | ')} | ${SERVICES.map((n) => `heap low ${n}`).join(' | ')} |`);
-    console.log(`|---:|---:|---:|---:|${names.map(() => '---:|').join('')}${SERVICES.map(() => '---:|').join('')}`);
+    console.log(`\n| minute | arrived | p50 ms | p99 ms | ${names.map((n) => `RSS ${n}`).join(' | ')} | ${SERVICES.map((n) => `heap low ${n}`).join(' | ')} | nats-server live heap |`);
+    console.log(`|---:|---:|---:|---:|${names.map(() => '---:|').join('')}${SERVICES.map(() => '---:|').join('')}---:|`);
     for (const [k, m] of minutes.entries()) {
       const f = m.run.figure();
-      console.log(`| ${k + 1} | ${fmt(f.arrived)} | ${fmt(f.p50Ms, 1)} | ${fmt(f.p99Ms, 1)} | ${names.map((n) => `${fmt(m.rssMb[n], 1)} MB`).join(' | ')} | ${SERVICES.map((n) => `${fmt(m.heapLowMb[n], 1)} MB`).join(' | ')} |`);
+      console.log(`| ${k + 1} | ${fmt(f.arrived)} | ${fmt(f.p50Ms, 1)} | ${fmt(f.p99Ms, 1)} | ${names.map((n) => `${fmt(m.rssMb[n], 1)} MB`).join(' | ')} | ${SERVICES.map((n) => `${fmt(m.heapLowMb[n], 1)} MB`).join(' | ')} | ${fmt(m.heapLowMb['nats-server'], 1)} MB |`);
     }
     const lastHalf = minutes.slice(Math.floor(minutes.length / 2));
     console.log(`\nverdict over the last ${lastHalf.length} minutes (a fitted line rising < 5 % is flat):`);
@@ -99,8 +86,9 @@ export async function soakBench(o: SoakOptions): Promise<void> {
       verdict(`${n} RSS`, lastHalf.map((m) => m.rssMb[n]!));
       verdict(`${n} heap low-water`, lastHalf.map((m) => m.heapLowMb[n]!));
     }
-    // nats-server keeps every stream's messages (EVENTS, AUDIT, DELIVERIES until acked): its memory follows the data, shown for reference
-    verdict('nats-server RSS (holds the streams\' data; for reference)', lastHalf.map((m) => m.rssMb['nats-server']!));
+    // nats-server's state grows until its windows are full (EVENTS' duplicate window: 1 h; crm's held commands): for reference
+    verdict('nats-server RSS (its windows fill for an hour: for reference)', lastHalf.map((m) => m.rssMb['nats-server']!));
+    verdict('nats-server live heap (for reference)', lastHalf.map((m) => m.heapLowMb['nats-server']!));
     const all = minutes.map((m) => m.run.figure());
     const missing = minutes.reduce((a, m) => a + (m.run.n - m.run.arrivals), 0);
     const dup = minutes.reduce((a, m) => a + m.run.duplicates, 0);

@@ -35,3 +35,20 @@ export async function medianOf3(fn: () => Promise<{ raw: Figure; bus: Figure }>)
   const median = (side: 'raw' | 'bus') => runs.map((r) => r[side]).sort((a, b) => a.rate - b.rate)[1]!;
   return { raw: median('raw'), bus: median('bus') };
 }
+
+/** Least squares through (i, y): the rise over the points, as a share of the fitted start. */
+export function growth(ys: number[]): { slopePerStep: number; rise: number } {
+  const n = ys.length;
+  if (n < 2) return { slopePerStep: 0, rise: 0 };
+  const mx = (n - 1) / 2;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  ys.forEach((y, i) => {
+    num += (i - mx) * (y - my);
+    den += (i - mx) ** 2;
+  });
+  const slope = num / den;
+  const start = my - slope * mx;
+  return { slopePerStep: slope, rise: start > 0 ? (slope * (n - 1)) / start : 0 };
+}
