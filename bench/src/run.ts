@@ -57,7 +57,7 @@ async function main() {
       ]);
       await b.close();
     }
-    if (runs('ingest')) await ingestBench(url, Number(process.env.BENCH_HTTP_SEC ?? 10));
+    if (runs('ingest')) await ingestBench(url, server?.pid, Number(process.env.BENCH_HTTP_SEC ?? 10));
     if (runs('e2e')) {
       await e2eBench({
         natsUrl: url, natsPid: server?.pid,

@@ -97,6 +97,34 @@ describe('ingest dedup past the stream window (DEDUP)', () => {
     }
   });
 
+  it('ended slots are merged (a lookup searches few); what they hold is still refused, and accepted again past the horizon', async () => {
+    const bus = await busFor(nats.url, uniquePrefix());
+    const { intake, send } = ingest(bus, { horizons: new Map([['standard', 3_000]]), slotMs: 100, mergedSlotMs: 1_500 });
+    try {
+      const ids = Array.from({ length: 6 }, (_, i) => `msg_slot_${i}`);
+      const firstAt = Date.now();
+      for (const id of ids) {
+        assert.equal(await send(id), 'stored');
+        await intake.dedup.flush();
+        const at = Date.now();
+        await waitFor(() => Date.now() - at > 120, { what: 'the next slot', intervalMs: 20 }); // each batch in a slot of its own
+      }
+      await waitFor(() => intake.dedup.size().entries === ids.length, { what: 'the entries read back' });
+      // six 100 ms slots, ended: merged into at most two of up to 1.5 s
+      await waitFor(() => intake.dedup.size().slots <= 2, { what: 'the ended slots to merge', timeoutMs: 5_000, intervalMs: 50 });
+      assert.equal(intake.dedup.size().entries, ids.length);
+      await pastStreamWindow(bus);
+      for (const id of ids) assert.equal(await send(id), 'duplicate', `${id} is one`);
+      // kept to within one merged slot past the horizon: 3 s + 1.5 s
+      await waitFor(() => Date.now() - firstAt > 4_700, { what: 'the horizon to pass', timeoutMs: 10_000, intervalMs: 100 });
+      assert.equal(await send(ids[0]!), 'stored');
+      assert.equal((await events(bus, 'standard')).length, ids.length + 1);
+    } finally {
+      await intake.close();
+      await bus.close();
+    }
+  });
+
   it("a source declared dedupHorizon 'none' is deduplicated by the stream window only", async () => {
     const bus = await busFor(nats.url, uniquePrefix());
     const { intake, send } = ingest(bus, { horizons: new Map([['standard', 0]]) });
