@@ -5,7 +5,7 @@ import { EntryCache } from './apply.js';
 import { deleteGenerations, ensureActive, ensureBuckets, writeCheckpoint } from './generations.js';
 import { takeRebuildLease } from './lease.js';
 import { createPool } from './pool.js';
-import { type ApplyOutcome, keyOfRecord, recordOf } from './record.js';
+import { type ApplyOutcome, type ProjectedEntity, recordOf } from './record.js';
 import type { RebuildCounts, RebuildOptions, RebuildProgress, RebuildResult } from './rebuild-options.js';
 import { begin, eventsStreamExists, seed } from './rebuild-start.js';
 import { endOfFinalPass, switchToRebuilt } from './switch.js';
@@ -116,7 +116,7 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
         await pool.slot();
         const msgs = await consumer.fetch({ max_messages: Math.min(room, batch), expires: 5_000 });
         // a pull batch goes to the writer whole: one write per entity, all sent together (writer.ts)
-        const applied: Promise<void>[] = [];
+        const recs: ProjectedEntity[] = [];
         const now = new Date(); // updatedAt is set when written: not worth a Date per event here
         let got = 0;
         for await (const m of msgs) {
@@ -133,12 +133,11 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
             log.warn({ err, seq: m.seq }, 'event cannot be decoded; skipped by the rebuild (the live projector dead-letters it)');
           }
           if (env) {
-            const rec = recordOf(env, m.seq, now);
-            applied.push(writer.submit(keyOfRecord(rec), rec, log).then(count));
+            recs.push(recordOf(env, m.seq, now));
           }
           if (aborted() || (stopAt !== undefined && m.seq >= stopAt)) break;
         }
-        if (got > 0) pool.track(dispatched, Promise.all(applied));
+        if (got > 0) pool.track(dispatched, writer.submitAll(recs, count, log));
         await progress();
         if (got === 0) pending = (await consumer.info()).num_pending;
       }

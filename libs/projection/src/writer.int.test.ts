@@ -187,4 +187,16 @@ describe('projection: the coalescing writer', () => {
     // the ids a chain carries are remembered by the bucket for a second, not a KV bucket's 2 minutes
     assert.equal((await bus.jsm.streams.info(`KV_${bucket}`)).config.duplicate_window, 1_000_000_000);
   });
+
+  it('submitAll: each record\'s outcome as submit gives it, one promise for the batch, rejected when a write fails', async () => {
+    const { writer, chains, bucket } = await freshBatched();
+    let seq = 0;
+    const recs = Array.from({ length: 10 }, (_, e) => [3, 1, 5].map((v) => rec(`s${e}`, v, ++seq))).flat();
+    const outcomes: ApplyOutcome[] = [];
+    await writer.submitAll(recs, (o) => outcomes.push(o));
+    assert.deepEqual([outcomes.filter((o) => o === 'applied').length, outcomes.filter((o) => o === 'stale').length], [20, 10]);
+    assert.deepEqual([writer.stats().writes, chains.sent], [10, 1]);
+    await bus.jsm.streams.delete(`KV_${bucket}`);
+    await assert.rejects(writer.submitAll([rec('s0', 9, ++seq), rec('s1', 9, ++seq)], () => undefined));
+  });
 });

@@ -1,7 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { type ApplyOptions, applyRecord, type EntryCache, type Ranked, rankOf, warnIfClash } from './apply.js';
 import type { CasBatch, CasWrite } from './cas.js';
-import { type ApplyOutcome, decide, type ProjectedEntity } from './record.js';
+import { type ApplyOutcome, decide, keyOfRecord, type ProjectedEntity } from './record.js';
 
 type Log = ApplyOptions['log'];
 interface Waiter {
@@ -196,32 +196,50 @@ export function createWriter(kv: KV, o: WriterOptions) {
     }
   }
 
+  /** Folds `rec` into its entity's waiting candidate (see above); `resolve` gets its outcome once acknowledged. */
+  function add(key: string, rec: ProjectedEntity, resolve: Waiter['resolve'], reject: Waiter['reject'], log?: Log): void {
+    stats.records++;
+    const slot = waiting.get(key);
+    if (!slot) {
+      // what it meets on arrival: the write on the way, else what this writer remembers stored (unknown: it is the newest)
+      const sent: Ranked | undefined = busy.get(key);
+      const stored = o.cache.get(key)?.current;
+      const seen = sent === undefined || stored === undefined ? (sent ?? stored) : decide(sent, stored).replace ? stored : sent;
+      const arrival = decide(seen, rec);
+      waiting.set(key, { best: rec, newest: arrival.replace ? rec : seen!, waiters: [{ rec, onArrival: arrival.outcome, resolve, reject }], log });
+      if (!busy.has(key)) schedule();
+      return;
+    }
+    const arrival = decide(slot.newest, rec);
+    if (arrival.replace) slot.newest = rec;
+    const { outcome, replace } = decide(slot.best, rec);
+    if (outcome === 'duplicate') warnIfClash(log ?? slot.log, key, slot.best, rec, replace);
+    if (replace) {
+      slot.best = rec;
+      slot.log = log ?? slot.log;
+    }
+    slot.waiters.push({ rec, onArrival: arrival.outcome, resolve, reject });
+  }
+
   return {
     /** Applies `rec` under `key` (see above); resolves with what applying it did once that is acknowledged. */
     submit(key: string, rec: ProjectedEntity, log?: Log): Promise<ApplyOutcome> {
-      stats.records++;
-      return new Promise<ApplyOutcome>((resolve, reject) => {
-        const slot = waiting.get(key);
-        if (!slot) {
-          // what it meets on arrival: the write on the way, else what this writer remembers stored (unknown: it is the newest)
-          const sent: Ranked | undefined = busy.get(key);
-          const stored = o.cache.get(key)?.current;
-          const seen = sent === undefined || stored === undefined ? (sent ?? stored) : decide(sent, stored).replace ? stored : sent;
-          const arrival = decide(seen, rec);
-          waiting.set(key, { best: rec, newest: arrival.replace ? rec : seen!, waiters: [{ rec, onArrival: arrival.outcome, resolve, reject }], log });
-          if (!busy.has(key)) schedule();
-          return;
-        }
-        const arrival = decide(slot.newest, rec);
-        if (arrival.replace) slot.newest = rec;
-        const { outcome, replace } = decide(slot.best, rec);
-        const waiter = { rec, onArrival: arrival.outcome, resolve, reject };
-        if (outcome === 'duplicate') warnIfClash(log ?? slot.log, key, slot.best, rec, replace);
-        if (replace) {
-          slot.best = rec;
-          slot.log = log ?? slot.log;
-        }
-        slot.waiters.push(waiter);
+      return new Promise<ApplyOutcome>((resolve, reject) => add(key, rec, resolve, reject, log));
+    },
+    /**
+     * Applies each of `recs` under its key (keyOfRecord) as `submit` does; `onOutcome` hears each
+     * one's once acknowledged. Resolves when all are, rejects with the first failure: one promise
+     * for a pull batch instead of one per record (a rebuild's).
+     */
+    submitAll(recs: readonly ProjectedEntity[], onOutcome: (o: ApplyOutcome) => void, log?: Log): Promise<void> {
+      return new Promise<void>((resolveAll, reject) => {
+        let left = recs.length;
+        if (left === 0) return resolveAll();
+        const resolve = (outcome: ApplyOutcome) => {
+          onOutcome(outcome);
+          if (--left === 0) resolveAll();
+        };
+        for (const rec of recs) add(keyOfRecord(rec), rec, resolve, reject, log);
       });
     },
     /** Records submitted, and KV writes made for them (attempts lost to a compare-and-set included). */
