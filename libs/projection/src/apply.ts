@@ -8,7 +8,7 @@ import { type ApplyOutcome, decide, type ProjectedEntity } from './record.js';
 /** What a writer last knew of an entry: enough to decide, and its revision for the next compare-and-set. */
 type Known = { revision: number; current?: Ranked };
 export type Ranked = Pick<ProjectedEntity, 'version' | 'seq' | 'eventId'>;
-const rankOf = (r: ProjectedEntity): Ranked => ({ version: r.version, seq: r.seq, eventId: r.eventId }); // small: the cache holds no fields
+export const rankOf = (r: ProjectedEntity): Ranked => ({ version: r.version, seq: r.seq, eventId: r.eventId }); // small: the cache holds no fields
 
 /**
  * A bounded memory of entries this writer wrote or read (least recently used go first). Entries
@@ -16,9 +16,15 @@ const rankOf = (r: ProjectedEntity): Ranked => ({ version: r.version, seq: r.seq
  * candidate it beats is stale for sure, and a write with a revision that moved on fails
  * the compare-and-set and is retried with a fresh read. A rebuild, the main writer of its
  * bucket, so saves the read before each write.
+ *
+ * It also knows which keys it let go of (evicted or forgotten; a Bloom filter of 512 KiB, a
+ * few % false positives at a million keys): a key it neither remembers nor let go of was never
+ * written by this writer — in a bucket only it writes, a new key.
  */
 export class EntryCache {
   readonly #known = new Map<string, Known>();
+  readonly #letGo = new Uint32Array(1 << 17); // 2^22 bits
+  #anyLetGo = false;
   constructor(readonly maxEntries = 100_000) {}
   get(key: string): Known | undefined {
     const k = this.#known.get(key);
@@ -31,11 +37,35 @@ export class EntryCache {
   set(key: string, k: Known): void {
     this.#known.delete(key);
     this.#known.set(key, k);
-    if (this.#known.size > this.maxEntries) this.#known.delete(this.#known.keys().next().value!);
+    if (this.#known.size > this.maxEntries) this.#letGoOf(this.#known.keys().next().value!);
   }
   forget(key: string): void {
-    this.#known.delete(key);
+    this.#letGoOf(key);
   }
+  /** Whether `key` may have been remembered once and let go of since (false: it never was). */
+  mayHaveLetGo(key: string): boolean {
+    if (!this.#anyLetGo) return false;
+    for (const bit of bitsOf(key)) if (((this.#letGo[bit >>> 5] ?? 0) & (1 << (bit & 31))) === 0) return false;
+    return true;
+  }
+  #letGoOf(key: string): void {
+    this.#known.delete(key);
+    for (const bit of bitsOf(key)) this.#letGo[bit >>> 5] = (this.#letGo[bit >>> 5] ?? 0) | (1 << (bit & 31));
+    this.#anyLetGo = true;
+  }
+}
+
+/** Three bit positions of a key in a 2^22-bit filter: two 32-bit FNV-1a-style hashes and their sum. */
+function bitsOf(key: string): [number, number, number] {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  const mask = (1 << 22) - 1;
+  return [a & mask, b & mask, (a + b) & mask];
 }
 
 export interface ApplyOptions {

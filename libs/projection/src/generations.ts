@@ -109,10 +109,19 @@ export async function streamExists(bus: Bus, stream: string): Promise<boolean> {
 
 export const bucketExists = (bus: Bus, bucket: string) => streamExists(bus, `KV_${bucket}`);
 
+/**
+ * How long a generation bucket remembers message ids. Only a rebuild's batched writes carry them
+ * (cas.ts: a chain needs each message's predecessor id, not a window), so the server's memory of
+ * them is kept to about a second of writes instead of a KV bucket's 2 minutes (~100 B each).
+ */
+const DUPLICATE_WINDOW_NS = 1_000_000_000;
+
 /** Creates generation `generation`'s bucket (idempotent) and returns its name. */
 export async function createGeneration(bus: Bus, generation: number): Promise<string> {
   const def = projectionBucket({ prefix: bus.config.BUS_PREFIX, replicas: bus.config.BUS_REPLICAS }, generation);
   await applyTopology(bus.jsm, { streams: [], consumers: [], kv: [def] });
+  const { config } = await bus.jsm.streams.info(`KV_${def.bucket}`);
+  if (config.duplicate_window > DUPLICATE_WINDOW_NS) await bus.jsm.streams.update(config.name, { ...config, duplicate_window: DUPLICATE_WINDOW_NS });
   return def.bucket;
 }
 

@@ -5,16 +5,18 @@ import { EntryCache } from './apply.js';
 import { deleteGenerations, ensureActive, ensureBuckets, writeCheckpoint } from './generations.js';
 import { takeRebuildLease } from './lease.js';
 import { createPool } from './pool.js';
-import { type ApplyOutcome, keyOfRecord, recordOf } from './record.js';
+import { type ApplyOutcome, type ProjectedEntity, recordOf } from './record.js';
 import type { RebuildCounts, RebuildOptions, RebuildProgress, RebuildResult } from './rebuild-options.js';
 import { begin, eventsStreamExists, seed } from './rebuild-start.js';
 import { endOfFinalPass, switchToRebuilt } from './switch.js';
 import { createWriter } from './writer.js';
-import { casWriter } from './cas.js';
+import { casBatchWriter, casWriter } from './cas.js';
 
 const silent = createLogger({ service: 'projection', level: 'silent' });
 /** Events asked for per pull at most: the writer folds an entity's events in one pull into one write. */
 const BATCH = 512;
+/** Pull batches dispatched ahead of the checkpoint at most. */
+const POOL_WINDOW = 4;
 
 /**
  * Rebuilds the projection by replaying EVENTS into a fresh generation bucket, with the same
@@ -46,10 +48,16 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
   const kv = await o.bus.kv(ckpt.bucket);
   const counts: RebuildCounts = { applied: 0, stale: 0, duplicate: 0, seeded: 0, unreadable: 0 };
   // a few pull batches ahead of the checkpoint: writes in flight are bounded by the writer
-  const pool = createPool(ckpt.lastSeq, 4);
+  const pool = createPool(ckpt.lastSeq, POOL_WINDOW);
   const cache = new EntryCache(); // this rebuild is its bucket's only writer until the switch: most writes need no read
   const maxInFlight = o.concurrency ?? 512;
-  const writer = createWriter(kv, { cache, maxInFlight, cas: casWriter(o.bus.nc, ckpt.bucket) });
+  // before the switch nothing else writes this bucket (the lease fences a second rebuild): writes go in chains with one
+  // acknowledgement each (cas.ts), as many in flight as pull batches may be (the pool's window), each a pull batch's size
+  const batched = ckpt.state === 'replaying';
+  const writer = createWriter(kv, {
+    cache, cas: casWriter(o.bus.nc, ckpt.bucket), maxInFlight: batched ? POOL_WINDOW * maxInFlight : maxInFlight,
+    batch: batched ? casBatchWriter(o.bus.nc, ckpt.bucket) : undefined, maxChain: maxInFlight,
+  });
   // no more asked for at once than can be written at once: the checkpoint (and progress) stays close behind the reads
   const batch = Math.min(BATCH, maxInFlight);
   const count = (outcome: ApplyOutcome) => void counts[outcome]++;
@@ -108,7 +116,8 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
         await pool.slot();
         const msgs = await consumer.fetch({ max_messages: Math.min(room, batch), expires: 5_000 });
         // a pull batch goes to the writer whole: one write per entity, all sent together (writer.ts)
-        const applied: Promise<void>[] = [];
+        const recs: ProjectedEntity[] = [];
+        const now = new Date(); // updatedAt is set when written: not worth a Date per event here
         let got = 0;
         for await (const m of msgs) {
           got++;
@@ -124,12 +133,11 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
             log.warn({ err, seq: m.seq }, 'event cannot be decoded; skipped by the rebuild (the live projector dead-letters it)');
           }
           if (env) {
-            const rec = recordOf(env, m.seq);
-            applied.push(writer.submit(keyOfRecord(rec), rec, log).then(count));
+            recs.push(recordOf(env, m.seq, now));
           }
           if (aborted() || (stopAt !== undefined && m.seq >= stopAt)) break;
         }
-        if (got > 0) pool.track(dispatched, Promise.all(applied));
+        if (got > 0) pool.track(dispatched, writer.submitAll(recs, count, log));
         await progress();
         if (got === 0) pending = (await consumer.info()).num_pending;
       }
@@ -145,6 +153,7 @@ async function run(o: RebuildOptions, log: Logger, leaseLost: AbortSignal): Prom
       if (ckpt.state !== 'replaying') break; // the final pass after the switch is done
       // caught up with EVENTS: make this generation the one everybody reads and the projector writes
       await o.onStep?.('caught-up');
+      writer.perKey(); // live projectors write here once the pointer moves
       previous = (await switchToRebuilt(o.bus, ckpt, log, () => o.onStep?.('switching'))) ?? previous;
       ckpt.state = 'switched';
       phase = 'catching-up';

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Bus } from '@bus/bus';
 import { startCluster, startNats, type TestCluster, type TestNats } from '@bus/testkit';
 import fc from 'fast-check';
+import { casBatchWriter } from './cas.js';
 import { createGeneration, switchActive } from './generations.js';
 import { createProjector, projectionKey, readActive, rebuildProjection, type RebuildStep } from './index.js';
 import {
@@ -232,4 +233,19 @@ describe('projection: nothing is lost at the switch, on a 3-node cluster with R3
 
   it('events stored at each step of the switch, each handled by the live projector before the rebuild goes on, are all in the new generation (R3)',
     () => rebuildWithBatchAtEachStep(cluster.url, 0, 3));
+
+  it('a rebuild\'s chains of writes are stored whole on R3, four in flight (each message checked against its predecessor in log order)', async () => {
+    const bus = await busOn(cluster.url, undefined, 'projection-test', 3);
+    try {
+      const bucket = await createGeneration(bus, 1);
+      const send = casBatchWriter(bus.nc, bucket);
+      const chains = Array.from({ length: 4 }, (_, c) => send(Array.from({ length: 256 }, (_, i) => ({ key: `k${c}.${i}`, data: 'x', revision: 0 }))));
+      const revisions = (await Promise.all(chains)).flat();
+      assert.equal(new Set(revisions).size, 1_024, 'every write its own revision');
+      assert.equal((await bus.jsm.streams.info(`KV_${bucket}`)).state.messages, 1_024);
+    } finally {
+      await dropAll(bus);
+      await bus.close();
+    }
+  });
 });

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Bus } from '@bus/bus';
 import { startNats, type TestNats } from '@bus/testkit';
 import { applyRecord, EntryCache } from './apply.js';
-import { casWriter } from './cas.js';
+import { type CasBatch, casBatchWriter, casWriter } from './cas.js';
 import { createGeneration } from './generations.js';
 import { type ApplyOutcome, decide, type ProjectedEntity, projectionKey, recordOf } from './record.js';
 import { busOn, dropAll, envelope } from './test-support.js';
@@ -38,6 +38,27 @@ describe('projection: the coalescing writer', () => {
       return e?.operation === 'PUT' ? e.json<ProjectedEntity>() : undefined;
     };
     return { bucket, kv, writer, conflicts, entry };
+  }
+
+  /** A fresh bucket and a writer on it that writes in chains (a rebuild before its switch), counting chains sent and broken. */
+  async function freshBatched(cache = new EntryCache()) {
+    const bucket = await createGeneration(bus, ++generation);
+    const kv = await bus.kv(bucket);
+    const chains = { sent: 0, broken: 0 };
+    const send = casBatchWriter(bus.nc, bucket);
+    const batch: CasBatch = (writes) => {
+      chains.sent++;
+      return send(writes).catch((err: unknown) => {
+        chains.broken++;
+        throw err;
+      });
+    };
+    const writer = createWriter(kv, { cache, cas: casWriter(bus.nc, bucket), batch });
+    const entry = async (id: string) => {
+      const e = await kv.get(keyOf(id));
+      return e?.operation === 'PUT' ? e.json<ProjectedEntity>() : undefined;
+    };
+    return { bucket, kv, writer, chains, entry };
   }
 
   it('folds an entity\'s records of one batch into one write: versions out of order, the same event twice, two events on one version', async () => {
@@ -114,5 +135,68 @@ describe('projection: the coalescing writer', () => {
     const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => writer.submit(keyOf(`m${i % 25}`), rec(`m${i % 25}`, 1 + (i % 2), i + 1))));
     assert.equal(outcomes.length, 50);
     for (let j = 0; j < 25; j++) assert.equal((await entry(`m${j}`))?.version, 2);
+  });
+
+  it('in chains: the same outcomes and entries as key by key, one chain per flush, and the revisions it remembers are right', async () => {
+    const { writer, chains, entry } = await freshBatched();
+    const batch: ProjectedEntity[] = [];
+    let seq = 0;
+    for (let e = 0; e < 20; e++) for (const v of [3, 1, 5, 2, 5, 4]) batch.push(rec(`c${e}`, v, ++seq));
+    const outcomes = await Promise.all(batch.map((r) => writer.submit(keyOf(r.entity.id), r)));
+    const count = (o: ApplyOutcome) => outcomes.filter((x) => x === o).length;
+    assert.deepEqual([count('applied'), count('stale'), count('duplicate')], [20 * 2, 20 * 3, 20]);
+    assert.deepEqual([writer.stats().writes, chains.sent, chains.broken], [20, 1, 0], 'one write per entity, all in one chain');
+    for (let e = 0; e < 20; e++) assert.equal((await entry(`c${e}`))?.seq, 3 + 6 * e, `c${e} holds the first stored v5`);
+    // each next write is a compare-and-set on the revision the chain's acknowledgement gave it: a wrong one would break the chain
+    assert.deepEqual(new Set(await Promise.all(Array.from({ length: 20 }, (_, e) => writer.submit(keyOf(`c${e}`), rec(`c${e}`, 6, ++seq))))), new Set(['applied']));
+    assert.deepEqual([chains.sent, chains.broken], [2, 0]);
+    for (let e = 0; e < 20; e++) assert.equal((await entry(`c${e}`))?.version, 6);
+  });
+
+  it('in chains: an entry it did not know of (another writer, an earlier run) breaks the chain; nothing older overwrites it and every key is written after a read', async () => {
+    const { kv, bucket, writer, chains, entry } = await freshBatched();
+    await applyRecord(kv, keyOf('k5'), rec('k5', 9, 100), { cas: casWriter(bus.nc, bucket) }); // the writer's cache does not know it: taken as new
+    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => writer.submit(keyOf(`k${i}`), rec(`k${i}`, 1, i + 1))));
+    assert.deepEqual(outcomes, Array.from({ length: 10 }, (_, i) => (i === 5 ? 'stale' : 'applied')));
+    assert.deepEqual([chains.sent, chains.broken], [1, 1], 'k5\'s create is refused: it and every write after it in the chain are not stored');
+    for (let i = 0; i < 10; i++) assert.equal((await entry(`k${i}`))?.version, i === 5 ? 9 : 1, `k${i}`);
+    // the key-by-key writes after the break left the cache right: the next chain goes through
+    await Promise.all(Array.from({ length: 10 }, (_, i) => writer.submit(keyOf(`k${i}`), rec(`k${i}`, 10, 200 + i))));
+    assert.deepEqual([chains.sent, chains.broken], [2, 1]);
+  });
+
+  it('in chains: a key the cache let go of is written key by key after a read, not taken as new (which would break the chain)', async () => {
+    const { writer, chains, entry } = await freshBatched(new EntryCache(4));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => writer.submit(keyOf(`e${i}`), rec(`e${i}`, 1, i + 1))));
+    assert.deepEqual(await Promise.all(Array.from({ length: 10 }, (_, i) => writer.submit(keyOf(`e${i}`), rec(`e${i}`, 2, 20 + i)))), Array(10).fill('applied'));
+    assert.equal(chains.broken, 0);
+    for (let i = 0; i < 10; i++) assert.equal((await entry(`e${i}`))?.version, 2);
+  });
+
+  it('a chain is stored whole or rejected: after a refused write, later ones are not stored even where their own compare-and-set holds', async () => {
+    const bucket = await createGeneration(bus, ++generation);
+    const kv = await bus.kv(bucket);
+    await kv.put('b', 'theirs');
+    const send = casBatchWriter(bus.nc, bucket);
+    const revisions = await send([{ key: 'x', data: '1', revision: 0 }, { key: 'y', data: '1', revision: 0 }]);
+    assert.deepEqual(revisions, [2, 3], 'each write\'s revision, from the last one\'s acknowledgement');
+    await assert.rejects(send([{ key: 'a', data: '2', revision: 0 }, { key: 'b', data: '2', revision: 0 }, { key: 'c', data: '2', revision: 0 }]));
+    assert.equal((await kv.get('a'))?.string(), '2', 'before the refused write: stored');
+    assert.equal((await kv.get('b'))?.string(), 'theirs', 'the refused write');
+    assert.equal(await kv.get('c'), null, 'after it: not stored, though its key is new');
+    // the ids a chain carries are remembered by the bucket for a second, not a KV bucket's 2 minutes
+    assert.equal((await bus.jsm.streams.info(`KV_${bucket}`)).config.duplicate_window, 1_000_000_000);
+  });
+
+  it('submitAll: each record\'s outcome as submit gives it, one promise for the batch, rejected when a write fails', async () => {
+    const { writer, chains, bucket } = await freshBatched();
+    let seq = 0;
+    const recs = Array.from({ length: 10 }, (_, e) => [3, 1, 5].map((v) => rec(`s${e}`, v, ++seq))).flat();
+    const outcomes: ApplyOutcome[] = [];
+    await writer.submitAll(recs, (o) => outcomes.push(o));
+    assert.deepEqual([outcomes.filter((o) => o === 'applied').length, outcomes.filter((o) => o === 'stale').length], [20, 10]);
+    assert.deepEqual([writer.stats().writes, chains.sent], [10, 1]);
+    await bus.jsm.streams.delete(`KV_${bucket}`);
+    await assert.rejects(writer.submitAll([rec('s0', 9, ++seq), rec('s1', 9, ++seq)], () => undefined));
   });
 });
