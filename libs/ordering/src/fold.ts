@@ -3,7 +3,7 @@ import { describeError } from '@bus/errors';
 import { acquireLease, isCasConflict } from '@bus/lease';
 import type { Logger } from '@bus/observability';
 import { fnv1a32 } from '@bus/streams';
-import type { KV } from '@nats-io/kv';
+import type { KV, KvEntry } from '@nats-io/kv';
 
 /**
  * Idle entities' applied versions, folded into a fixed number of partition values per connector.
@@ -20,16 +20,68 @@ import type { KV } from '@nats-io/kv';
  *
  * FOLD_PARTITIONS is fixed: readers and folders must agree on where an entity is. 16,384 partitions
  * hold 10 million entities at ~610 each (~15 KB per value, read once per cold entity's delivery).
+ *
+ * Most absent keys are new entities, whose partition holds nothing for them. So a reader need not fetch
+ * the partition when it knows the partition was never written: `<connector>.=fold.marked` lists (a
+ * bitmap) every partition a folder may have written, and a folder marks a partition there and then
+ * waits FOLD_MARK_LEAD_MS before it writes it (so before it removes any key folded into it). A reader
+ * that read the marks less than MARKS_TRUSTED_MS before it saw a key absent therefore sees every
+ * partition that key can have been folded into: had the fold's mark come later, the key's removal
+ * would have come later than the reader's look, by at least the lead (a proof on elapsed time in
+ * each process — a paused process only sees older marks and reads the partition — never on clocks
+ * across hosts). Deliver reads the marks a few times a second; an unmarked partition costs no read.
  */
 export const FOLD_PARTITIONS = 16_384;
 const FOLD_TOKEN = '=fold';
+/** A folder writes a partition only this long after it was marked (or after it read the mark). */
+export const FOLD_MARK_LEAD_MS = 1_500;
+/** A reader trusts marks read less than this long ago (below the lead: timers may fire a little early). */
+const MARKS_TRUSTED_MS = 1_000;
+/** Marks older than this are read again in the background, so a busy reader always holds trusted ones. */
+const MARKS_REFRESH_MS = 300;
 
 /** The entity's part of its key (`<type>.<id>`), as it is named inside a partition. */
 const entityPart = (connector: string, key: string) => key.slice(connector.length + 1);
 
+/** The number of the partition that holds `key` (a `bus_versions` key of `connector`) once it is folded. */
+const partitionOf = (connector: string, key: string) => fnv1a32(entityPart(connector, key)) % FOLD_PARTITIONS;
+
 /** The partition value that holds `key` (a `bus_versions` key of `connector`) once it is folded. */
 export function partitionKeyOf(connector: string, key: string): string {
-  return `${connector}.${FOLD_TOKEN}.${fnv1a32(entityPart(connector, key)) % FOLD_PARTITIONS}`;
+  return `${connector}.${FOLD_TOKEN}.${partitionOf(connector, key)}`;
+}
+
+/** The key of `connector`'s marks: which partitions a folder may have written. */
+export const marksKeyOf = (connector: string) => `${connector}.${FOLD_TOKEN}.marked`;
+
+/** A marks value: `p`, the bitmap of marked partitions (FOLD_PARTITIONS bits, base64). */
+interface MarksValue {
+  p: string;
+}
+
+const isMarked = (bits: Uint8Array, partition: number) => ((bits[partition >> 3] ?? 0) & (1 << (partition & 7))) !== 0;
+
+function marksOf(e: KvEntry | null): { bits: Uint8Array; revision: number } {
+  if (e?.operation !== 'PUT' || e.length === 0) return { bits: new Uint8Array(FOLD_PARTITIONS / 8), revision: e?.revision ?? 0 };
+  return { bits: new Uint8Array(Buffer.from((e.json() as MarksValue).p, 'base64')), revision: e.revision };
+}
+
+/** Adds partitions to the connector's marks (compare-and-set; marks are only ever added). */
+async function markPartitions(kv: KV, connector: string, partitions: number[]): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const e = await kv.get(marksKeyOf(connector));
+    const { bits } = marksOf(e);
+    if (partitions.every((p) => isMarked(bits, p))) return;
+    for (const p of partitions) bits[p >> 3]! |= 1 << (p & 7);
+    const data = JSON.stringify({ p: Buffer.from(bits).toString('base64') } satisfies MarksValue);
+    try {
+      if (e) await kv.update(marksKeyOf(connector), data, e.revision);
+      else await kv.create(marksKeyOf(connector), data);
+      return;
+    } catch (err) {
+      if (!isCasConflict(err) || tries >= 20) throw err; // another folder marked meanwhile: add ours again
+    }
+  }
 }
 
 interface PartitionValue {
@@ -39,15 +91,50 @@ interface PartitionValue {
 const MAX_CACHED_PARTITIONS = 256;
 
 /**
- * Reads folded versions. Every read fetches the partition (an entity folded a moment ago must be seen:
- * the bus binds buckets without direct get, so reads go to the stream's leader, never a lagging
- * replica); the parsed value is cached by revision, so a partition that did not change is not parsed again.
+ * Reads folded versions. A partition that is marked is fetched on every read (an entity folded a moment ago must be
+ * seen: the bus binds buckets without direct get, so reads go to the stream's leader, never a lagging replica); the
+ * parsed value is cached by revision, so a partition that did not change is not parsed again. One that is not marked
+ * (per trusted marks) is not fetched: nothing was folded into it.
  */
 export function foldedVersions(kv: KV, onGet: () => void = () => {}) {
   const parsed = new Map<string, { revision: number; value: PartitionValue }>();
+  /** Per connector: the marks last read, and when that read was sent (monotonic ms). */
+  const marks = new Map<string, { bits: Uint8Array; revision: number; sentAt: number }>();
+  const reading = new Map<string, Promise<void>>();
+  /** Reads the connector's marks; callers at once share one read. */
+  function readMarks(connector: string): Promise<void> {
+    let r = reading.get(connector);
+    if (!r) {
+      const sentAt = performance.now();
+      onGet();
+      r = kv.get(marksKeyOf(connector)).then((e) => {
+        const last = marks.get(connector);
+        const m = last && last.revision === (e?.revision ?? 0) ? last.bits : marksOf(e).bits; // unchanged: not decoded again
+        if (!last || sentAt > last.sentAt) marks.set(connector, { bits: m, revision: e?.revision ?? 0, sentAt });
+      }).finally(() => reading.delete(connector));
+      reading.set(connector, r);
+    }
+    return r;
+  }
+  /** Whether the partition may hold something, per marks read less than MARKS_TRUSTED_MS ago (read now if there are none). */
+  async function mayHold(connector: string, partition: number): Promise<boolean> {
+    let m = marks.get(connector);
+    if (!m || performance.now() - m.sentAt >= MARKS_TRUSTED_MS) {
+      await readMarks(connector);
+      m = marks.get(connector);
+    } else if (performance.now() - m.sentAt >= MARKS_REFRESH_MS) {
+      readMarks(connector).catch(() => undefined); // in the background: a failed read only means the next caller reads
+    }
+    // the age is measured now, after the caller saw the key absent: a late look only makes the marks older
+    return !m || performance.now() - m.sentAt >= MARKS_TRUSTED_MS || isMarked(m.bits, partition);
+  }
   return {
-    /** The applied version folded for `key` (a `bus_versions` key of `connector`); 0 when none is. */
+    /**
+     * The applied version folded for `key` (a `bus_versions` key of `connector`); 0 when none is. Call it only after
+     * seeing the key absent (or created): a partition is written before the keys folded into it are removed.
+     */
     async applied(connector: string, key: string): Promise<number> {
+      if (!(await mayHold(connector, partitionOf(connector, key)))) return 0;
       const pk = partitionKeyOf(connector, key);
       onGet();
       const e = await kv.get(pk);
@@ -129,6 +216,12 @@ export async function foldIdleVersions(o: FoldOptions): Promise<FoldResult> {
     else byPartition.set(pk, [i]);
   }
   const result: FoldResult = { looked: idle.looked, folded: 0, kept: 0, partitions: byPartition.size, refreshed: 0 };
+  // mark before writing, and write only the lead later: a reader that saw an older mark sees the key still there
+  const written = [...byPartition.entries()].filter(([, entries]) => entries.some((i) => i.applied > 0)).map(([, entries]) => partitionOf(o.connector, entries[0]!.key));
+  if (written.length) {
+    await markPartitions(kv, o.connector, written);
+    await new Promise((r) => setTimeout(r, FOLD_MARK_LEAD_MS));
+  }
   const queue = [...byPartition.entries()];
   const stale = idle.stale.filter((pk) => !byPartition.has(pk)); // a partition written now is fresh anyway
   const parallel = o.parallel ?? 16;
