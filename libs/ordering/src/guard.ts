@@ -155,7 +155,11 @@ export function createOrderingGuard(o: GuardOptions) {
     count('get');
     const e = await o.kv.get(key);
     if (e?.operation !== 'PUT' || e.value.length === 0) return { state: { applied: await folded.applied(o.connector, key) }, revision: e?.revision ?? 0 };
-    return { state: e.json() as EntityState, revision: e.revision };
+    const state = e.json() as EntityState;
+    // applied 0 may be a key created (begin's fast path) before its partition was looked at, by a process that stopped
+    // there: the folded version counts too (it is never above the entity's real one: applied only grows)
+    if (state.applied === 0) state.applied = await folded.applied(o.connector, key);
+    return { state, revision: e.revision };
   }
 
   /** Compare-and-set; undefined when someone else wrote first. Any other error is thrown (and classified by the caller). */
@@ -256,6 +260,11 @@ export function createOrderingGuard(o: GuardOptions) {
     return { kind: 'go', inDoubt: inDoubt !== undefined && inDoubt >= cmd.version, token: { key, version: cmd.version, revision: next, applied: state.applied, inDoubt, untilMs } };
   }
 
+  /** Frees the entity in this process without writing (the lease runs out by itself; its attempt stays in doubt). */
+  function release(t: Token): void {
+    active.delete(t.key);
+  }
+
   /** Writes the entity's state after the attempt, fenced by the token's revision; false when the lease was lost. */
   async function finish(t: Token, state: EntityState): Promise<boolean> {
     try {
@@ -275,12 +284,26 @@ export function createOrderingGuard(o: GuardOptions) {
       // first version of an entity is usually new (create, which fails if the key exists) — unless it was
       // applied and folded since, which its partition says. Skips need no proof: applied only grows.
       if (cached || cmd.version === 1) {
-        const { state, revision } = cached ?? { state: { applied: await folded.applied(o.connector, key) }, revision: 0 };
+        const { state, revision } = cached ?? { state: { applied: 0 }, revision: 0 };
         const d = await decide(key, cmd, state, true);
         if (d !== undefined && d !== 'slow' && d.kind === 'skip') return d;
         if (d === undefined) {
           const r = await tryTake(key, cmd, state, revision);
-          if (r !== 'conflict' && r.kind === 'go') return r;
+          if (r !== 'conflict' && r.kind === 'go') {
+            if (cached) return r;
+            // created, so the key was absent: the entity is new, or it was folded — asked only now, after the create,
+            // as a fold writes the partition before it removes the key (and an unmarked partition costs no read)
+            let applied: number;
+            try {
+              applied = await folded.applied(o.connector, key);
+            } catch (err) {
+              release(r.token); // our lease record stays until it runs out; whoever reads it counts the partition (read)
+              throw err;
+            }
+            if (applied === 0) return r;
+            // folded: its version goes back into the key, and the key decides below like any other
+            await finish(r.token, { applied });
+          }
         }
       }
       for (let tries = 0; tries < 5; tries++) {
@@ -326,9 +349,7 @@ export function createOrderingGuard(o: GuardOptions) {
       return finish(t, { applied, ...(inDoubt > applied ? { inDoubt } : {}) });
     },
     /** Frees the entity in this process without writing (the lease runs out by itself; its attempt stays in doubt). */
-    release(t: Token): void {
-      active.delete(t.key);
-    },
+    release,
     keyOf: (entity: { type: string; id: string }) => keyOf(o.connector, entity),
     /** The recorded state of one entity (reconcile's settled rule, the CLI). */
     async state(entity: { type: string; id: string }): Promise<{ applied: number; inFlight?: number; inDoubt?: number }> {
