@@ -3,6 +3,8 @@ import { decodeEnvelope, type Envelope } from '@bus/envelope';
 
 export interface SharedEventsOptions {
   schemas: SchemaRegistry;
+  /** How many of this process's consumers take a message of this subject: its event is let go once each has had it. */
+  takers: (subject: string) => number;
   /** Events kept for the other connectors' consumers (most recent). Default 256: more than the messages those consumers hold ahead. */
   size?: number;
 }
@@ -27,16 +29,23 @@ function deepFreeze<T>(value: T): T {
  */
 export function createSharedEvents(o: SharedEventsOptions) {
   const size = o.size ?? 256;
-  const bySeq = new Map<number, { length: number; env: Envelope }>(); // insertion order: oldest first
+  // insertion order: oldest first; `left`: the consumers still to take it (a lagging one past `size` decodes its own)
+  const bySeq = new Map<number, { length: number; env: Envelope; left: number }>();
   const validations = new WeakMap<Envelope, Validation>();
   return {
-    /** The envelope of EVENTS message `seq`; throws (EnvelopeError) as decodeEnvelope does for bytes that are not one. */
-    decode(data: Uint8Array, seq: number): Envelope {
+    /** The envelope of EVENTS message `seq` (on `subject`); throws (EnvelopeError) as decodeEnvelope does for bytes that are not one. */
+    decode(data: Uint8Array, seq: number, subject: string): Envelope {
       const hit = bySeq.get(seq);
-      if (hit && hit.length === data.length) return hit.env;
+      if (hit && hit.length === data.length) {
+        if (--hit.left <= 0) bySeq.delete(seq);
+        return hit.env;
+      }
       const env = deepFreeze(decodeEnvelope(data));
-      bySeq.set(seq, { length: data.length, env });
-      if (bySeq.size > size) bySeq.delete(bySeq.keys().next().value as number);
+      const left = o.takers(subject) - 1;
+      if (left > 0) {
+        bySeq.set(seq, { length: data.length, env, left });
+        if (bySeq.size > size) bySeq.delete(bySeq.keys().next().value as number);
+      }
       return env;
     },
     /** The event's data against its type's schema (SchemaRegistry.validate), once per event. */

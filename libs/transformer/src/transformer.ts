@@ -47,7 +47,8 @@ export function createTransformer(o: TransformerOptions) {
   const typeLabel = labelFolder(o.connectors.flatMap((c) => c.subscribes.map((s) => s.type)));
   const fieldLabel = labelFolder([], 50);
   // every connector's consumer gets each event: decoded and validated once, shared read-only
-  const shared = createSharedEvents({ schemas: o.schemas });
+  const filters = o.connectors.map((c) => onlySubject(o.bus, c));
+  const shared = createSharedEvents({ schemas: o.schemas, takers: (subject) => filters.filter((f) => f === undefined || f === subject).length });
   const refetcher = createRefetcher({ sources: o.sources ?? [], env: o.env ?? process.env, fetchFn: o.fetchFn });
   // a subscription that wants the current record from a named source that cannot give it is a definition error: said now
   // (when the caller gave the sources; otherwise such an event is dead-lettered when it comes, below)
@@ -191,7 +192,7 @@ export function createTransformer(o: TransformerOptions) {
       for await (const m of readRange(o.bus.js, o.bus.jsm, o.bus.names.streams.events, { ...range, filterSubject: onlySubject(o.bus, connector) })) {
         firstSeq ??= m.seq;
         lastSeq = m.seq;
-        const outcome = await handle(connector, shared.decode(m.data, m.seq), { log: o.log, seq: m.seq }, tag);
+        const outcome = await handle(connector, shared.decode(m.data, m.seq, m.subject), { log: o.log, seq: m.seq }, tag);
         // an event that fails its schema or mapping now is counted, not dead-lettered again: it already was, live
         outcomes = outcome.kind === 'done' ? { ...outcomes, handled: outcomes.handled + 1 } : { ...outcomes, invalid: outcomes.invalid + 1 };
         if (++n % 1_000 === 0) onProgress?.(n, m.seq);
@@ -214,7 +215,7 @@ export function createTransformer(o: TransformerOptions) {
         }));
         running.set(connector.name, await o.bus.consume<Envelope>({
           stream: o.bus.names.streams.events, durable, stage: 'transform', connector: connector.name,
-          concurrency: o.concurrency ?? 32, decode: (data, ctx) => shared.decode(data, ctx.seq), handler: (env, ctx) => handle(connector, env, ctx),
+          concurrency: o.concurrency ?? 32, decode: (data, ctx) => shared.decode(data, ctx.seq, ctx.subject), handler: (env, ctx) => handle(connector, env, ctx),
         }));
       }
       return running;
