@@ -156,6 +156,15 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
       console.log(`| ${label} | ${mem} | ${cpuPer(max, name)} | ${steadies.map((st) => cpuPer(st.bus, name)).join(' | ')} |`);
     }
     console.log('(CPU per event: user + system time of the process over the phase, until its last arrival, divided by its events)');
+    // system calls per event: socket writes and reads, robust to the machine's load (a service's writes are the server's reads)
+    const callsPer = (p: { before: Snapshot; after: Snapshot; n: number }, name: string) => {
+      const a = p.before.get(name);
+      const b = p.after.get(name);
+      return a?.syscw !== undefined && b?.syscw !== undefined ? `${fmt((b.syscw - a.syscw) / p.n, 2)} / ${fmt((b.syscr! - a.syscr!) / p.n, 2)}` : '-';
+    };
+    console.log(`\n| process | write / read system calls per event: max | ${steadies.map((st) => `at ${fmt(st.rate)}/s`).join(' | ')} |`);
+    console.log(`|---|---:|${steadies.map(() => '---:|').join('')}`);
+    for (const name of [...SERVICES, 'nats-server']) console.log(`| ${name} | ${callsPer(max, name)} | ${steadies.map((st) => callsPer(st.bus, name)).join(' | ')} |`);
     const peak = Math.max(...SERVICES.map((n) => end.get(n)?.peakMb ?? 0));
 
     // AUDIT's share of the server's work: messages and bytes per posted event over all phases (audit writes are

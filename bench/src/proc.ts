@@ -6,6 +6,9 @@ export interface ProcStats {
   peakMb: number;
   /** user + system CPU time since the process started, ms */
   cpuMs: number;
+  /** write and read system calls since the process started (/proc/<pid>/io; readable for the bench's own children) */
+  syscw?: number;
+  syscr?: number;
 }
 
 const CLOCK_TICKS_PER_SEC = 100; // USER_HZ: 100 on every Linux this runs on
@@ -20,7 +23,14 @@ export function procStats(pid: number | undefined): ProcStats | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(rest[11]) + Number(rest[12]);
-    return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024, cpuMs: (ticks * 1000) / CLOCK_TICKS_PER_SEC };
+    let io: string | undefined;
+    try {
+      io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    } catch {
+      io = undefined;
+    }
+    const calls = (field: string) => (io ? Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(io)?.[1]) : undefined);
+    return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024, cpuMs: (ticks * 1000) / CLOCK_TICKS_PER_SEC, syscw: calls('syscw'), syscr: calls('syscr') };
   } catch {
     return undefined;
   }

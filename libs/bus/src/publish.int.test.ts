@@ -37,6 +37,32 @@ describe('publish against a real nats-server', () => {
     assert.equal(stored!.header.get('Bus-Correlation-Id'), env.correlationId);
   });
 
+  it('publishes started in one turn, each from its own microtask, leave in one socket write', async () => {
+    // a spy on the client's socket writes (internal API: the only place a write is visible)
+    const transport = (bus.nc as unknown as { protocol: { transport: { send(b: Uint8Array): void } } }).protocol.transport;
+    const send = transport.send.bind(transport);
+    let writes = 0;
+    transport.send = (b) => {
+      writes++;
+      send(b);
+    };
+    try {
+      const subject = bus.names.subjects.event('shop', 'order.created');
+      // as consume's handlers do: each publish comes after a different number of microtask hops
+      const hops = async (n: number) => {
+        for (let i = 0; i < n; i++) await Promise.resolve();
+      };
+      const acks = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+        await hops(i);
+        return bus.publishEnvelope(subject, event());
+      }));
+      assert.equal(new Set(acks.map((a) => a.seq)).size, 20);
+      assert.equal(writes, 1);
+    } finally {
+      transport.send = send;
+    }
+  });
+
   it('a subject no stream takes is a classified error, not a hang', async () => {
     await assert.rejects(bus.publish(`nostream${Date.now()}.x`, new Uint8Array([1]), { msgId: 'm1', timeoutMs: 500 }), (err) => {
       assert.ok(err instanceof PublishError);

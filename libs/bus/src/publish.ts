@@ -67,12 +67,25 @@ export type Publish = (subject: string, data: Uint8Array, opts: PublishOptions) 
  * caller knows whether its own caller (a provider, a consumer) will retry.
  */
 export function createPublish(js: JetStreamClient, defaultTimeoutMs: number, metrics?: BusMetrics): Publish {
+  // publishes started in one event-loop turn leave in one socket write, as consume's acks do: the
+  // client writes its buffer on a microtask of its own, so handlers that each publish from their own
+  // microtask (every consumer, every HTTP request) made one write — and one server read — per publish
+  let waiting: (() => void)[] = [];
+  const release = () => {
+    const go = waiting;
+    waiting = [];
+    for (const r of go) r();
+  };
+  const endOfTurn = () => new Promise<void>((r) => {
+    if (waiting.push(r) === 1) setImmediate(release);
+  });
   return async (subject, data, opts) => {
     if (!opts.msgId) {
       throw new PublishError('PUBLISH_NO_MSG_ID', 'permanent', `publish to ${subject} without a msgId: every publish needs one so a retry stores once`);
     }
     const h = natsHeaders();
     if (opts.headers) for (const [k, v] of Object.entries(opts.headers)) if (v !== '') h.set(k, v);
+    await endOfTurn();
     const started = performance.now();
     try {
       const ack = await js.publish(subject, data, {

@@ -11,9 +11,12 @@ export interface Subscription {
   source?: string;
   /** Data schema version; default 1. */
   schemaVersion?: number;
-  /** Keep only events this returns true for (on validated data); skipped ones are counted. */
+  /** Keep only events this returns true for (on validated, read-only data); skipped ones are counted. */
   filter?: (data: Record<string, unknown>, event: Envelope) => boolean;
-  /** The target command(s); null/[] = nothing to do. A throw is a business error for this event and connector. */
+  /**
+   * The target command(s); null/[] = nothing to do. A throw is a business error for this event and connector.
+   * `data` and `event` are read-only (transform shares them between connectors): build new objects, never write into them.
+   */
   map: (data: Record<string, unknown>, event: Envelope) => MappedCommand | MappedCommand[] | null;
   /**
    * Map the source's current record, not the event's payload: transform reads it through the source's `refetch` first

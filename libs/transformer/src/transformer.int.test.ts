@@ -176,4 +176,31 @@ describe('transform: one event, one command per subscribing connector', () => {
       await t.bus.close();
     }
   });
+  it('connectors share one read-only event: a mapping that writes into it is dead-lettered, and the others see the event as stored', async () => {
+    // the same event object and validated data serve every connector's mapping (decoded once per process)
+    const seen: unknown[] = [];
+    const writer = defineConnector({ name: 'writer', subscribes: [{ type: 'order.created', map: (data) => {
+      (data as { total: number }).total = 999;
+      return { action: 'upsert', target: { type: 'order', id: 'x' }, fields: {} };
+    } }] }, demoSchemas);
+    const reader = defineConnector({ name: 'reader', subscribes: [{ type: 'order.created', map: (data) => {
+      seen.push(data.total);
+      return { action: 'upsert', target: { type: 'order', id: 'x' }, fields: { total: data.total } };
+    } }] }, demoSchemas);
+    const t = await setUp(nats.url, [writer, reader]);
+    try {
+      await publish(t.bus, event('shop', 'order.created', 'o-w', { total: 10, items: [{ sku: 'S', quantity: 1 }] }));
+      const dlq = await waitFor(async () => {
+        const d = (await all(t.bus, t.bus.names.streams.dlq, decodeDeadLetter)).filter((x) => x.value.connector === 'writer');
+        return d.length === 1 ? d : undefined;
+      }, { what: "the writer's event in the DLQ" });
+      assert.equal(dlq[0]!.value.code, 'TRANSFORM_MAPPING_FAILED');
+      const cmd = await waitFor(async () => (await commands(t.bus)).find((c) => c.value.connector === 'reader'), { what: "the reader's command" });
+      assert.equal(cmd.value.fields.total, 10);
+      assert.deepEqual(seen, [10]);
+    } finally {
+      await stopAll(t.running);
+      await t.bus.close();
+    }
+  });
 });

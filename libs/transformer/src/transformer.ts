@@ -1,12 +1,13 @@
 import { type Bus, type Consumption, deadLetter, done, ensureConsumer, type HandlerContext, type Outcome, readRange, retryAfter } from '@bus/bus';
 import { commandHeaders, type Connector, type DeliveryCommand, type MappedCommand, type SchemaRegistry, type Subscription, subscriptionsFor, toCommands } from '@bus/connectors';
-import { decodeEnvelope, encode, type Envelope } from '@bus/envelope';
+import { encode, type Envelope } from '@bus/envelope';
 import { BusError, ConfigError } from '@bus/errors';
 import type { AnySource, Refetched } from '@bus/intake';
 import { labelFolder, type Logger } from '@bus/observability';
 import { workerConsumer } from '@bus/streams';
 import type { TransformMetrics } from './metrics.js';
 import { createRefetcher } from './refetch.js';
+import { createSharedEvents } from './shared-events.js';
 
 export interface TransformerOptions {
   bus: Bus;
@@ -45,6 +46,9 @@ export function createTransformer(o: TransformerOptions) {
   // metric labels from input stay bounded: types the catalog subscribes to, 50 drifted field names, then `other`
   const typeLabel = labelFolder(o.connectors.flatMap((c) => c.subscribes.map((s) => s.type)));
   const fieldLabel = labelFolder([], 50);
+  // every connector's consumer gets each event: decoded and validated once, shared read-only
+  const filters = o.connectors.map((c) => onlySubject(o.bus, c));
+  const shared = createSharedEvents({ schemas: o.schemas, takers: (subject) => filters.filter((f) => f === undefined || f === subject).length });
   const refetcher = createRefetcher({ sources: o.sources ?? [], env: o.env ?? process.env, fetchFn: o.fetchFn });
   // a subscription that wants the current record from a named source that cannot give it is a definition error: said now
   // (when the caller gave the sources; otherwise such an event is dead-lettered when it comes, below)
@@ -107,7 +111,7 @@ export function createTransformer(o: TransformerOptions) {
         { issues: fetchedData.issues, eventId: env.id });
     }
     // the event's own payload is validated only where some subscription maps it (a thin event's payload has no record in it)
-    const v = allRefetched && fetched ? (fetchedData ?? { kind: 'valid' as const, data: {} as Record<string, unknown> }) : o.schemas.validate(env.type, env.schemaVersion, env.data);
+    const v = allRefetched && fetched ? (fetchedData ?? { kind: 'valid' as const, data: {} as Record<string, unknown> }) : shared.validate(env);
     if (v.kind === 'invalid') {
       o.metrics.invalid.inc({ ...labels, reason: 'schema' });
       return deadLetter('business', 'TRANSFORM_EVENT_INVALID',
@@ -188,7 +192,7 @@ export function createTransformer(o: TransformerOptions) {
       for await (const m of readRange(o.bus.js, o.bus.jsm, o.bus.names.streams.events, { ...range, filterSubject: onlySubject(o.bus, connector) })) {
         firstSeq ??= m.seq;
         lastSeq = m.seq;
-        const outcome = await handle(connector, decodeEnvelope(m.data), { log: o.log, seq: m.seq }, tag);
+        const outcome = await handle(connector, shared.decode(m.data, m.seq, m.subject), { log: o.log, seq: m.seq }, tag);
         // an event that fails its schema or mapping now is counted, not dead-lettered again: it already was, live
         outcomes = outcome.kind === 'done' ? { ...outcomes, handled: outcomes.handled + 1 } : { ...outcomes, invalid: outcomes.invalid + 1 };
         if (++n % 1_000 === 0) onProgress?.(n, m.seq);
@@ -211,7 +215,7 @@ export function createTransformer(o: TransformerOptions) {
         }));
         running.set(connector.name, await o.bus.consume<Envelope>({
           stream: o.bus.names.streams.events, durable, stage: 'transform', connector: connector.name,
-          concurrency: o.concurrency ?? 32, decode: decodeEnvelope, handler: (env, ctx) => handle(connector, env, ctx),
+          concurrency: o.concurrency ?? 32, decode: (data, ctx) => shared.decode(data, ctx.seq, ctx.subject), handler: (env, ctx) => handle(connector, env, ctx),
         }));
       }
       return running;
