@@ -41,6 +41,8 @@ export interface ScaleOptions {
   window: number;
   /** Events per second offered in the pipeline run; 0 = as many as the window allows. */
   rate: number;
+  /** Only the pipeline run (BENCH_SCALE_PARTS=pipeline). */
+  pipelineOnly?: boolean;
 }
 
 const silent = createLogger({ service: 'bench-scale', level: 'silent' });
@@ -281,9 +283,10 @@ async function pipeline(o: ScaleOptions) {
         return done();
       },
     });
-    // deliver folds entities idle for 10 minutes, every minute: shortened like the windows (at least 1 s and 2 s)
+    // deliver folds entities idle for 10 minutes, every minute, and rewrites partition values older than an hour (so they
+    // pin no file block and its deleted keys): shortened like the windows (at least 1 s, 2 s and 10 s)
     const folders = demoConnectors.map((c) => startFolder({ bus, connector: c.name, idleMs: Math.max(1_000, 600_000 * factor), everyMs: Math.max(2_000, 60_000 * factor),
-      log: silent, onPass: (f) => { folded += f.folded; } }));
+      refreshMs: Math.max(10_000, 3_600_000 * factor), log: silent, onPass: (f) => { folded += f.folded; } }));
     const started = Date.now();
     let ticks = 0;
     const sampler = setInterval(() => {
@@ -335,6 +338,7 @@ async function pipeline(o: ScaleOptions) {
 
 export async function scaleBench(o: ScaleOptions): Promise<void> {
   console.log(`\n## Scale: nats-server memory per event in the windows and per entity (${DEDUP_DESIGN})\n`);
+  if (o.pipelineOnly) return printPipeline(o, await pipeline(o));
   const rows: [PerItem & { processPer: number }, ...PerItem[]] = [await dedupPerEvent(o), await streamWindowPerId(o), await versionsPerEntity(o, true), await projectionPerEntity(o), await versionsPerEntity(o, false)];
   console.log('| state | items | nats-server RSS per item | its live Go heap per item | RSS per item after a restart | store on disk per item |');
   console.log('|---|---:|---:|---:|---:|---:|');
@@ -366,7 +370,10 @@ export async function scaleBench(o: ScaleOptions): Promise<void> {
     ' (the larger of live heap and RSS after a restart)' +
     ` (the folded figure is mostly the ${fmt(FOLD_PARTITIONS)} partition keys, so it shrinks per entity as entities grow)`);
 
-  const p = await pipeline(o);
+  printPipeline(o, await pipeline(o));
+}
+
+function printPipeline(o: ScaleOptions, p: Awaited<ReturnType<typeof pipeline>>): void {
   console.log(`\nPipeline: ${fmt(p.sent)} events (${fmt(p.retries)} of them retries of an event stored half a horizon before, ${fmt(p.duplicates)} refused as duplicates) in ${fmt(p.seconds)} s (${fmt(p.sent / p.seconds)}/s, ${o.rate > 0 ? `${fmt(o.rate)}/s offered` : `as fast as ${o.window} in flight allow`}), ` +
     `dedup horizon ${o.horizonSec} s (stands for 3 d), windows full after ${fmt(p.windowsFullSec)} s\n`);
   console.log(`${fmt(p.folded)} entity versions folded by the folders (idle ${fmt(Math.max(1, 600 * o.horizonSec / REAL.horizonSec))} s, standing for deliver's 10 minutes).\n`);
