@@ -283,10 +283,10 @@ async function pipeline(o: ScaleOptions) {
         return done();
       },
     });
-    // deliver folds entities idle for 10 minutes, every minute, and rewrites partition values older than an hour (so they
+    // deliver folds entities idle for 10 minutes, every minute, and rewrites partition values older than 20 minutes (so they
     // pin no file block and its deleted keys): shortened like the windows (at least 1 s, 2 s and 10 s)
     const folders = demoConnectors.map((c) => startFolder({ bus, connector: c.name, idleMs: Math.max(1_000, 600_000 * factor), everyMs: Math.max(2_000, 60_000 * factor),
-      refreshMs: Math.max(10_000, 3_600_000 * factor), log: silent, onPass: (f) => { folded += f.folded; } }));
+      refreshMs: Math.max(10_000, 1_200_000 * factor), log: silent, onPass: (f) => { folded += f.folded; } }));
     const started = Date.now();
     let ticks = 0;
     const sampler = setInterval(() => {
