@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { fnv1a32 } from './hash.js';
 
 /**
  * Every stream, subject and bucket name, derived from one prefix so that tests (and
@@ -122,13 +123,6 @@ export function names(prefix = ''): Names {
  * nats-server's memory, whatever the traffic. Changing it makes older records unreachable by trace: it is fixed.
  */
 export const AUDIT_BUCKETS = 4096;
-
-/** FNV-1a (32-bit) of a string's UTF-16 code units: a stable spread of keys over a fixed number of buckets. */
-export function fnv1a32(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
 
 /** The audit bucket of a key: its FNV-1a hash, 3 hex digits. */
 export function auditBucket(key: string): string {

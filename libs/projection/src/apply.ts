@@ -1,6 +1,7 @@
 import { BusError } from '@bus/errors';
 import type { Logger } from '@bus/observability';
 import { isCasConflict } from '@bus/lease';
+import { hash53 } from '@bus/streams';
 import type { KV } from '@nats-io/kv';
 import type { CasWrite } from './cas.js';
 import { type ApplyOutcome, decide, type ProjectedEntity } from './record.js';
@@ -55,17 +56,13 @@ export class EntryCache {
   }
 }
 
-/** Three bit positions of a key in a 2^22-bit filter: two 32-bit FNV-1a-style hashes and their sum. */
+/** Three bit positions of a key in a 2^22-bit filter, from one 53-bit hash (two 22-bit halves and their sum). */
 function bitsOf(key: string): [number, number, number] {
-  let a = 0x811c9dc5;
-  let b = 0x9747b28c;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-  }
-  const mask = (1 << 22) - 1;
-  return [a & mask, b & mask, (a + b) & mask];
+  const h = hash53(key);
+  const span = 1 << 22;
+  const lo = h % span;
+  const hi = Math.floor(h / span) % span;
+  return [lo, hi, (lo + hi) % span];
 }
 
 export interface ApplyOptions {
