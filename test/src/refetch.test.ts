@@ -108,6 +108,11 @@ describe('refetch: the current record from the source, not the event payload', (
   });
 
   it('a late snapshot event carrying a stale payload: the target gets the current record, not the payload', async () => {
+    // a refetched customer's version is Stripe's clock in whole seconds (its Date header): a change read within the
+    // second of the last one delivered has the same version and is a duplicate (see the note in catalog's sources.ts);
+    // this test is about the stale payload, so its change comes in a later second
+    const last = applied('/contacts/stripe-cus_t1').at(-1)?.body as { version: number } | undefined;
+    await waitFor(() => Math.floor(Date.now() / 1000) > (last?.version ?? 0), { what: 'a second past the last version delivered', timeoutMs: 3_000, intervalMs: 20 });
     await stripeApi('POST', '/v1/customers/cus_t1', { email: 'newest@example.com' });
     const before = applied('/contacts/stripe-cus_t1').length;
     await webhook({ object: 'event', type: 'customer.updated', created: Math.floor(Date.now() / 1000) - 5,

@@ -42,7 +42,9 @@ export const stripe = defineSource({
     async fetch(entity, { client, event, signal }) {
       if (entity.type !== 'contact') throw new BusError('STRIPE_REFETCH_UNSUPPORTED', 'business', `the stripe source refetches customers only, not ${entity.type} ${entity.id}`);
       const r = await client.get(`/v1/customers/${encodeURIComponent(entity.id)}`, { signal });
-      // a customer has no version of its own: the state read now is as of Stripe's clock (its Date header), never older than the event
+      // a customer has no version of its own: the state read now is as of Stripe's clock (its Date header), never older than the event.
+      // Whole seconds: a second change read within the same second as the last one delivered gets the same version and is
+      // skipped as a duplicate — the target keeps the earlier state until the next change or reconcile's compare repairs it.
       const version = Math.max(event.version, Math.floor((r.dateMs ?? Date.now()) / 1000));
       const customer = r.body as { id: string; deleted?: boolean };
       if (r.status === 404 || customer?.deleted) return { gone: true, version };
