@@ -101,6 +101,7 @@ async function main() {
         horizonSec: Number(process.env.BENCH_SCALE_HORIZON_SEC ?? 36),
         window: Number(process.env.BENCH_SCALE_WINDOW ?? 64),
         rate: Number(process.env.BENCH_SCALE_RATE ?? 400),
+        pipelineEntities: Number(process.env.BENCH_SCALE_PIPELINE_ENTITIES ?? 20_000),
         pipelineOnly: process.env.BENCH_SCALE_PARTS === 'pipeline',
       });
     }

@@ -41,6 +41,11 @@ export interface ScaleOptions {
   window: number;
   /** Events per second offered in the pipeline run; 0 = as many as the window allows. */
   rate: number;
+  /**
+   * Orders the pipeline run updates, round robin (each event the next version of one): a fixed population, as in
+   * production, so that per-entity state is full once every order was seen and only history could grow after it.
+   */
+  pipelineEntities: number;
   /** Only the pipeline run (BENCH_SCALE_PARTS=pipeline). */
   pipelineOnly?: boolean;
 }
@@ -266,6 +271,8 @@ async function pipeline(o: ScaleOptions) {
   let duplicates = 0;
   let retries = 0;
   let folded = 0;
+  /** The guard's answers: every command should go (a skip or a wait here means a folded version was lost or misread). */
+  const answers = new Map<string, number>();
   const r = await onFreshServer((p) => shortened(p, o.horizonSec), async (bus, server) => {
     const metrics = createMetrics('bench-scale');
     const intake = createIntake({ bus, sources: [scaleSource(o.horizonSec)], env: {}, log: silent, metrics: createIntakeMetrics(metrics.registry), webhooks: false });
@@ -279,6 +286,8 @@ async function pipeline(o: ScaleOptions) {
       handler: async (cmd, ctx) => {
         const guard = guards.get(cmd.connector)!;
         const b = await guard.begin({ entity: cmd.entity, version: cmd.version, storedAtMs: ctx.storedAtMs });
+        const answer = b.kind === 'go' ? 'go' : b.kind === 'gap-expired' ? b.kind : `${b.kind} (${b.reason})`;
+        answers.set(answer, (answers.get(answer) ?? 0) + 1);
         if (b.kind === 'go' && !(await guard.commit(b.token))) throw new Error(`${cmd.connector} ${cmd.entity.id}: commit lost its lease`);
         return done();
       },
@@ -316,9 +325,11 @@ async function pipeline(o: ScaleOptions) {
         // every 20th is a retry of an event stored half a horizon back: past the stream's window, inside the horizon
         const retry = i % 20 === 19 && old >= 0;
         const n = retry ? old : i;
+        const order = n % o.pipelineEntities;
+        const version = Math.floor(n / o.pipelineEntities) + 1;
         const a = await intake.receiveListed('standard', {
-          payload: { type: 'order.created', data: { id: `o-${n}`, version: 1, total: 42, items: [{ sku: 'A-1', quantity: 2 }] } },
-          headers: { 'webhook-id': `msg_o-${n}` },
+          payload: { type: 'order.created', data: { id: `o-${order}`, version, total: 42, items: [{ sku: 'A-1', quantity: 2 }] } },
+          headers: { 'webhook-id': `msg_${n}` },
         });
         if (retry) retries++;
         else storedAt[i] = Date.now();
@@ -333,7 +344,7 @@ async function pipeline(o: ScaleOptions) {
     }
     return (Date.now() - started) / 1000;
   });
-  return { seconds: r.result, sent, duplicates, retries, folded, samples, windowsFullSec, ...r };
+  return { seconds: r.result, sent, duplicates, retries, folded, answers, samples, windowsFullSec, ...r };
 }
 
 export async function scaleBench(o: ScaleOptions): Promise<void> {
@@ -376,7 +387,9 @@ export async function scaleBench(o: ScaleOptions): Promise<void> {
 function printPipeline(o: ScaleOptions, p: Awaited<ReturnType<typeof pipeline>>): void {
   console.log(`\nPipeline: ${fmt(p.sent)} events (${fmt(p.retries)} of them retries of an event stored half a horizon before, ${fmt(p.duplicates)} refused as duplicates) in ${fmt(p.seconds)} s (${fmt(p.sent / p.seconds)}/s, ${o.rate > 0 ? `${fmt(o.rate)}/s offered` : `as fast as ${o.window} in flight allow`}), ` +
     `dedup horizon ${o.horizonSec} s (stands for 3 d), windows full after ${fmt(p.windowsFullSec)} s\n`);
-  console.log(`${fmt(p.folded)} entity versions folded by the folders (idle ${fmt(Math.max(1, 600 * o.horizonSec / REAL.horizonSec))} s, standing for deliver's 10 minutes).\n`);
+  console.log(`${fmt(o.pipelineEntities)} orders updated round robin (each event the next version of one), ${fmt(p.folded)} entity versions folded by the folders ` +
+    `(idle ${fmt(Math.max(1, 600 * o.horizonSec / REAL.horizonSec))} s, standing for deliver's 10 minutes); the guard answered ` +
+    `${[...p.answers].map(([a, n]) => `${a} ${fmt(n)}`).join(', ') || 'nothing'} (every command should go).\n`);
   console.log('| t | events | nats-server RSS | live Go heap | bus_versions keys | store |');
   console.log('|---:|---:|---:|---:|---:|---:|');
   const withHeap = p.samples.filter((s) => s.heap !== undefined);
