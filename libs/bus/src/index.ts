@@ -4,6 +4,7 @@ export { connectBus } from './connect.js';
 export type { Bus, ConnectOptions } from './connect.js';
 export { createPublish, classifyPublishError, PublishError } from './publish.js';
 export type { Publish, Published, PublishOptions } from './publish.js';
+export { endOfTurn } from './turn.js';
 export { applyTopology, ensureConsumer } from './topology.js';
 export type { Drift, TopologyReport } from './topology.js';
 export { consume, outcomeOfError } from './consume.js';

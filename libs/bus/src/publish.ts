@@ -2,6 +2,7 @@ import { BusError } from '@bus/errors';
 import { ClosedConnectionError, DrainingConnectionError, headers as natsHeaders, NoRespondersError, TimeoutError } from '@nats-io/nats-core';
 import { type JetStreamClient, JetStreamApiError } from '@nats-io/jetstream';
 import type { BusMetrics } from '@bus/observability';
+import { endOfTurn } from './turn.js';
 
 /** What JetStream said about one stored message. */
 export interface Published {
@@ -67,18 +68,7 @@ export type Publish = (subject: string, data: Uint8Array, opts: PublishOptions) 
  * caller knows whether its own caller (a provider, a consumer) will retry.
  */
 export function createPublish(js: JetStreamClient, defaultTimeoutMs: number, metrics?: BusMetrics): Publish {
-  // publishes started in one event-loop turn leave in one socket write, as consume's acks do: the
-  // client writes its buffer on a microtask of its own, so handlers that each publish from their own
-  // microtask (every consumer, every HTTP request) made one write — and one server read — per publish
-  let waiting: (() => void)[] = [];
-  const release = () => {
-    const go = waiting;
-    waiting = [];
-    for (const r of go) r();
-  };
-  const endOfTurn = () => new Promise<void>((r) => {
-    if (waiting.push(r) === 1) setImmediate(release);
-  });
+  // publishes started in one event-loop turn leave in one socket write, as consume's acks do (turn.ts)
   return async (subject, data, opts) => {
     if (!opts.msgId) {
       throw new PublishError('PUBLISH_NO_MSG_ID', 'permanent', `publish to ${subject} without a msgId: every publish needs one so a retry stores once`);

@@ -1,4 +1,4 @@
-import { type Bus, latestPerSubject } from '@bus/bus';
+import { type Bus, endOfTurn, latestPerSubject } from '@bus/bus';
 import { describeError } from '@bus/errors';
 import { acquireLease, isCasConflict } from '@bus/lease';
 import type { Logger } from '@bus/observability';
@@ -54,6 +54,7 @@ export function foldedVersions(kv: KV, onGet: () => void = () => {}) {
     async applied(connector: string, key: string): Promise<number> {
       const pk = partitionKeyOf(connector, key);
       onGet();
+      await endOfTurn(); // one socket write with the turn's other requests (the guard's hot path)
       const e = await kv.get(pk);
       if (e?.operation !== 'PUT' || e.length === 0) return 0;
       let cached = parsed.get(pk);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { endOfTurn } from '@bus/bus';
 import { isCasConflict } from '@bus/lease';
 import { kvToken } from '@bus/streams';
 import type { KV } from '@nats-io/kv';
@@ -153,6 +154,7 @@ export function createOrderingGuard(o: GuardOptions) {
 
   async function read(key: string): Promise<{ state: EntityState; revision: number }> {
     count('get');
+    await endOfTurn(); // with every other handler's KV request of this turn: one socket write
     const e = await o.kv.get(key);
     if (e?.operation !== 'PUT' || e.value.length === 0) return { state: { applied: await folded.applied(o.connector, key) }, revision: e?.revision ?? 0 };
     const state = e.json() as EntityState;
@@ -167,6 +169,7 @@ export function createOrderingGuard(o: GuardOptions) {
     const data = JSON.stringify(state);
     try {
       count(revision === 0 ? 'create' : 'update');
+      await endOfTurn();
       const next = revision === 0 ? await o.kv.create(key, data) : await o.kv.update(key, data, revision);
       remember(key, state, next);
       return next;
