@@ -96,7 +96,7 @@ async function main() {
         dedupEntries: Number(process.env.BENCH_SCALE_DEDUP ?? 1_000_000),
         windowIds: Number(process.env.BENCH_SCALE_WINDOW_IDS ?? 200_000),
         entities: Number(process.env.BENCH_SCALE_ENTITIES ?? 200_000),
-        seconds: Number(process.env.BENCH_SCALE_SEC ?? 120),
+        seconds: Number(process.env.BENCH_SCALE_SEC ?? 600), // long enough for a straight line over the last half to tell a plateau from a slope
         events: Number(process.env.BENCH_SCALE_EVENTS ?? 5_000_000),
         horizonSec: Number(process.env.BENCH_SCALE_HORIZON_SEC ?? 36),
         window: Number(process.env.BENCH_SCALE_WINDOW ?? 64),
