@@ -1,4 +1,5 @@
 import type { Names } from '@bus/streams';
+import { LRUCache } from 'lru-cache';
 import { type AuditIndexKey, type AuditMessage, type AuditRecord, auditIndexKeys, auditMessages } from './audit.js';
 
 /** How `bus.audit` writes one record. */
@@ -45,20 +46,17 @@ export function createAuditWriter(o: AuditWriterOptions): AuditWriter {
   const flushMs = o.flushMs ?? 0;
   const maxRecords = o.maxRecords ?? 1_000;
   const memory = o.indexMemory ?? 20_000;
-  const written = new Map<string, true>(); // insertion order = least recently used first
+  // lru-cache, not a Map evicting its first key: V8 skips over a Map's deleted slots at its front on every such
+  // eviction (7 % of ingest's CPU in this function alone)
+  const written = new LRUCache<string, true>({ max: memory });
   let pending: { record: AuditRecord; eventIndexed: boolean }[] = [];
   let timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
 
   /** Index keys not written yet by this process (each remembered as written from now on). */
   const fresh = (k: AuditIndexKey): boolean => {
     const id = `${k.kind}\u0000${k.key}\u0000${k.correlationId}`;
-    if (written.has(id)) {
-      written.delete(id);
-      written.set(id, true);
-      return false;
-    }
+    if (written.get(id)) return false; // get: now the most recently used
     written.set(id, true);
-    if (written.size > memory) written.delete(written.keys().next().value as string);
     return true;
   };
 

@@ -1,5 +1,6 @@
 import { AuditHeaders, auditHeaderHas, type Bus, decodeAuditRecords } from '@bus/bus';
 import { DeliverPolicy } from '@nats-io/jetstream';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '@bus/observability';
 
 /** One time slot of one connector's live figures. */
@@ -45,7 +46,7 @@ export async function watchActivity(o: ActivityOptions): Promise<Activity> {
   const slotMs = o.slotMs ?? 5_000;
   const keep = o.slots ?? 120;
   const bySlot = new Map<string, Map<number, { in: number; delivered: number; failed: number; lat: number[] }>>();
-  const transformedAt = new Map<string, number>();
+  const transformedAt = new LRUCache<string, number>({ max: 50_000 });
   const slotOf = (ms: number) => Math.floor(ms / slotMs) * slotMs;
   const bump = (connector: string, atMs: number, f: (s: { in: number; delivered: number; failed: number; lat: number[] }) => void) => {
     const m = bySlot.get(connector) ?? new Map<number, { in: number; delivered: number; failed: number; lat: number[] }>();
@@ -72,7 +73,6 @@ export async function watchActivity(o: ActivityOptions): Promise<Activity> {
           const key = `${r.connector} ${r.eventId}`;
           if (stage === 'transform' && r.outcome === 'transformed') {
             bump(r.connector, atMs, (s) => s.in++);
-            if (transformedAt.size >= 50_000) transformedAt.delete(transformedAt.keys().next().value as string);
             transformedAt.set(key, atMs);
           } else if (stage === 'deliver' && r.outcome === 'delivered') {
             const from = transformedAt.get(key);

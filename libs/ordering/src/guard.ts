@@ -3,6 +3,7 @@ import { endOfTurn } from '@bus/bus';
 import { isCasConflict } from '@bus/lease';
 import { kvToken } from '@bus/streams';
 import type { KV } from '@nats-io/kv';
+import { LRUCache } from 'lru-cache';
 import { foldedVersions } from './fold.js';
 
 /** strict: every version, in order; latest: only newer than applied; none: no ordering. */
@@ -142,14 +143,12 @@ export function createOrderingGuard(o: GuardOptions) {
   /** Entities whose attempt runs in this process now: our own lease on any other is a leftover. */
   const active = new Set<string>();
   /** Last state we wrote per key, with its revision: the next version of the entity skips the read when nobody wrote since. */
-  const cache = new Map<string, { state: EntityState; revision: number }>();
+  const cache = new LRUCache<string, { state: EntityState; revision: number }>({ max: MAX_CACHED });
   /** Gap clocks per `key@version`, in memory: restarting one only makes the wait longer, never shorter. */
   const clocks = new Map<string, { lastMs: number; mark?: number; sinceMs?: number }>();
 
   function remember(key: string, state: EntityState, revision: number) {
-    cache.delete(key);
     cache.set(key, { state, revision });
-    if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value as string);
   }
 
   async function read(key: string): Promise<{ state: EntityState; revision: number }> {
