@@ -13,6 +13,7 @@ import { type AuditWriteOptions, createAuditWriter } from './audit-writer.js';
 import { type DeadLetter, encodeDeadLetter } from './dead-letter.js';
 import './nats-request.js'; // one Error less per request (see there)
 import { createPublish, type Publish, type Published } from './publish.js';
+import { serverCaveats } from './server-caveats.js';
 import { applyTopology, type TopologyReport } from './topology.js';
 
 export interface ConnectOptions {
@@ -128,6 +129,7 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
   o.metrics?.natsConnected.set(1);
   o.readiness?.set('nats', true);
   o.log.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS');
+  for (const caveat of serverCaveats(nc.info?.version, o.config.BUS_REPLICAS)) o.log.warn({ version: nc.info?.version, replicas: o.config.BUS_REPLICAS }, caveat);
   void watchStatus(nc, o);
 
   const js = jetstream(nc);

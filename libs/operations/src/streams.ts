@@ -1,4 +1,4 @@
-import { type Bus, readStream } from '@bus/bus';
+import { type Bus, readStream, serverCaveats } from '@bus/bus';
 import { topology } from '@bus/streams';
 
 /** Where a consumer's oldest unfinished message is, and how old it is. */
@@ -53,5 +53,6 @@ export function orderingMechanism(bus: Bus): string {
   const [major = 0, minor = 0] = version.split('.').map(Number);
   const pcgroups = major > 2 || (major === 2 && minor >= 11);
   return `per-entity leases in ${bus.names.kv.versions} (compare-and-set, renewed during each call, fenced at commit) on nats-server ${version}`
-    + (pcgroups ? ' — this server has partitioned consumer groups (2.11+); the bus does not use them yet' : ' — partitioned consumer groups need nats-server 2.11+');
+    + (pcgroups ? ' — this server has partitioned consumer groups (2.11+); the bus does not use them yet' : ' — partitioned consumer groups need nats-server 2.11+')
+    + serverCaveats(bus.nc.info?.version, bus.config.BUS_REPLICAS).map((c) => `\n  ! ${c}`).join('');
 }

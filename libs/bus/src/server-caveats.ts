@@ -1,0 +1,18 @@
+/**
+ * What the connected nats-server cannot guarantee that the bus relies on. Today one: in a cluster (streams
+ * replicated, BUS_REPLICAS > 1), servers before 2.9.21 checked a compare-and-set write's expected revision
+ * (Nats-Expected-Last-Subject-Sequence) before proposing it, not in the replicated log, so two writes with the same
+ * revision a few ms apart could both succeed (nats-io/nats-server#4320). The ordering guard's lease is such a write:
+ * two attempts of one entity could both take it — seen in `npm run chaos`'s cluster-node scenario on 2.9.10 (one run
+ * in 21: a version applied twice, another out of order). A single server (R1) is not affected.
+ */
+export function serverCaveats(version: string | undefined, replicas: number): string[] {
+  if (replicas <= 1 || version === undefined) return [];
+  const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).map((p) => Number.parseInt(p, 10) || 0);
+  const before = (a: number, b: number, c: number) => major < a || (major === a && (minor < b || (minor === b && patch < c)));
+  return before(2, 9, 21)
+    ? [`nats-server ${version} does not serialize concurrent compare-and-set writes in a cluster (fixed in 2.9.21, nats-io/nats-server#4320): ` +
+      'with BUS_REPLICAS > 1 two deliveries of one entity can both take its ordering lease (a version applied twice or out of order). ' +
+      'Upgrade every server of the cluster to 2.9.21 or newer (2.10+ recommended), or run R1.']
+    : [];
+}
