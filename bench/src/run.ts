@@ -1,11 +1,12 @@
 // npm run bench: prints this machine's raw JetStream figures and the bus's beside them.
 // Never fails on timing; every loop is bounded by a message count or a duration.
-// BENCH_ONLY=js,ingest,e2e,reconcile,soak,trace,scale (comma-separated) runs only those parts; default all but scale
+// BENCH_ONLY=js,ingest,e2e,reconcile,soak,trace,scale,cas (comma-separated) runs only those parts; default all but scale
 // (it runs nats-servers of its own for minutes: ask for it).
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { casBench } from './cas.js';
 import { e2eBench } from './e2e.js';
 import { spawnProfiledNats } from './nats-heap.js';
 import { machineBusy } from './proc.js';
@@ -18,7 +19,7 @@ import { traceBench } from './trace.js';
 import { medianOf3, printPairs } from './stats.js';
 
 const N = Number(process.env.BENCH_MESSAGES ?? 20_000);
-const PARTS = ['js', 'ingest', 'e2e', 'reconcile', 'soak', 'trace', 'scale'] as const;
+const PARTS = ['js', 'ingest', 'e2e', 'reconcile', 'soak', 'trace', 'scale', 'cas'] as const;
 const only = (process.env.BENCH_ONLY ?? PARTS.filter((p) => p !== 'scale').join(',')).split(',').map((p) => p.trim()).filter(Boolean);
 const unknown = only.filter((p) => !(PARTS as readonly string[]).includes(p));
 const runs = (part: (typeof PARTS)[number]) => only.includes(part);
@@ -91,6 +92,7 @@ async function main() {
       await traceBench({ natsUrl: url, natsPid: server?.pid, records: Number(process.env.BENCH_TRACE_RECORDS ?? 1_000_000), window: 512,
         legacy: process.env.BENCH_TRACE_LEGACY !== '0', writeEvents: Number(process.env.BENCH_TRACE_WRITE_EVENTS ?? 10_000) });
     }
+    if (runs('cas')) await casBench(Number(process.env.BENCH_CAS_ROUNDS ?? 2_000));
     if (runs('scale')) {
       await scaleBench({
         dedupEntries: Number(process.env.BENCH_SCALE_DEDUP ?? 1_000_000),
