@@ -7,6 +7,8 @@ import { type Figure, percentile } from './stats.js';
 /** Send and arrival times (performance.now(), ms) of messages 0..n-1 of one phase. */
 export class Run {
   readonly sent: Float64Array;
+  /** When the front door answered send i (PubAck, HTTP 2xx): splits a latency into the front door's part and the rest. */
+  readonly answered: Float64Array;
   readonly arrived: Float64Array;
   arrivals = 0;
   duplicates = 0;
@@ -17,6 +19,7 @@ export class Run {
 
   constructor(readonly n: number) {
     this.sent = new Float64Array(n).fill(Number.NaN);
+    this.answered = new Float64Array(n).fill(Number.NaN);
     this.arrived = new Float64Array(n).fill(Number.NaN);
   }
 
@@ -53,6 +56,39 @@ export class Run {
     }
   }
 
+  /**
+   * The slowest `share` of the arrivals: how much of their latency was the front door's (send → answer) and how much
+   * came after (answer → arrival), and in which seconds of the phase they were sent — a spike shared by every process
+   * at one moment looks different from a slow stage.
+   */
+  slowest(share = 0.01): { count: number; startedAt: Date; frontP50Ms: number; frontMaxMs: number; backP50Ms: number; backMaxMs: number; seconds: [number, number][] } {
+    const first = Math.min(...Array.from(this.sent).filter((s) => !Number.isNaN(s)));
+    const done = Array.from({ length: this.n }, (_, i) => i).filter((i) => !Number.isNaN(this.arrived[i]!) && !Number.isNaN(this.sent[i]!));
+    done.sort((a, b) => this.arrived[b]! - this.sent[b]! - (this.arrived[a]! - this.sent[a]!));
+    const slow = done.slice(0, Math.max(1, Math.ceil(done.length * share)));
+    const front = slow.map((i) => this.answered[i]! - this.sent[i]!).filter((v) => !Number.isNaN(v));
+    const back = slow.map((i) => this.arrived[i]! - Math.max(this.answered[i]!, this.sent[i]!)).filter((v) => !Number.isNaN(v));
+    const bySecond = new Map<number, number>();
+    for (const i of slow) {
+      const sec = Math.floor((this.sent[i]! - first) / 1000);
+      bySecond.set(sec, (bySecond.get(sec) ?? 0) + 1);
+    }
+    return { count: slow.length, startedAt: new Date(performance.timeOrigin + first), frontP50Ms: percentile(front, 50), frontMaxMs: Math.max(...front), backP50Ms: percentile(back, 50), backMaxMs: Math.max(...back),
+      seconds: [...bySecond].sort((a, b) => b[1] - a[1]) };
+  }
+
+  /** The largest send→arrival latency of the messages sent in each second of the phase (BENCH_E2E_TIMELINE=1). */
+  maxPerSecond(): number[] {
+    const first = Math.min(...Array.from(this.sent).filter((s) => !Number.isNaN(s)));
+    const out: number[] = [];
+    for (let i = 0; i < this.n; i++) {
+      if (Number.isNaN(this.sent[i]!) || Number.isNaN(this.arrived[i]!)) continue;
+      const sec = Math.floor((this.sent[i]! - first) / 1000);
+      out[sec] = Math.max(out[sec] ?? 0, this.arrived[i]! - this.sent[i]!);
+    }
+    return Array.from(out, (v) => v ?? 0);
+  }
+
   /** Arrived per second from the first send to the last arrival, and send→arrival percentiles. */
   figure(what = ''): Figure & { arrived: number; sent: number; p95Ms: number; acceptedRate: number } {
     const lat: number[] = [];
@@ -85,7 +121,7 @@ export async function driveMax(run: Run, window: number, send: (i: number) => Pr
       const i = next++;
       run.sent[i] = performance.now();
       await send(i).catch((err) => run.failed(err));
-      run.lastAnswer = performance.now();
+      run.lastAnswer = run.answered[i] = performance.now();
     }
   };
   await Promise.all(Array.from({ length: Math.min(window, run.n) }, worker));
@@ -120,7 +156,7 @@ export async function driveSteady(run: Run, ratePerSec: number, maxInFlight: num
     const p: Promise<void> = send(i)
       .catch((err) => run.failed(err))
       .finally(() => {
-        run.lastAnswer = performance.now();
+        run.lastAnswer = run.answered[i] = performance.now();
         inFlight--;
         pending.delete(p);
         const f = freed;

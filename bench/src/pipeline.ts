@@ -2,10 +2,10 @@
 // starts them, an HTTP target in this process that times each arrival, and a keep-alive
 // poster for POST /events. Shared by the end-to-end and soak parts.
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { createServer, Agent, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Bus, connectBus, loadBusConfig, serviceNodeFlags } from '@bus/bus';
 import { createLogger } from '@bus/observability';
@@ -60,7 +60,10 @@ export async function startService(name: ServiceName, env: NodeJS.ProcessEnv, pr
   const child = forkTracked(main, [], { env, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const s: Service = { name, child, endpoints: {}, tail: [], warnings: 0 };
   child.once('exit', (code, signal) => (s.exited = String(signal ?? code)));
+  // BENCH_E2E_LOG_DIR: every line of the service's output kept there too (<name>.log), to read what it did when
+  const keep = process.env.BENCH_E2E_LOG_DIR ? createWriteStream(join(process.env.BENCH_E2E_LOG_DIR, `${name}.log`), { flags: 'a' }) : undefined;
   const onData = (chunk: Buffer) => {
+    keep?.write(chunk);
     for (const line of chunk.toString().split('\n')) {
       if (!line) continue;
       if (Number(/"level":(\d+)/.exec(line)?.[1] ?? 40) >= 40) s.warnings++;

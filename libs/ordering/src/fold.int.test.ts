@@ -136,6 +136,48 @@ describe('folding idle entities into partition values', () => {
     assert.deepEqual(again.json(), v.json());
   });
 
+  it('passes with a cursor read what was written since the last pass, not every key, and still fold what goes idle', async () => {
+    const g = await guard('fold6');
+    const cursor = { idle: 0, refresh: 0 };
+    const idleMs = 60_000;
+    /** The pass's clock: idle means written before `boundary`. */
+    let boundary = Date.now() - idleMs;
+    const pass = (o: { refreshMs?: number } = {}) => foldIdleVersions({ bus, connector: 'fold6', idleMs, now: () => boundary + idleMs, cursor, ...o });
+    const tick = () => {
+      const t = Date.now();
+      while (Date.now() < t + 2); // two milliseconds on: what is written next is after t + 1 (stored times are whole ms to the fold)
+      return t + 1;
+    };
+    for (let i = 0; i < 30; i++) await deliver(g, `q-${i}`, 1);
+    const none = await pass();
+    assert.deepEqual([none.looked, none.folded], [0, 0], 'nothing idle yet: the cursor waits at the first key');
+    boundary = tick();
+    for (let i = 30; i < 40; i++) await deliver(g, `q-${i}`, 1); // written after the boundary: not idle
+    const first = await pass();
+    assert.deepEqual([first.looked, first.folded], [30, 30], 'the 30 idle keys; it stopped at the first recent one');
+    // held in use (a lease) when its pass comes: kept, and met again once it is written
+    const held = await g.begin(cmd('q-35', 2));
+    assert.equal(held.kind, 'go');
+    boundary = tick();
+    const second = await pass();
+    assert.equal(second.looked, 10, 'only the keys written since the first pass (not the 30 folded, nor the partitions)');
+    assert.equal(second.folded, 9, 'q-35 holds a lease');
+    if (held.kind === 'go') assert.ok(await g.commit(held.token));
+    boundary = tick();
+    const third = await pass();
+    assert.deepEqual([third.looked, third.folded], [1, 1], 'q-35, rewritten at its commit');
+    const subjects = await bus.jsm.streams.info(`KV_${bus.names.kv.versions}`, { subjects_filter: `$KV.${bus.names.kv.versions}.fold6.>` });
+    assert.deepEqual(Object.keys(subjects.state.subjects ?? {}).filter((k) => !k.includes('.=fold.')), [], 'every entity key folded');
+    const fresh = await guard('fold6');
+    for (let i = 0; i < 40; i++) assert.equal((await fresh.state(e(`q-${i}`))).applied, i === 35 ? 2 : 1, `q-${i}`);
+    // the refresh cursor: every partition value older than refreshMs rewritten once; then none is old
+    const partitionValues = Object.keys(subjects.state.subjects ?? {}).length;
+    const refreshed = await pass({ refreshMs: 0 });
+    assert.equal(refreshed.refreshed, partitionValues);
+    const again = await pass({ refreshMs: 60_000 });
+    assert.equal(again.refreshed, 0, 'rewritten after the boundary: fresh');
+  });
+
   it('a bucket made before deny_delete was lifted: applyTopology reports the drift, the fold still works (by purge)', async () => {
     const prefix = uniquePrefix();
     const old = await connectBus({ config: loadBusConfig({ NATS_URL: t.nats.url, BUS_PREFIX: prefix }), name: 'old', log: createLogger({ service: 't', level: 'silent' }) });
