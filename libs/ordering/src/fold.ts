@@ -250,29 +250,18 @@ async function mergeIntoPartition(kv: KV, pk: string, connector: string, entries
 
 /**
  * The connector's entity keys idle since before `beforeMs` and its partition values written before `refreshBeforeMs`,
- * read from the cursor's positions on (an ordered consumer from a sequence: the values written since the last pass),
- * and where the next pass starts: at the first value not idle yet, or after the last one read.
+ * read from the cursor's positions on (the values written since the last pass), and where the next pass starts.
  */
 async function listIdle(bus: Bus, bucket: string, connector: string, cursor: FoldCursor, beforeMs: number, refreshBeforeMs: number, max: number, maxRefresh: number):
   Promise<{ looked: number; found: Idle[]; stale: string[]; next: FoldCursor }> {
   const stream = `KV_${bucket}`;
   const prefix = `$KV.${bucket}.`;
-  const partitions = `${prefix}${connector}.${FOLD_TOKEN}.`;
-  // whole milliseconds, as `now()`: a value stored in the millisecond a pass began counts as written before it
-  const writtenMs = (m: JsMsg) => Math.floor(Number(m.info.timestampNanos) / 1e6);
+  const ours = `${prefix}${connector}.`;
+  const partitions = `${ours}${FOLD_TOKEN}.`;
   const found: Idle[] = [];
   let looked = 0;
-  let idleNext = cursor.idle;
-  const ours = `${prefix}${connector}.`;
-  // no subject filter: nats-server 2.9 counts a filtered consumer's pending messages at its creation by going through
-  // the stream's blocks under the stream's lock (0.1–0.8 s at 100,000 keys, every delivery's lease write waiting);
-  // unfiltered that count is a subtraction, and other connectors' values are skipped here
-  for await (const m of readRange(bus.js, bus.jsm, stream, { fromSeq: cursor.idle })) {
-    if (writtenMs(m) > beforeMs) {
-      idleNext = m.seq; // this one and every later one are not idle yet
-      break;
-    }
-    idleNext = m.seq + 1;
+  const idleAt = { seq: cursor.idle };
+  for await (const m of writtenBefore(bus, stream, idleAt, beforeMs)) {
     if (!m.subject.startsWith(ours) || m.subject.startsWith(partitions)) continue;
     looked++;
     const op = m.headers?.get('KV-Operation');
@@ -286,21 +275,35 @@ async function listIdle(bus: Bus, bucket: string, connector: string, cursor: Fol
     if (found.length >= max) break;
   }
   const stale: string[] = [];
-  let refreshNext = cursor.refresh;
+  const refreshAt = { seq: cursor.refresh };
   if (maxRefresh > 0) {
-    for await (const m of readRange(bus.js, bus.jsm, stream, { fromSeq: cursor.refresh })) {
-      if (writtenMs(m) >= refreshBeforeMs) {
-        refreshNext = m.seq;
-        break;
-      }
-      refreshNext = m.seq + 1;
+    for await (const m of writtenBefore(bus, stream, refreshAt, refreshBeforeMs)) {
       if (!m.subject.startsWith(partitions)) continue;
       stale.push(m.subject.slice(prefix.length));
       if (stale.length >= maxRefresh) break;
     }
   }
-  return { looked, found, stale, next: { idle: idleNext, refresh: refreshNext } };
+  return { looked, found, stale, next: { idle: idleAt.seq, refresh: refreshAt.seq } };
 }
+
+/**
+ * The values of `stream` from `at.seq` on that were written before `beforeMs` (whole milliseconds, as `now()`: one stored
+ * in the millisecond a pass began counts as before it), in order; `at.seq` follows, ending where the next read starts —
+ * at the first value written later (it and every later one are too recent), or after the last one read. Unfiltered:
+ * nats-server 2.9 counts a filtered consumer's pending messages at its creation by going through the stream's blocks
+ * under the stream's lock (0.1–0.3 s at 100,000 keys, every delivery's lease write waiting); unfiltered, a subtraction.
+ */
+async function* writtenBefore(bus: Bus, stream: string, at: { seq: number }, beforeMs: number): AsyncGenerator<JsMsg> {
+  for await (const m of readRange(bus.js, bus.jsm, stream, { fromSeq: at.seq })) {
+    if (Math.floor(Number(m.info.timestampNanos) / 1e6) > beforeMs) {
+      at.seq = m.seq;
+      return;
+    }
+    at.seq = m.seq + 1;
+    yield m;
+  }
+}
+
 export interface FolderOptions extends Omit<FoldOptions, 'afterList'> {
   /** How often a pass runs. */
   everyMs: number;
