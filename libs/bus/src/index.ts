@@ -30,7 +30,7 @@ export type { AuditWriteOptions, AuditWriter, AuditWriterOptions } from './audit
 export { auditOfCorrelation, auditRecordsOf, auditTrace, correlationsOf, legacyAuditOf, TRACE_MAX_CORRELATIONS } from './audit-read.js';
 export type { TraceResult } from './audit-read.js';
 export { watchJetStream } from './jetstream-health.js';
-export { firstSeqSince, latestPerSubject, readRange, readStream, subjectMessages } from './read.js';
+export { firstSeqSince, readRange, readStream, subjectMessages } from './read.js';
 export type { RangeOptions } from './read.js';
 export { runService } from './service.js';
 export { PIPELINE_NODE_FLAGS, serviceNodeFlags } from './node-flags.js';

@@ -97,26 +97,3 @@ export async function* readRange(js: JetStreamClient, jsm: JetStreamManager, str
     await consumer.delete().catch(() => undefined);
   }
 }
-
-/**
- * The last message of each subject matching `filterSubject` (a KV bucket's current values and delete
- * markers), in stream order, through one ordered consumer (deliver policy last_per_subject): one pass,
- * memory bounded whatever the number of subjects. Ends at what was there when it started.
- */
-export async function* latestPerSubject(js: JetStreamClient, stream: string, filterSubject: string): AsyncGenerator<JsMsg> {
-  const consumer = await js.consumers.get(stream, { filter_subjects: filterSubject, deliver_policy: DeliverPolicy.LastPerSubject });
-  try {
-    if ((await consumer.info(true)).num_pending === 0) return;
-    const messages = await consumer.consume({ max_messages: 512 });
-    try {
-      for await (const m of messages) {
-        yield m;
-        if (m.info.pending === 0) break;
-      }
-    } finally {
-      await messages.close().catch(() => undefined);
-    }
-  } finally {
-    await consumer.delete().catch(() => undefined);
-  }
-}
