@@ -62,7 +62,7 @@ export class Run {
    * at one moment looks different from a slow stage.
    */
   slowest(share = 0.01): { count: number; startedAt: Date; frontP50Ms: number; frontMaxMs: number; backP50Ms: number; backMaxMs: number; seconds: [number, number][] } {
-    const first = Math.min(...Array.from(this.sent).filter((s) => !Number.isNaN(s)));
+    const first = this.firstSent();
     const done = Array.from({ length: this.n }, (_, i) => i).filter((i) => !Number.isNaN(this.arrived[i]!) && !Number.isNaN(this.sent[i]!));
     done.sort((a, b) => this.arrived[b]! - this.sent[b]! - (this.arrived[a]! - this.sent[a]!));
     const slow = done.slice(0, Math.max(1, Math.ceil(done.length * share)));
@@ -77,9 +77,16 @@ export class Run {
       seconds: [...bySecond].sort((a, b) => b[1] - a[1]) };
   }
 
+  /** When the phase's first message was sent (a loop: a spread of 100,000s of arguments overflows the stack). */
+  private firstSent(): number {
+    let first = Number.POSITIVE_INFINITY;
+    for (const s of this.sent) if (s < first) first = s;
+    return first;
+  }
+
   /** The largest send→arrival latency of the messages sent in each second of the phase (BENCH_E2E_TIMELINE=1). */
   maxPerSecond(): number[] {
-    const first = Math.min(...Array.from(this.sent).filter((s) => !Number.isNaN(s)));
+    const first = this.firstSent();
     const out: number[] = [];
     for (let i = 0; i < this.n; i++) {
       if (Number.isNaN(this.sent[i]!) || Number.isNaN(this.arrived[i]!)) continue;
