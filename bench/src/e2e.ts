@@ -133,16 +133,14 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
       }
     }
     for (const st of steadies) {
-      if (process.env.BENCH_E2E_TIMELINE === '1') console.log(`end to end at ${fmt(st.rate)}/s, max ms per second sent: ${st.bus.run.maxPerSecond().map((v) => fmt(v)).join(' ')}`);
-      const w = st.bus.run.slowest(0.01);
-      console.log(`end to end at ${fmt(st.rate)}/s, the slowest 1 % (${w.count}): ingest's answer p50 ${fmt(w.frontP50Ms, 1)} ms (max ${fmt(w.frontMaxMs, 1)}), ` +
-        `then to the target p50 ${fmt(w.backP50Ms, 1)} ms (max ${fmt(w.backMaxMs, 1)}); sent in second ${w.seconds.slice(0, 5).map(([s, n]) => `${s} (${n})`).join(', ')} of the phase (it began ${w.startedAt.toISOString()})`);
-    }
-    for (const st of steadies) {
       const f = st.bus.run.figure();
       if (f.rate < st.rate * 0.95) console.log(`! at ${fmt(st.rate)}/s the bus did not keep up (${fmt(f.rate)}/s arrived): its latency there is mostly time waiting in the backlog`);
       const ex = st.bus.extra as { stalls: number; lagMaxMs: number };
       if (st.raw.stalls || ex.stalls) console.log(`! at ${fmt(st.rate)}/s the sender hit 256 unanswered sends: raw ${st.raw.stalls}×, end to end ${ex.stalls}× (sender lag up to ${fmt(st.raw.lagMaxMs, 1)} / ${fmt(ex.lagMaxMs, 1)} ms)`);
+      if (process.env.BENCH_E2E_TIMELINE === '1') console.log(`end to end at ${fmt(st.rate)}/s, max ms per second sent: ${st.bus.run.maxPerSecond().map((v) => fmt(v)).join(' ')}`);
+      const w = st.bus.run.slowest(0.01);
+      console.log(`end to end at ${fmt(st.rate)}/s, the slowest 1 % (${w.count}): ingest's answer p50 ${fmt(w.frontP50Ms, 1)} ms (max ${fmt(w.frontMaxMs, 1)}), ` +
+        `then to the target p50 ${fmt(w.backP50Ms, 1)} ms (max ${fmt(w.backMaxMs, 1)}); sent in second ${w.seconds.slice(0, 5).map(([s, n]) => `${s} (${n})`).join(', ')} of the phase (it began ${w.startedAt.toISOString()})`);
     }
 
     console.log(`\n| process | RSS started, idle | peak RSS (VmHWM) | RSS at the end | CPU per event: max | ${steadies.map((st) => `at ${fmt(st.rate)}/s`).join(' | ')} |`);

@@ -35,4 +35,4 @@ export type { RangeOptions } from './read.js';
 export { runService } from './service.js';
 export { PIPELINE_NODE_FLAGS, serviceNodeFlags } from './node-flags.js';
 export type { ServiceContext, ServiceOptions, Started } from './service.js';
-export { serverCaveats } from './server-caveats.js';
+export { serverAtLeast, serverCaveats } from './server-caveats.js';

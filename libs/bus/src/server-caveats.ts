@@ -9,11 +9,15 @@
  */
 export function serverCaveats(version: string | undefined, replicas: number): string[] {
   if (replicas <= 1 || version === undefined) return [];
-  const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).map((p) => Number.parseInt(p, 10) || 0);
-  const before = (a: number, b: number, c: number) => major < a || (major === a && (minor < b || (minor === b && patch < c)));
-  return before(2, 9, 21)
+  return !serverAtLeast(version, 2, 9, 21)
     ? [`nats-server ${version} does not serialize concurrent compare-and-set writes in a cluster (fixed in 2.9.21, nats-io/nats-server#4320): ` +
       'with BUS_REPLICAS > 1 two deliveries of one entity can both take its ordering lease (a version applied twice or out of order). ' +
       'Upgrade every server of the cluster to 2.9.21 or newer (2.10+ recommended), or run R1.']
     : [];
+}
+
+/** Whether nats-server `version` ("2.9.10", "2.10.0-beta") is at least major.minor.patch. */
+export function serverAtLeast(version: string, major: number, minor: number, patch = 0): boolean {
+  const [a = 0, b = 0, c = 0] = version.split(/[.-]/).map((p) => Number.parseInt(p, 10) || 0);
+  return a !== major ? a > major : b !== minor ? b > minor : c >= patch;
 }

@@ -5,6 +5,8 @@ import { v7 as uuidv7 } from 'uuid';
 const POOL_IDS = 256;
 const pool = new Uint8Array(16 * POOL_IDS);
 let used = POOL_IDS;
+/** The millisecond and counter of the last id (uuid's own state, kept here as we pass the random bytes in). */
+const state = { msecs: Number.NEGATIVE_INFINITY, seq: 0 };
 
 /**
  * A new event id: a UUIDv7, so ids sort by creation time, which keeps KV keys and
@@ -27,7 +29,6 @@ export function newEventId(): string {
   }
   return uuidv7({ random, msecs: state.msecs, seq: state.seq });
 }
-const state = { msecs: Number.NEGATIVE_INFINITY, seq: 0 };
 
 /**
  * A new correlation id for a business action that starts here. Random (v4): nothing sorts

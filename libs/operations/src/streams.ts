@@ -1,4 +1,4 @@
-import { type Bus, readStream, serverCaveats } from '@bus/bus';
+import { type Bus, readStream, serverAtLeast, serverCaveats } from '@bus/bus';
 import { topology } from '@bus/streams';
 
 /** Where a consumer's oldest unfinished message is, and how old it is. */
@@ -50,8 +50,7 @@ export async function streamsStatus(bus: Bus): Promise<StreamStatus[]> {
 /** Which mechanism keeps per-entity order (docs/ordering.md), and what the server would allow. */
 export function orderingMechanism(bus: Bus): string {
   const version = bus.nc.info?.version ?? 'unknown';
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  const pcgroups = major > 2 || (major === 2 && minor >= 11);
+  const pcgroups = serverAtLeast(version, 2, 11);
   return `per-entity leases in ${bus.names.kv.versions} (compare-and-set, renewed during each call, fenced at commit) on nats-server ${version}`
     + (pcgroups ? ' — this server has partitioned consumer groups (2.11+); the bus does not use them yet' : ' — partitioned consumer groups need nats-server 2.11+')
     + serverCaveats(bus.nc.info?.version, bus.config.BUS_REPLICAS).map((c) => `\n  ! ${c}`).join('');
