@@ -4,7 +4,7 @@ import type { BusMetrics, Logger, Readiness } from '@bus/observability';
 import { names as namesFor, topology as defaultTopology, type Names, type Topology } from '@bus/streams';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { credsAuthenticator, headers as natsHeaders, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/nats-core';
+import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import type { BusConfig } from './config.js';
 import { consume, type ConsumeOptions, type Consumption } from './consume.js';
@@ -12,6 +12,8 @@ import type { AuditRecord } from './audit.js';
 import { type AuditWriteOptions, createAuditWriter } from './audit-writer.js';
 import { type DeadLetter, encodeDeadLetter } from './dead-letter.js';
 import './nats-request.js'; // one Error less per request (see there)
+import { encodedHeaders } from './js-ack.js';
+import { fasterKvCalls } from './kv-calls.js';
 import { createPublish, type Publish, type Published } from './publish.js';
 import { serverCaveats } from './server-caveats.js';
 import { applyTopology, type TopologyReport } from './topology.js';
@@ -140,13 +142,13 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
     throw err;
   });
   const n = namesFor(o.config.BUS_PREFIX);
-  const publish = createPublish(js, o.config.BUS_PUBLISH_TIMEOUT_MS, o.metrics);
+  const publish = createPublish(nc, o.config.BUS_PUBLISH_TIMEOUT_MS, o.metrics);
   const kvm = new Kvm(js);
   const buckets = new Map<string, Promise<KV>>();
   const kv = (bucket: string) => {
     let b = buckets.get(bucket);
     if (!b) {
-      b = kvm.open(bucket);
+      b = kvm.open(bucket).then((opened) => fasterKvCalls(opened, nc, bucket));
       b.catch(() => buckets.delete(bucket));
       buckets.set(bucket, b);
     }
@@ -160,10 +162,7 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
   let closed = false;
   const publishUnconfirmed = (subject: string, data: Uint8Array, opts: { msgId?: string; headers?: Record<string, string> }) => {
     try {
-      const h = natsHeaders();
-      if (opts.msgId) h.set('Nats-Msg-Id', opts.msgId);
-      for (const [k, v] of Object.entries(opts.headers ?? {})) if (v) h.set(k, v);
-      nc.publish(subject, data, { headers: h });
+      nc.publish(subject, data, { headers: encodedHeaders({ ...opts.headers, 'Nats-Msg-Id': opts.msgId }) });
     } catch (err) {
       o.log.warn({ err, subject }, 'unconfirmed publish failed (connection closed?)');
     }

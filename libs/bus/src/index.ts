@@ -5,6 +5,8 @@ export type { Bus, ConnectOptions } from './connect.js';
 export { createPublish, classifyPublishError, PublishError } from './publish.js';
 export type { Publish, Published, PublishOptions } from './publish.js';
 export { endOfTurn } from './turn.js';
+export { encodedHeaders, jsPublisher } from './js-ack.js';
+export type { JsPublish, PubAck } from './js-ack.js';
 export { applyTopology, ensureConsumer } from './topology.js';
 export type { Drift, TopologyReport } from './topology.js';
 export { consume, outcomeOfError } from './consume.js';

@@ -1,7 +1,8 @@
 import { BusError } from '@bus/errors';
-import { ClosedConnectionError, DrainingConnectionError, headers as natsHeaders, NoRespondersError, TimeoutError } from '@nats-io/nats-core';
-import { type JetStreamClient, JetStreamApiError } from '@nats-io/jetstream';
+import { ClosedConnectionError, DrainingConnectionError, type NatsConnection, NoRespondersError, TimeoutError } from '@nats-io/nats-core';
+import { JetStreamApiError } from '@nats-io/jetstream';
 import type { BusMetrics } from '@bus/observability';
+import { encodedHeaders, jsPublisher } from './js-ack.js';
 import { endOfTurn } from './turn.js';
 
 /** What JetStream said about one stored message. */
@@ -67,26 +68,25 @@ export type Publish = (subject: string, data: Uint8Array, opts: PublishOptions) 
  * turns every failure into a classified PublishError. Nothing is retried here: the
  * caller knows whether its own caller (a provider, a consumer) will retry.
  */
-export function createPublish(js: JetStreamClient, defaultTimeoutMs: number, metrics?: BusMetrics): Publish {
-  // publishes started in one event-loop turn leave in one socket write, as consume's acks do (turn.ts)
+export function createPublish(nc: NatsConnection, defaultTimeoutMs: number, metrics?: BusMetrics): Publish {
+  // one reply subscription for every PubAck, headers written as bytes once (js-ack.ts); publishes started in one
+  // event-loop turn leave in one socket write, as consume's acks do (turn.ts)
+  const send = jsPublisher(nc);
   return async (subject, data, opts) => {
     if (!opts.msgId) {
       throw new PublishError('PUBLISH_NO_MSG_ID', 'permanent', `publish to ${subject} without a msgId: every publish needs one so a retry stores once`);
     }
-    const h = natsHeaders();
-    if (opts.headers) for (const [k, v] of Object.entries(opts.headers)) if (v !== '') h.set(k, v);
+    const h = encodedHeaders({
+      ...opts.headers, 'Nats-Msg-Id': opts.msgId,
+      ...(opts.expectLastSequence !== undefined ? { 'Nats-Expected-Last-Sequence': String(opts.expectLastSequence) } : {}),
+    });
     await endOfTurn();
     const started = performance.now();
     try {
-      const ack = await js.publish(subject, data, {
-        msgID: opts.msgId,
-        headers: h,
-        timeout: opts.timeoutMs ?? defaultTimeoutMs,
-        ...(opts.expectLastSequence !== undefined ? { expect: { lastSequence: opts.expectLastSequence } } : {}),
-      });
+      const ack = await send(subject, data, h, opts.timeoutMs ?? defaultTimeoutMs);
       metrics?.publishSeconds.observe({ stream: ack.stream }, (performance.now() - started) / 1000);
       metrics?.published.inc({ stream: ack.stream, outcome: ack.duplicate ? 'duplicate' : 'stored' });
-      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+      return ack;
     } catch (err) {
       metrics?.published.inc({ stream: subject.split('.')[0] ?? subject, outcome: 'failed' });
       throw classifyPublishError(err, subject);

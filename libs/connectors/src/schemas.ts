@@ -11,16 +11,26 @@ export type Validation =
   | { kind: 'drift'; data: Record<string, unknown>; unknownFields: string[] }
   | { kind: 'invalid'; issues: FieldIssue[] };
 
-/** Dotted paths of keys present in `input` that the parse dropped (a z.object strips unknown keys). */
-function droppedKeys(input: unknown, output: unknown, path: string[] = []): string[] {
+/**
+ * Dotted paths of keys present in `input` that the parse dropped (a z.object strips unknown keys). One path
+ * array, pushed and popped, joined only for a dropped key: this runs over every event's data on transform's path.
+ */
+function droppedKeys(input: unknown, output: unknown, path: string[] = [], out: string[] = []): string[] {
   if (Array.isArray(input) && Array.isArray(output)) {
-    return input.flatMap((v, i) => droppedKeys(v, output[i], [...path, String(i)]));
+    for (let i = 0; i < input.length; i++) {
+      path.push(String(i));
+      droppedKeys(input[i], output[i], path, out);
+      path.pop();
+    }
+    return out;
   }
-  if (!input || !output || typeof input !== 'object' || typeof output !== 'object') return [];
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(input)) {
-    if (!(k in output)) out.push([...path, k].join('.'));
-    else out.push(...droppedKeys(v, (output as Record<string, unknown>)[k], [...path, k]));
+  if (!input || !output || typeof input !== 'object' || typeof output !== 'object') return out;
+  for (const k in input) {
+    if (!Object.hasOwn(input, k)) continue;
+    path.push(k);
+    if (!(k in output)) out.push(path.join('.'));
+    else droppedKeys((input as Record<string, unknown>)[k], (output as Record<string, unknown>)[k], path, out);
+    path.pop();
   }
   return out;
 }

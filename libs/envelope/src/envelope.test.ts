@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Decoder } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import {
   createEnvelope,
   decodeEnvelope,
+  decode,
   encode,
   encodeEnvelope,
   EnvelopeError,
@@ -53,6 +55,22 @@ describe('envelope codec', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('strings decode as the library decodes them: ASCII (the fast path), non-ASCII, around 200 bytes, keys, cut short', () => {
+    const library = new Decoder();
+    const edge = ['', 'a', 'x'.repeat(199), 'x'.repeat(200), 'x'.repeat(201), 'é', `${'x'.repeat(150)}é`, '😀 ok', '\u007f\u0080', 'a\u0000b'];
+    for (const v of edge) {
+      const bytes = encode({ [v]: v, list: [v, { k: v }] });
+      assert.deepEqual(decode(bytes), library.decode(bytes), JSON.stringify(v));
+    }
+    fc.assert(fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 260 }), { maxLength: 20 }), (xs) => {
+      const bytes = encode({ xs, o: Object.fromEntries(xs.map((x, i) => [`k${i}`, x])) });
+      assert.deepEqual(decode(bytes), library.decode(bytes));
+    }));
+    // a string whose bytes are cut off is an error, not a shorter string
+    const whole = encode({ s: 'abcdefghij' });
+    assert.throws(() => decode(whole.subarray(0, whole.length - 3)), EnvelopeError);
   });
 
   it('bytes that are not msgpack are a business error, not a crash', () => {

@@ -5,6 +5,7 @@ import type { Logger } from '@bus/observability';
 import { fnv1a32 } from '@bus/streams';
 import { JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import { LRUCache } from 'lru-cache';
 
 /** A delete by sequence of a message that is not (any more) in the stream: "sequence N not found", or "no message found". */
 const isNoMessage = (err: unknown) => err instanceof JetStreamApiError && (err.code === 10043 || (err.code === 10057 && /no message found/i.test(err.message)));
@@ -48,7 +49,8 @@ const MAX_CACHED_PARTITIONS = 256;
  * replica); the parsed value is cached by revision, so a partition that did not change is not parsed again.
  */
 export function foldedVersions(kv: KV, onGet: () => void = () => {}) {
-  const parsed = new Map<string, { revision: number; value: PartitionValue }>();
+  // lru-cache, not a Map evicting its first key (V8 walks the deleted slots at a Map's front on every such eviction)
+  const parsed = new LRUCache<string, { revision: number; value: PartitionValue }>({ max: MAX_CACHED_PARTITIONS });
   return {
     /** The applied version folded for `key` (a `bus_versions` key of `connector`); 0 when none is. */
     async applied(connector: string, key: string): Promise<number> {
@@ -60,9 +62,7 @@ export function foldedVersions(kv: KV, onGet: () => void = () => {}) {
       let cached = parsed.get(pk);
       if (cached?.revision !== e.revision) {
         cached = { revision: e.revision, value: e.json() as PartitionValue };
-        parsed.delete(pk);
         parsed.set(pk, cached);
-        if (parsed.size > MAX_CACHED_PARTITIONS) parsed.delete(parsed.keys().next().value as string);
       }
       return cached.value.e[entityPart(connector, key)] ?? 0;
     },
