@@ -1,6 +1,6 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { EnvelopeError, toFieldIssues } from './errors.js';
-import { Envelope } from './schema.js';
+import { Envelope, plainEnvelope } from './schema.js';
 
 // One encoder/decoder per process: they reuse their buffers, which matters on the hot path.
 const encoder = new Encoder({ ignoreUndefined: true });
@@ -64,5 +64,6 @@ export function parseEnvelope(value: unknown): Envelope {
 
 /** Decodes and validates an envelope from message bytes. Untrusted input: always validated. */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
-  return parseEnvelope(decode(bytes));
+  const value = decode(bytes);
+  return plainEnvelope(value) ?? parseEnvelope(value); // decoded just now: nobody else holds the value
 }

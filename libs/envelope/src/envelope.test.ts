@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Decoder } from '@msgpack/msgpack';
 import fc from 'fast-check';
+import { Envelope, plainEnvelope } from './schema.js';
 import {
   createEnvelope,
   decodeEnvelope,
@@ -19,6 +20,8 @@ const token = fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/);
 const id = fc.stringMatching(/^[A-Za-z0-9._:=-]{1,60}$/);
 // `__proto__` keys are dropped by the msgpack decoder (a prototype-pollution guard), so they cannot round-trip
 const json = fc.jsonValue({ maxDepth: 3 }).filter((v) => !JSON.stringify(v).includes('__proto__')).map((v) => JSON.parse(JSON.stringify(v)) as unknown);
+
+const ENVELOPE_FIELDS = ['id', 'type', 'source', 'entity', 'version', 'versionKind', 'occurredAt', 'correlationId', 'causationId', 'schemaVersion', 'data'];
 
 const envelopeArb = fc.record({
   id,
@@ -55,6 +58,33 @@ describe('envelope codec', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('the plain-envelope check accepts only what zod accepts, returning what zod returns; valid envelopes take it (property)', () => {
+    // a valid envelope with one field replaced by something else (or an extra key): often invalid, sometimes not
+    const anything = fc.oneof(fc.constant(undefined), fc.constant(null), fc.integer(), fc.double(), fc.string({ maxLength: 5 }), fc.boolean(), json,
+      token, id, fc.constantFrom('sequence', 'stamp', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00+01:00', '2026-02-30T00:00:00Z', 0, -1, 1.5, 2 ** 60, '', 'x'.repeat(201)));
+    const mutated = fc.tuple(envelopeArb, fc.constantFrom(...ENVELOPE_FIELDS, 'extra', 'entity.type', 'entity.id', 'entity.extra'), anything).map(([env, field, value]) => {
+      const e = JSON.parse(JSON.stringify(env)) as Record<string, Record<string, unknown>>;
+      const [top, sub] = field.split('.') as [string, string | undefined];
+      if (sub) e[top] = { ...e[top], [sub]: value };
+      else (e as Record<string, unknown>)[top] = value;
+      return e;
+    });
+    let taken = 0;
+    fc.assert(
+      fc.property(fc.oneof(envelopeArb.map((e) => JSON.parse(JSON.stringify(e)) as unknown), mutated), (value) => {
+        const plain = plainEnvelope(value);
+        const zod = Envelope.safeParse(value);
+        if (plain === undefined) return;
+        taken++;
+        assert.ok(zod.success, `accepted here, refused by zod: ${JSON.stringify(value)}`);
+        assert.deepEqual(plain, zod.data);
+      }),
+      { numRuns: 2_000 },
+    );
+    assert.ok(taken > 500, `the plain check took ${taken} of 2,000: it should take every valid envelope`);
+    fc.assert(fc.property(envelopeArb, (env) => assert.ok(plainEnvelope(JSON.parse(JSON.stringify(env))), 'a valid envelope takes the plain path')), { numRuns: 300 });
   });
 
   it('strings decode as the library decodes them: ASCII (the fast path), non-ASCII, around 200 bytes, keys, cut short', () => {

@@ -66,3 +66,35 @@ export type Envelope<D extends Record<string, unknown> = Record<string, unknown>
   'data'
 > & { data: D };
 export type EntityRef = z.infer<typeof EntityRef>;
+
+const ENVELOPE_KEYS = new Set(['id', 'type', 'source', 'entity', 'version', 'versionKind', 'occurredAt', 'correlationId', 'causationId', 'schemaVersion', 'data']);
+const dottedType = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 200 && idPattern.test(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+
+/**
+ * The envelope as it is, when it plainly passes {@link Envelope} with nothing for zod to strip or
+ * convert; undefined otherwise (zod then decides, and names what is wrong). Every message on the
+ * per-event path is checked: zod's parse costs ~2.5 µs per envelope (7 % of a rebuild's CPU), these
+ * plain checks a fraction of it. A value accepted here is one zod accepts, equal to zod's output
+ * (a property test holds the two together: change both or neither). The value itself is returned,
+ * not a copy: for a freshly decoded message only.
+ */
+export function plainEnvelope(v: unknown): Envelope | undefined {
+  if (!isPlainObject(v)) return undefined;
+  for (const k in v) if (!ENVELOPE_KEYS.has(k)) return undefined; // zod would strip it
+  const e = v as Record<string, unknown>;
+  const entity = e.entity;
+  if (!isPlainObject(entity)) return undefined;
+  for (const k in entity) if (k !== 'type' && k !== 'id') return undefined;
+  const ok = isId(e.id) && typeof e.type === 'string' && dottedType.test(e.type) && typeof e.source === 'string' && token.test(e.source)
+    && typeof entity.type === 'string' && token.test(entity.type) && typeof entity.id === 'string' && entity.id.length >= 1 && entity.id.length <= 256
+    && Number.isSafeInteger(e.version) && (e.version as number) >= 1
+    && (!('versionKind' in e) || e.versionKind === 'sequence' || e.versionKind === 'stamp')
+    && typeof e.occurredAt === 'string' && isoUtcFast.test(e.occurredAt) && !Number.isNaN(Date.parse(e.occurredAt))
+    && isId(e.correlationId) && (e.causationId === null || isId(e.causationId))
+    && Number.isSafeInteger(e.schemaVersion) && (e.schemaVersion as number) >= 1
+    && isPlainObject(e.data);
+  return ok ? (v as Envelope) : undefined;
+}
