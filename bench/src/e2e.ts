@@ -10,7 +10,7 @@
 // demo CRM's plan. Each event is a new order at version 1, so strict ordering never waits.
 import { createEnvelope, encodeEnvelope } from '@bus/envelope';
 import { driveMax, driveSteady, Run } from './load.js';
-import { type ProcStats, procStats } from './proc.js';
+import { type ProcStats, procStats, settle } from './proc.js';
 import { eventBodies, orderData, orderId, SERVICES, SOURCE, startBusPipeline } from './pipeline.js';
 import { fmt, printPairs } from './stats.js';
 import { redisAnswers, startBullTwoHop } from './bullmq-two-hop.js';
@@ -53,7 +53,8 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
   console.log('plan, not the pipeline — so its commands are made and stored, and wait in DELIVERIES.');
   console.log('raw two-hop: this process → stream A → worker process (decode, publish with msg id, ack) → stream B → this process.');
   console.log('peer: the same two hops in BullMQ on Redis (bullmq-two-hop.ts): job added → worker process → job added → this process.');
-  console.log('Each raw (and peer) phase runs just before its bus phase, with the services started and idle.');
+  console.log('Each raw (and peer) phase runs just before its bus phase, with the services started and idle; every phase starts once the');
+  console.log('machine is quiet (under 15 % of the CPUs busy over 250 ms, or after 5 s).');
 
   const pipe = await startBusPipeline({ natsUrl: o.natsUrl, prefix, logLevel: o.logLevel, profileDir: o.profileDir, maxSockets: Math.max(o.window, 256) });
   const { bus, services, runs, target } = pipe;
@@ -75,6 +76,7 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
       const bodies = eventBodies(tag, n);
       const run = new Run(n);
       runs.set(tag, run);
+      await settle(); // not on the heels of the raw (or peer) phase's teardown
       const before = snapshot();
       const extra = await drive(run, (i) => pipe.post(bodies[i]!));
       await pipe.settle(run, tag);
@@ -85,7 +87,10 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     await raw.max(envelopes(500), o.window); // warm-ups: JIT, connections, consumers
     await peer?.max(envelopes(500), o.window);
     await phase('warm', 500, (run, send) => driveMax(run, 16, send));
+    // every measured phase, raw, peer or bus, starts on a quiet machine (settle): none carries the one before's tail
+    await settle();
     const rawMax = await raw.max(envelopes(o.events), o.window);
+    await settle();
     const peerMax = await peer?.max(envelopes(o.events), o.window);
     const max = await phase('max', o.events, (run, send) => driveMax(run, o.window, send));
     // when the bus cannot keep up with the asked rate, its latency there is time in a growing
@@ -96,7 +101,9 @@ export async function e2eBench(o: E2eOptions): Promise<void> {
     const steadies: { rate: number; raw: Run & { stalls: number; lagMaxMs: number }; peer?: Run; bus: Awaited<ReturnType<typeof phase>> }[] = [];
     for (const [k, rate] of rates.entries()) {
       const count = Math.round(rate * o.seconds);
+      await settle();
       const rawSteady = await raw.steady(envelopes(count), rate);
+      await settle();
       const peerSteady = await peer?.steady(envelopes(count), rate);
       const busSteady = await phase(`steady${k}`, count, (run, send) => driveSteady(run, rate, 256, send));
       steadies.push({ rate, raw: rawSteady, peer: peerSteady, bus: busSteady });

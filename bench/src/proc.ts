@@ -53,3 +53,14 @@ export async function machineBusy(ms: number): Promise<number> {
   if (!a || !b || b.total === a.total) return 0;
   return 1 - (b.idle - a.idle) / (b.total - a.total);
 }
+
+/**
+ * Waits until the machine is quiet — under `share` of all CPUs busy over 250 ms — or `maxMs` passed: a
+ * phase then starts on a machine the previous one (its teardown, its stream deletions) no longer
+ * loads. Resolves with how long it waited.
+ */
+export async function settle(share = 0.15, maxMs = 5_000): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < maxMs) if ((await machineBusy(250)) < share) break;
+  return performance.now() - started;
+}
