@@ -228,6 +228,46 @@ describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
     }
   });
 
+  it('the consumer\'s info (a walk of the stream on nats-server 2.9) is asked at most once per 1,000x its answer time', async () => {
+    // nats-server 2.9 walks every subject of the stream to answer a filtered consumer's info (tens of ms with a large
+    // backlog, holding the stream): with a stats interval of 20 ms the info must still come no more often than that rule
+    const metrics = createMetrics('info-backoff-test');
+    const own = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: bus.names.prefix }), name: 'backoff', log: silent, metrics });
+    const durable = 'test-info-backoff';
+    await ensureConsumer(own.jsm, workerConsumer({ stream: own.names.streams.events, durable, description: 'test', filterSubject: own.names.subjects.event('t', 'backoff.>') }));
+    const asked: number[] = [];
+    const spy = bus.nc.subscribe(`$JS.API.CONSUMER.INFO.${own.names.streams.events}.${durable}`, { callback: () => void asked.push(performance.now()) });
+    await bus.nc.flush();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let handled = 0;
+    const c = await own.consume<Envelope>({ stream: own.names.streams.events, durable, stage: 'test', decode: decodeEnvelope, concurrency: 1, statsIntervalMs: 20,
+      handler: async () => {
+        if (++handled === 1) await held;
+        return done();
+      } });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const env = createEnvelope({ type: 'backoff.x', entity: { type: 'e', id: `b${i}` }, version: 1, data: {} }, { source: 't' });
+        await own.publishEnvelope(own.names.subjects.event('t', env.type), env);
+      }
+      const gauge = async () => Number((await metrics.registry.getSingleMetric('bus_consumer_pending')?.get())?.values.find((v) => v.labels.consumer === durable)?.value ?? -1);
+      await waitFor(() => handled === 1, { what: 'the first message held' });
+      release();
+      await waitFor(async () => handled === 4 && (await gauge()) === 0, { what: 'all handled, nothing pending' });
+      // the first two are consume()'s own at start (the consumer looked up, its max_deliver read), then the stats' ones
+      await waitFor(() => asked.length >= 5, { what: 'three infos of the stats', timeoutMs: 20_000 });
+      const stats = asked.slice(2);
+      const gaps = stats.slice(1).map((t, i) => t - stats[i]!);
+      assert.ok(gaps.every((g) => g >= 100), `infos ${gaps.map((g) => Math.round(g)).join(', ')} ms apart with a 20 ms interval: the 1,000x rule does not hold`);
+    } finally {
+      release();
+      spy.unsubscribe();
+      await c.stop();
+      await own.close();
+    }
+  });
+
   it('stop() lets a handler in flight finish and acknowledges it before resolving', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
