@@ -110,6 +110,10 @@ describe('projection: rebuild by replay', () => {
     const t = await live();
     try {
       const firstHalf = await publishMany(t.bus, 400, 60);
+      // the first half was stored before `acked` — but possibly within its millisecond (a whole chunk is stored in well under
+      // one): splitAt is the next millisecond, so every first-half timestamp is before it
+      const acked = Date.now();
+      await waitFor(() => Date.now() > acked, { what: 'the clock past the first half\'s last PubAck' });
       const splitAt = Date.now();
       await waitFor(() => Date.now() > splitAt + 1, { what: 'the clock past splitAt, so what follows is stored strictly after it' });
       const secondHalf = await publishMany(t.bus, 400, 60, 400);
