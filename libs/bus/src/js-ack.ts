@@ -1,6 +1,9 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, NoRespondersError, TimeoutError } from '@nats-io/nats-core';
 
+const HEADER_NAME = /^[!-9;-~]+$/; // printable ASCII but ':'
+const validNames = new Set<string>();
+
 /**
  * NATS headers written once as their wire bytes. nats.js's own headers canonicalise the key
  * character by character, list every key to find it again and validate with a new regular
@@ -9,9 +12,6 @@ import { createInbox, type Msg, type MsgHdrs, type NatsConnection, NoRespondersE
  * `encode()` when it publishes, so this object is all it needs; keys are kept as given (nats.js's
  * exact match) and values are trimmed, as nats.js does. Empty values are left out.
  */
-const HEADER_NAME = /^[!-9;-~]+$/; // printable ASCII but ':'
-const validNames = new Set<string>();
-
 export function encodedHeaders(h: Record<string, string | undefined>): MsgHdrs {
   let s = 'NATS/1.0';
   for (const k in h) {
@@ -38,7 +38,6 @@ export interface PubAck {
 interface Waiting {
   resolve: (m: Msg) => void;
   reject: (err: unknown) => void;
-  subject: string;
   dueMs: number;
 }
 
@@ -108,7 +107,7 @@ export function sharedRequest(nc: NatsConnection): (subject: string, data: Uint8
       group = new Map();
       r.byTimeout.set(timeoutMs, group);
     }
-    group.set(id, { resolve, reject, subject, dueMs: performance.now() + timeoutMs });
+    group.set(id, { resolve, reject, dueMs: performance.now() + timeoutMs });
     r.ids.set(id, group);
     try {
       nc.publish(subject, data, { reply: `${r.prefix}.${id}`, ...(headers ? { headers } : {}) });

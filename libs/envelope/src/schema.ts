@@ -5,6 +5,10 @@ import { z } from 'zod';
 const token = /^[A-Za-z0-9_-]+$/;
 /** An id that is safe as `Nats-Msg-Id` and as a KV key part (provider ids: evt_…, msg_…, UUIDs). */
 const idPattern = /^[A-Za-z0-9._:=-]+$/;
+/** A dotted event type: subject tokens joined by dots. */
+const dottedType = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+const ID_MAX = 200;
+const ENTITY_ID_MAX = 256;
 
 // the common shape (what toISOString and luxon's toUTC().toISO() write) is checked without luxon: it is on every message's path
 const isoUtcFast = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]00:00)$/;
@@ -21,12 +25,12 @@ export const IsoUtc = z.string().refine(
 const Id = z
   .string()
   .min(1, 'must not be empty')
-  .max(200, 'must be at most 200 characters')
+  .max(ID_MAX, `must be at most ${ID_MAX} characters`)
   .regex(idPattern, 'may hold only letters, digits and . _ : = -');
 
 export const EntityRef = z.object({
   type: z.string().regex(token, 'must be one subject token: letters, digits, _ or -'),
-  id: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters'),
+  id: z.string().min(1, 'must not be empty').max(ENTITY_ID_MAX, `must be at most ${ENTITY_ID_MAX} characters`),
 });
 
 /**
@@ -40,7 +44,7 @@ export const Envelope = z.object({
   /** Dotted event type, e.g. `order.created`; each part becomes a subject token. */
   type: z
     .string()
-    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dotted subject tokens, like order.created'),
+    .regex(dottedType, 'must be dotted subject tokens, like order.created'),
   /** Where the event came from: a webhook source or a publishing service. */
   source: z.string().regex(token, 'must be one subject token: letters, digits, _ or -'),
   entity: EntityRef,
@@ -68,8 +72,7 @@ export type Envelope<D extends Record<string, unknown> = Record<string, unknown>
 export type EntityRef = z.infer<typeof EntityRef>;
 
 const ENVELOPE_KEYS = new Set(['id', 'type', 'source', 'entity', 'version', 'versionKind', 'occurredAt', 'correlationId', 'causationId', 'schemaVersion', 'data']);
-const dottedType = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 200 && idPattern.test(v);
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= ID_MAX && idPattern.test(v);
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
 
@@ -89,7 +92,7 @@ export function plainEnvelope(v: unknown): Envelope | undefined {
   if (!isPlainObject(entity)) return undefined;
   for (const k in entity) if (k !== 'type' && k !== 'id') return undefined;
   const ok = isId(e.id) && typeof e.type === 'string' && dottedType.test(e.type) && typeof e.source === 'string' && token.test(e.source)
-    && typeof entity.type === 'string' && token.test(entity.type) && typeof entity.id === 'string' && entity.id.length >= 1 && entity.id.length <= 256
+    && typeof entity.type === 'string' && token.test(entity.type) && typeof entity.id === 'string' && entity.id.length >= 1 && entity.id.length <= ENTITY_ID_MAX
     && Number.isSafeInteger(e.version) && (e.version as number) >= 1
     && (!('versionKind' in e) || e.versionKind === 'sequence' || e.versionKind === 'stamp')
     && typeof e.occurredAt === 'string' && isoUtcFast.test(e.occurredAt) && !Number.isNaN(Date.parse(e.occurredAt))
