@@ -11,6 +11,7 @@ import { consume, type ConsumeOptions, type Consumption } from './consume.js';
 import type { AuditRecord } from './audit.js';
 import { type AuditWriteOptions, createAuditWriter } from './audit-writer.js';
 import { type DeadLetter, encodeDeadLetter } from './dead-letter.js';
+import './nats-encode.js'; // strings to bytes without a TextEncoder allocation each (see there)
 import './nats-request.js'; // one Error less per request (see there)
 import { encodedHeaders } from './js-ack.js';
 import { fasterKvCalls } from './kv-calls.js';
