@@ -76,6 +76,13 @@ export async function soakBench(o: SoakOptions): Promise<void> {
       const f = m.run.figure();
       console.log(`| ${k + 1} | ${fmt(f.arrived)} | ${fmt(f.p50Ms, 1)} | ${fmt(f.p99Ms, 1)} | ${names.map((n) => `${fmt(m.rssMb[n], 1)} MB`).join(' | ')} | ${SERVICES.map((n) => `${fmt(m.heapLowMb[n], 1)} MB`).join(' | ')} | ${fmt(m.heapLowMb['nats-server'], 1)} MB |`);
     }
+    // when a minute's p99 is high: the seconds it came from, by wall clock (to line up with nats-server's or a service's profile)
+    for (const [k, m] of minutes.entries()) {
+      if ((m.run.figure().p99Ms ?? 0) < 100) continue;
+      const startedAt = m.run.slowest().startedAt.getTime();
+      const worst = m.run.maxPerSecond().map((ms, sec) => ({ ms, sec })).sort((a, b) => b.ms - a.ms).slice(0, 3);
+      console.log(`minute ${k + 1}, the slowest seconds (sent at, largest send→arrival): ${worst.map((w) => `${new Date(startedAt + w.sec * 1000).toISOString().slice(11, 19)} ${fmt(w.ms)} ms`).join(', ')}`);
+    }
     const lastHalf = minutes.slice(Math.floor(minutes.length / 2));
     console.log(`\nverdict over the last ${lastHalf.length} minutes (a fitted line rising < 5 % is flat):`);
     const verdict = (what: string, ys: number[]) => {

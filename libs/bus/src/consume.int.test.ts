@@ -349,3 +349,47 @@ describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
     }
   });
 });
+
+// its own server: the test restarts it
+describe('consume: acknowledged leftovers of a work queue (leftovers.ts)', () => {
+  let nats: TestNats;
+  before(async () => {
+    nats = await startNats();
+  });
+  after(() => nats?.stop({ removeStore: true }));
+
+  it('are looked for at start and after a reconnect, not on every info: each look reads the stream from its start', async (t) => {
+    if (!nats.canRestart) return t.skip('NATS_URL is set: the server cannot be restarted');
+    const own = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: uniquePrefix() }), name: 'leftovers', log: silent });
+    await own.applyTopology();
+    const stream = own.names.streams.deliveries;
+    const durable = 'test-leftovers';
+    const filter = own.names.subjects.delivery('lo', '>');
+    await ensureConsumer(own.jsm, workerConsumer({ stream, durable, description: 'test', filterSubject: filter }));
+    // another connector's backlog in front: what each look walks through on nats-server 2.9
+    for (let i = 0; i < 50; i++) await own.publish(own.names.subjects.delivery('other', 'x', { type: 'x', id: `o${i}` }), new Uint8Array([1]), { msgId: `o${i}` });
+    // on the consumer's own connection: its subscriptions are back before its first request after the reconnect
+    const spyConn = own.nc;
+    const looks: number[] = [];
+    let infos = 0;
+    spyConn.subscribe(`$JS.API.STREAM.MSG.GET.${stream}`, { callback: (_e, m) => {
+      const q = JSON.parse(m.string()) as { next_by_subj?: string; seq?: number };
+      if (q.next_by_subj === filter && q.seq === 1) looks.push(performance.now()); // a look starts at the stream's start
+    } });
+    spyConn.subscribe(`$JS.API.CONSUMER.INFO.${stream}.${durable}`, { callback: () => void infos++ });
+    await spyConn.flush();
+    const c = await own.consume<Uint8Array>({ stream, durable, stage: 'test', decode: (d) => d, concurrency: 1, statsIntervalMs: 20, handler: async () => done() });
+    try {
+      await waitFor(() => infos >= 6, { what: 'several infos of the stats', timeoutMs: 30_000 });
+      assert.equal(looks.length, 1, `${looks.length} looks for leftovers over ${infos} infos: one at start expected`);
+      await nats.restart(); // a server that may have lost removals: the connection reconnects
+      await waitFor(() => looks.length >= 2, { what: 'a look after the reconnect', timeoutMs: 30_000 });
+      const infosThen = infos;
+      await waitFor(() => infos >= infosThen + 3, { what: 'more infos', timeoutMs: 30_000 });
+      assert.equal(looks.length, 2, 'one look after the reconnect, then none');
+    } finally {
+      await c.stop();
+      await own.close();
+    }
+  });
+});

@@ -70,6 +70,11 @@ export interface ConsumeDeps {
   deadLetter: (entry: DeadLetter) => Promise<unknown>;
   /** Runs before acks and naks leave: the audit records of the steps they settle go out first (a crash loses neither alone). */
   beforeSettle?: () => void;
+  /**
+   * Moves when a work-queue stream may hold acknowledged leftovers (store-epoch.ts: a reconnect, a leader change);
+   * the leftovers are looked for at start and after each move. Without it: at start only.
+   */
+  storeEpoch?: (stream: string) => number;
 }
 
 const defaultRetryDelay = (attempt: number) => Math.random() * Math.min(60_000, 1_000 * 2 ** (attempt - 1));
@@ -279,8 +284,8 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     }
   };
 
-  // Queue depth for dashboards (the consumer's own view, shared by every process on it) and, on a work queue, the
-  // acknowledged messages a nats-server crash can leave behind: both from one consumer info. nats-server 2.9 counts a
+  // Queue depth for dashboards (the consumer's own view, shared by every process on it) and, on a work queue after a
+  // possible loss (see storeEpoch), the acknowledged messages a nats-server crash can leave behind: one consumer info. nats-server 2.9 counts a
   // filtered consumer's pending by walking every subject of its stream while holding it (measured: 35–45 ms with
   // 200,000 subjects, the backlog of a paused connector on DELIVERIES — every publish and delivery of the stream waits
   // meanwhile). So the info is asked at most once per 1,000 times its last answer took (10 s while it answers in
@@ -291,12 +296,18 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   const labels = { stream: opts.stream, consumer: opts.durable };
   let nextInfoAt = 0;
   let asking = false;
+  // leftovers appear only when the server lost removals (a restart, a leader change: storeEpoch moves); looked for then,
+  // at the first info after the move (at once, not after the back-off), and at start — never on every info (store-epoch.ts)
+  const epoch = () => deps.storeEpoch?.(opts.stream) ?? 0;
+  let leftoversCheckedAt: number | undefined;
   const stats = (deps.metrics || workQueue) && statsMs > 0
     ? setInterval(() => {
         if (lastPending !== undefined) deps.metrics?.consumerPending.set(labels, lastPending);
-        if (asking || performance.now() < nextInfoAt) return;
+        const leftoversDue = workQueue && leftoversCheckedAt !== epoch();
+        if (asking || (!leftoversDue && performance.now() < nextInfoAt)) return;
         asking = true;
         const started = performance.now();
+        const epochAtInfo = epoch();
         consumer.info().then(async (i) => {
           nextInfoAt = performance.now() + (performance.now() - started) * 1_000 - statsMs;
           lastPending = undefined; // until the next delivery: this answer is newer
@@ -308,8 +319,9 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
               .getMessage(opts.stream, { next_by_subj: i.config.filter_subject || '>', seq: i.ack_floor.stream_seq + 1 } as unknown as MsgRequest).catch(() => null);
             deps.metrics.consumerOldestAge.set(labels, oldest ? Math.max(0, (Date.now() - Date.parse(oldest.timestamp)) / 1000) : 0);
           }
-          if (workQueue) {
+          if (workQueue && leftoversCheckedAt !== epochAtInfo) {
             const removed = await removeAcknowledgedLeftovers(jsm, opts.stream, i);
+            leftoversCheckedAt = epochAtInfo; // not on a failure: the next tick tries again
             if (removed) base.warn({ removed }, 'removed messages this consumer had acknowledged but the work queue still held (nats-server lost their removal in a crash)');
           }
         }).catch(() => undefined).finally(() => {

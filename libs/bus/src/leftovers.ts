@@ -8,7 +8,9 @@ import { subjectMessages } from './read.js';
  * restart the message stays stored forever, counted by no consumer, and looks pending to anything
  * that reads the stream (`pendingVersions`, reconcile, `bus streams status`). Acknowledged are:
  * everything at or below the ack floor, and — when nothing is in flight — everything delivered.
- * Returns how many were removed; one read when there is nothing to remove.
+ * Returns how many were removed; one read when there is nothing to remove — but nats-server 2.9 answers that read
+ * (next message of the subject from the stream's start) by loading every block before the first match: run it when
+ * removals may have been lost (consume() does, on store-epoch.ts's moves), not on a timer.
  */
 export async function removeAcknowledgedLeftovers(jsm: JetStreamManager, stream: string, info: ConsumerInfo): Promise<number> {
   const bound = info.num_ack_pending === 0 ? info.delivered.stream_seq : info.ack_floor.stream_seq;
