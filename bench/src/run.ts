@@ -82,7 +82,7 @@ async function main() {
     }
     if (runs('soak')) {
       await soakBench({
-        natsUrl: url, natsPid: server?.pid, natsHeap: profiled?.liveHeap,
+        natsUrl: url, natsPid: server?.pid, natsHeap: profiled?.liveHeap, natsHeapEachMinute: process.env.BENCH_SOAK_NATS_HEAP === '1',
         rate: Number(process.env.BENCH_SOAK_RATE ?? 300),
         minutes: Number(process.env.BENCH_SOAK_MIN ?? 10),
         logLevel: process.env.BENCH_E2E_LOG_LEVEL ?? 'info',
