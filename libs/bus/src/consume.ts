@@ -286,8 +286,8 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   };
 
   // Queue depth for dashboards (the consumer's own view, shared by every process on it) and, on a work queue after a
-  // possible loss (see storeEpoch), the acknowledged messages a nats-server crash can leave behind: one consumer info. nats-server 2.9 counts a
-  // filtered consumer's pending by walking every subject of its stream while holding it (measured: 35–45 ms with
+  // possible loss (see storeEpoch), the acknowledged messages a nats-server crash can leave behind: one consumer info.
+  // nats-server 2.9 counts a filtered consumer's pending by walking every subject of its stream while holding it (measured: 35–45 ms with
   // 200,000 subjects, the backlog of a paused connector on DELIVERIES — every publish and delivery of the stream waits
   // meanwhile). So the info is asked at most once per 1,000 times its last answer took (10 s while it answers in
   // 10 ms, 40 s at 40 ms), and meanwhile the pending gauge follows the count each delivered message carries.
