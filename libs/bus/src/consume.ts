@@ -6,7 +6,7 @@ import { appendAttempt, type AttemptRecord, continueHistory } from '@bus/retry';
 import { forgetHistory, type HandlerContext, historyKey, loadHistory, MessageContext, saveHistory } from './consume-context.js';
 import { type DeadLetter, PRIOR_HISTORY_HEADER, REPLAYS_HEADER } from './dead-letter.js';
 import { classifyNatsError } from './nats-errors.js';
-import { acknowledgedUpTo, removeAcknowledgedLeftovers } from './leftovers.js';
+import { removeAcknowledgedLeftovers } from './leftovers.js';
 import { deadLetter, type Outcome, retryAfter } from './outcome.js';
 import { deliveryLimitOf, NO_DELIVERY_LIMIT } from './topology.js';
 
@@ -70,12 +70,6 @@ export interface ConsumeDeps {
   deadLetter: (entry: DeadLetter) => Promise<unknown>;
   /** Runs before acks and naks leave: the audit records of the steps they settle go out first (a crash loses neither alone). */
   beforeSettle?: () => void;
-  /**
-   * Moves when a work-queue stream may hold acknowledged leftovers (store-epoch.ts: a reconnect, a leader change);
-   * the leftovers are looked for at start and after each move (again, as seldom as a look is costly, until one covers
-   * everything delivered at the move). Without it: after start only.
-   */
-  storeEpoch?: (stream: string) => number;
 }
 
 const defaultRetryDelay = (attempt: number) => Math.random() * Math.min(60_000, 1_000 * 2 ** (attempt - 1));
@@ -285,9 +279,9 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
     }
   };
 
-  // Queue depth for dashboards (the consumer's own view, shared by every process on it) and, on a work queue after a
-  // possible loss (see storeEpoch), the acknowledged messages a nats-server crash can leave behind: one consumer info.
-  // nats-server 2.9 counts a filtered consumer's pending by walking every subject of its stream while holding it (measured: 35–45 ms with
+  // Queue depth for dashboards (the consumer's own view, shared by every process on it) and, on a work queue, the
+  // acknowledged messages a nats-server crash can leave behind: both from one consumer info. nats-server 2.9 counts a
+  // filtered consumer's pending by walking every subject of its stream while holding it (measured: 35–45 ms with
   // 200,000 subjects, the backlog of a paused connector on DELIVERIES — every publish and delivery of the stream waits
   // meanwhile). So the info is asked at most once per 1,000 times its last answer took (10 s while it answers in
   // 10 ms, 40 s at 40 ms), and meanwhile the pending gauge follows the count each delivered message carries.
@@ -297,25 +291,12 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   const labels = { stream: opts.stream, consumer: opts.durable };
   let nextInfoAt = 0;
   let asking = false;
-  // Leftovers follow a server that lost removals (a restart, a leader change: storeEpoch moves; and at start, for one
-  // before). A look reads the consumer's subject from the stream's start, which nats-server 2.9 answers by loading
-  // every block in front of the first match — the whole backlog of another connector on the stream (0.4–1.7 s stalls
-  // in the soak when it ran with every info). So looks follow a move only: one at once, then — at most once per
-  // 1,000 times the last look took — until a look covers everything delivered at the move (a message acknowledged
-  // above the ack floor becomes removable once the floor passes it: seen in the chaos suite's nats-restart).
-  const epoch = () => deps.storeEpoch?.(opts.stream) ?? 0;
-  let lookedAtEpoch: number | undefined;
-  let cover: number | undefined; // delivered at the last move, until a look covers it
-  let nextLeftoversAt = 0;
-  const leftoversDue = () => workQueue && (lookedAtEpoch !== epoch() || (cover !== undefined && performance.now() >= nextLeftoversAt));
   const stats = (deps.metrics || workQueue) && statsMs > 0
     ? setInterval(() => {
         if (lastPending !== undefined) deps.metrics?.consumerPending.set(labels, lastPending);
-        const look = leftoversDue();
-        if (asking || (!look && performance.now() < nextInfoAt)) return;
+        if (asking || performance.now() < nextInfoAt) return;
         asking = true;
         const started = performance.now();
-        const epochAtInfo = epoch();
         consumer.info().then(async (i) => {
           nextInfoAt = performance.now() + (performance.now() - started) * 1_000 - statsMs;
           lastPending = undefined; // until the next delivery: this answer is newer
@@ -327,14 +308,8 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
               .getMessage(opts.stream, { next_by_subj: i.config.filter_subject || '>', seq: i.ack_floor.stream_seq + 1 } as unknown as MsgRequest).catch(() => null);
             deps.metrics.consumerOldestAge.set(labels, oldest ? Math.max(0, (Date.now() - Date.parse(oldest.timestamp)) / 1000) : 0);
           }
-          if (look) {
-            const looked = performance.now();
-            const upTo = lookedAtEpoch !== epochAtInfo ? Math.max(i.delivered.stream_seq, cover ?? 0) : (cover ?? 0);
+          if (workQueue) {
             const removed = await removeAcknowledgedLeftovers(jsm, opts.stream, i);
-            // not on a failure: the next tick tries again
-            lookedAtEpoch = epochAtInfo;
-            cover = acknowledgedUpTo(i) >= upTo ? undefined : upTo;
-            nextLeftoversAt = performance.now() + (performance.now() - looked) * 1_000;
             if (removed) base.warn({ removed }, 'removed messages this consumer had acknowledged but the work queue still held (nats-server lost their removal in a crash)');
           }
         }).catch(() => undefined).finally(() => {

@@ -1,11 +1,6 @@
 import type { ConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
 import { subjectMessages } from './read.js';
 
-/** The stream sequence up to which everything of the consumer's is acknowledged: what a look for leftovers covers. */
-export function acknowledgedUpTo(info: ConsumerInfo): number {
-  return info.num_ack_pending === 0 ? info.delivered.stream_seq : info.ack_floor.stream_seq;
-}
-
 /**
  * Removes messages a work-queue consumer has already acknowledged but the stream still holds.
  * A work queue drops a message when it is acknowledged; nats-server 2.9 can lose that removal
@@ -13,13 +8,10 @@ export function acknowledgedUpTo(info: ConsumerInfo): number {
  * restart the message stays stored forever, counted by no consumer, and looks pending to anything
  * that reads the stream (`pendingVersions`, reconcile, `bus streams status`). Acknowledged are:
  * everything at or below the ack floor, and — when nothing is in flight — everything delivered.
- * Returns how many were removed; one read when there is nothing to remove — but nats-server 2.9 answers that read
- * (next message of the subject from the stream's start) by loading every block before the first match: run it when
- * removals may have been lost (consume() does, on store-epoch.ts's moves), not on a timer. A message acknowledged out of
- * order above the ack floor is removable only once the floor passes it: look again until it has.
+ * Returns how many were removed; one read when there is nothing to remove.
  */
 export async function removeAcknowledgedLeftovers(jsm: JetStreamManager, stream: string, info: ConsumerInfo): Promise<number> {
-  const bound = acknowledgedUpTo(info);
+  const bound = info.num_ack_pending === 0 ? info.delivered.stream_seq : info.ack_floor.stream_seq;
   const filter = info.config.filter_subject || '>';
   let removed = 0;
   for await (const m of subjectMessages(jsm, stream, filter)) {
