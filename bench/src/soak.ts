@@ -41,6 +41,7 @@ export async function soakBench(o: SoakOptions): Promise<void> {
   console.log('heap low-water mark of each service (smallest heap in use seen in its /metrics every 2 s ≈ the heap after a collection);');
   console.log(o.natsHeapEachMinute ? "nats-server's live Go heap at each minute's end (in use right after a forced collection: what it keeps)."
     : "nats-server's live Go heap (in use right after a forced collection) once, after the traffic (BENCH_SOAK_NATS_HEAP=1: each minute; its collection stalls the server).");
+  const natsHeapMb = () => (o.natsHeap ? o.natsHeap().then((b) => b / 2 ** 20, () => Number.NaN) : Promise.resolve(Number.NaN));
   const pipe = await startBusPipeline({ natsUrl: o.natsUrl, prefix: `s${Date.now().toString(36)}`, logLevel: o.logLevel, maxSockets: 256 });
   const minutes: Minute[] = [];
   try {
@@ -70,12 +71,12 @@ export async function soakBench(o: SoakOptions): Promise<void> {
       const rss: Record<string, number> = {};
       for (const s of pipe.services) rss[s.name] = procStats(s.child.pid)?.rssMb ?? Number.NaN;
       rss['nats-server'] = procStats(o.natsPid)?.rssMb ?? Number.NaN;
-      low['nats-server'] = o.natsHeap && o.natsHeapEachMinute ? await o.natsHeap().then((b) => b / 2 ** 20, () => Number.NaN) : Number.NaN;
+      low['nats-server'] = o.natsHeapEachMinute ? await natsHeapMb() : Number.NaN;
       minutes.push({ run, rssMb: rss, heapLowMb: low });
       process.stdout.write(`minute ${k + 1}/${o.minutes}: ${fmt(run.arrivals)} of ${fmt(perMinute)} arrived so far, deliver RSS ${fmt(rss.deliver, 1)} MB\n`);
     }
     for (const [k, m] of minutes.entries()) await pipe.settle(m.run, `m${k}`);
-    const natsHeapAfter = o.natsHeap && !o.natsHeapEachMinute ? await o.natsHeap().then((b) => b / 2 ** 20, () => Number.NaN) : undefined;
+    const natsHeapAfter = o.natsHeap && !o.natsHeapEachMinute ? await natsHeapMb() : undefined;
 
     const names = [...SERVICES, 'nats-server'];
     console.log(`\n| minute | arrived | p50 ms | p99 ms | ${names.map((n) => `RSS ${n}`).join(' | ')} | ${SERVICES.map((n) => `heap low ${n}`).join(' | ')} | nats-server live heap |`);

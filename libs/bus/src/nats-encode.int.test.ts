@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startNats, type TestNats } from '@bus/testkit';
+import { startNats, type TestNats, waitFor } from '@bus/testkit';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { TE } from '@nats-io/nats-core/internal';
 import { connect } from '@nats-io/transport-node';
@@ -44,7 +44,7 @@ describe('the client encodes strings with Buffer.from (nats-encode.ts), against 
       nc.publish('enc.test', t, { headers: h });
     }
     await nc.flush();
-    await new Promise<void>((resolve) => { const poll = () => (got.length >= texts.length ? resolve() : setTimeout(poll, 5)); poll(); });
+    await waitFor(() => got.length >= texts.length, { what: 'every message back' });
     for (const [i, t] of texts.entries()) {
       assert.deepEqual(new Uint8Array(got[i]!.data), platform.encode(t), `payload ${i}`);
       assert.equal(got[i]!.header, `v-${t.length}`);
