@@ -17,6 +17,7 @@ import { encodedHeaders } from './js-ack.js';
 import { fasterKvCalls } from './kv-calls.js';
 import { createPublish, type Publish, type Published } from './publish.js';
 import { serverCaveats } from './server-caveats.js';
+import { watchStoreEpochs } from './store-epoch.js';
 import { applyTopology, type TopologyReport } from './topology.js';
 
 export interface ConnectOptions {
@@ -134,6 +135,7 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
   o.log.info({ server: nc.getServer(), version: nc.info?.version }, 'connected to NATS');
   for (const caveat of serverCaveats(nc.info?.version, o.config.BUS_REPLICAS)) o.log.warn({ version: nc.info?.version, replicas: o.config.BUS_REPLICAS }, caveat);
   void watchStatus(nc, o);
+  const storeEpoch = watchStoreEpochs(nc, o.config.BUS_REPLICAS > 1);
 
   const js = jetstream(nc);
   // JetStream off or not answering (a cluster without a meta leader): close the connection, or
@@ -193,7 +195,7 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
       return report;
     },
     consume: (opts) =>
-      consume({ js, log: o.log, metrics: o.metrics, attempts: () => kv(n.kv.attempts), deadLetter, beforeSettle: auditWriter.flush }, opts),
+      consume({ js, log: o.log, metrics: o.metrics, attempts: () => kv(n.kv.attempts), deadLetter, beforeSettle: auditWriter.flush, storeEpoch }, opts),
     async close() {
       if (closed) return;
       closed = true;

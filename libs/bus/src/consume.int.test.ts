@@ -349,3 +349,56 @@ describe('consume: outcomes become ack / nak(delay) / dead-letter', () => {
     }
   });
 });
+
+// its own server: the test restarts it
+describe('consume: acknowledged leftovers of a work queue (leftovers.ts)', () => {
+  let nats: TestNats;
+  before(async () => {
+    nats = await startNats();
+  });
+  after(() => nats?.stop({ removeStore: true }));
+
+  it('each info looks only past what an earlier look found clear; after a reconnect, from the stream\'s start again', async (t) => {
+    if (!nats.canRestart) return t.skip('NATS_URL is set: the server cannot be restarted');
+    const own = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: uniquePrefix() }), name: 'leftovers', log: silent });
+    await own.applyTopology();
+    const stream = own.names.streams.deliveries;
+    const durable = 'test-leftovers';
+    const filter = own.names.subjects.delivery('lo', '>');
+    await ensureConsumer(own.jsm, workerConsumer({ stream, durable, description: 'test', filterSubject: filter }));
+    // another connector's backlog in front: what a look from the start walks through on nats-server 2.9
+    const subject = (c: string, id: string) => own.names.subjects.delivery(c, 'x', { type: 'x', id });
+    for (let i = 0; i < 50; i++) await own.publish(subject('other', `o${i}`), new Uint8Array([1]), { msgId: `o${i}` });
+    for (let i = 0; i < 5; i++) await own.publish(subject('lo', `l${i}`), new Uint8Array([1]), { msgId: `l${i}` });
+    // on the consumer's own connection: its subscriptions are back before its first request after the reconnect
+    const looks: number[] = []; // the sequence each look starts at
+    let infos = 0;
+    own.nc.subscribe(`$JS.API.STREAM.MSG.GET.${stream}`, { callback: (_e, m) => {
+      const q = JSON.parse(m.string()) as { next_by_subj?: string; seq?: number };
+      if (q.next_by_subj === filter && q.seq !== undefined) looks.push(q.seq);
+    } });
+    own.nc.subscribe(`$JS.API.CONSUMER.INFO.${stream}.${durable}`, { callback: () => void infos++ });
+    await own.nc.flush();
+    let handled = 0;
+    const c = await own.consume<Uint8Array>({ stream, durable, stage: 'test', decode: (d) => d, concurrency: 1, statsIntervalMs: 20, handler: async () => {
+      handled++;
+      return done();
+    } });
+    const fromStart = () => looks.filter((s) => s === 1).length;
+    try {
+      await waitFor(() => handled === 5, { what: 'the consumer\'s 5 messages handled' });
+      const infosThen = infos;
+      await waitFor(() => infos >= infosThen + 6, { what: 'several infos of the stats', timeoutMs: 30_000 });
+      assert.equal(fromStart(), 1, `looks started at ${looks.join(', ')}: one from the start expected`);
+      assert.ok(looks.filter((s) => s > 55).length >= 4, `looks started at ${looks.join(', ')}: the later ones past the 55 found clear`);
+      await nats.restart(); // a server that may have lost removals: the connection reconnects
+      await waitFor(() => fromStart() >= 2, { what: 'a look from the start after the reconnect', timeoutMs: 30_000 });
+      const infosAfter = infos;
+      await waitFor(() => infos >= infosAfter + 3, { what: 'more infos', timeoutMs: 30_000 });
+      assert.equal(fromStart(), 2, `looks started at ${looks.join(', ')}: one from the start after the reconnect, then past it`);
+    } finally {
+      await c.stop();
+      await own.close();
+    }
+  });
+});

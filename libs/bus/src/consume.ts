@@ -70,6 +70,11 @@ export interface ConsumeDeps {
   deadLetter: (entry: DeadLetter) => Promise<unknown>;
   /** Runs before acks and naks leave: the audit records of the steps they settle go out first (a crash loses neither alone). */
   beforeSettle?: () => void;
+  /**
+   * Moves when a work-queue stream may have lost removals of acknowledged messages (store-epoch.ts: a reconnect, a
+   * leader change): the look for leftovers then reads the consumer's subject from the stream's start again.
+   */
+  storeEpoch?: (stream: string) => number;
 }
 
 const defaultRetryDelay = (attempt: number) => Math.random() * Math.min(60_000, 1_000 * 2 ** (attempt - 1));
@@ -291,12 +296,22 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   const labels = { stream: opts.stream, consumer: opts.durable };
   let nextInfoAt = 0;
   let asking = false;
+  // Leftovers are looked for with every info, but past what an earlier look found clear: a range once clear stays
+  // clear until the server may have lost removals (storeEpoch moves). A look from the stream's start makes nats-server
+  // 2.9 load every block in front of the consumer's first message — another connector's backlog on DELIVERIES: 0.4–1.7 s
+  // stalls, the soak's p99 spikes when every look did. Besides the moves, a look from the start runs every 10 minutes,
+  // or as seldom as 10,000 times its last one took: the net for a loss this process cannot see (in a cluster, the
+  // restart of a server it is not connected to).
+  const epoch = () => deps.storeEpoch?.(opts.stream) ?? 0;
+  let clear = { to: 0, epoch: Number.NaN };
+  let nextFullLookAt = 0;
   const stats = (deps.metrics || workQueue) && statsMs > 0
     ? setInterval(() => {
         if (lastPending !== undefined) deps.metrics?.consumerPending.set(labels, lastPending);
         if (asking || performance.now() < nextInfoAt) return;
         asking = true;
         const started = performance.now();
+        const epochAtInfo = epoch();
         consumer.info().then(async (i) => {
           nextInfoAt = performance.now() + (performance.now() - started) * 1_000 - statsMs;
           lastPending = undefined; // until the next delivery: this answer is newer
@@ -309,7 +324,12 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
             deps.metrics.consumerOldestAge.set(labels, oldest ? Math.max(0, (Date.now() - Date.parse(oldest.timestamp)) / 1000) : 0);
           }
           if (workQueue) {
-            const removed = await removeAcknowledgedLeftovers(jsm, opts.stream, i);
+            const full = clear.epoch !== epochAtInfo || performance.now() >= nextFullLookAt;
+            const looked = performance.now();
+            const { removed, clearTo } = await removeAcknowledgedLeftovers(jsm, opts.stream, i, full ? 1 : clear.to + 1);
+            if (full) nextFullLookAt = performance.now() + Math.max(600_000, (performance.now() - looked) * 10_000);
+            // a move during the look: what it read may be from before the loss
+            if (epoch() === epochAtInfo) clear = { to: clearTo, epoch: epochAtInfo };
             if (removed) base.warn({ removed }, 'removed messages this consumer had acknowledged but the work queue still held (nats-server lost their removal in a crash)');
           }
         }).catch(() => undefined).finally(() => {
