@@ -358,7 +358,7 @@ describe('consume: acknowledged leftovers of a work queue (leftovers.ts)', () =>
   });
   after(() => nats?.stop({ removeStore: true }));
 
-  it('each info looks only past what an earlier look found clear; after a reconnect, from the stream\'s start again', async (t) => {
+  it('each info looks only past what an earlier look found clear; after a reconnect, from the stream\'s start for a while', async (t) => {
     if (!nats.canRestart) return t.skip('NATS_URL is set: the server cannot be restarted');
     const own = await connectBus({ config: loadBusConfig({ NATS_URL: nats.url, BUS_PREFIX: uniquePrefix() }), name: 'leftovers', log: silent });
     await own.applyTopology();
@@ -392,10 +392,12 @@ describe('consume: acknowledged leftovers of a work queue (leftovers.ts)', () =>
       assert.equal(fromStart(), 1, `looks started at ${looks.join(', ')}: one from the start expected`);
       assert.ok(looks.filter((s) => s > 55).length >= 4, `looks started at ${looks.join(', ')}: the later ones past the 55 found clear`);
       await nats.restart(); // a server that may have lost removals: the connection reconnects
+      const before = looks.length;
       await waitFor(() => fromStart() >= 2, { what: 'a look from the start after the reconnect', timeoutMs: 30_000 });
       const infosAfter = infos;
       await waitFor(() => infos >= infosAfter + 3, { what: 'more infos', timeoutMs: 30_000 });
-      assert.equal(fromStart(), 2, `looks started at ${looks.join(', ')}: one from the start after the reconnect, then past it`);
+      // removals lost in a crash can surface a while after the restart, below what the first look found clear
+      assert.ok(looks.slice(before).every((s) => s === 1), `looks started at ${looks.join(', ')}: from the start after the reconnect`);
     } finally {
       await c.stop();
       await own.close();

@@ -299,11 +299,14 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   // Leftovers are looked for with every info, but past what an earlier look found clear: a range once clear stays
   // clear until the server may have lost removals (storeEpoch moves). A look from the stream's start makes nats-server
   // 2.9 load every block in front of the consumer's first message — another connector's backlog on DELIVERIES: 0.4–1.7 s
-  // stalls, the soak's p99 spikes when every look did. Besides the moves, a look from the start runs every 10 minutes,
-  // or as seldom as 10,000 times its last one took: the net for a loss this process cannot see (in a cluster, the
-  // restart of a server it is not connected to).
+  // stalls, the soak's p99 spikes when every look did. So looks start from the beginning: at start; after a move, with
+  // every info for 5 minutes — lost removals can surface a while after the restart, below what a look right after the
+  // reconnect found clear (seen in the chaos suite's nats-restart); and as a net for a loss this process cannot see
+  // (in a cluster, the restart of a server it is not connected to), every 10 minutes or 10,000 times the last one took.
   const epoch = () => deps.storeEpoch?.(opts.stream) ?? 0;
   let clear = { to: 0, epoch: Number.NaN };
+  let seenEpoch = epoch();
+  let movedAt = Number.NEGATIVE_INFINITY;
   let nextFullLookAt = 0;
   const stats = (deps.metrics || workQueue) && statsMs > 0
     ? setInterval(() => {
@@ -324,7 +327,8 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
             deps.metrics.consumerOldestAge.set(labels, oldest ? Math.max(0, (Date.now() - Date.parse(oldest.timestamp)) / 1000) : 0);
           }
           if (workQueue) {
-            const full = clear.epoch !== epochAtInfo || performance.now() >= nextFullLookAt;
+            if (epochAtInfo !== seenEpoch) [seenEpoch, movedAt] = [epochAtInfo, performance.now()];
+            const full = clear.epoch !== epochAtInfo || performance.now() - movedAt < 300_000 || performance.now() >= nextFullLookAt;
             const looked = performance.now();
             const { removed, clearTo } = await removeAcknowledgedLeftovers(jsm, opts.stream, i, full ? 1 : clear.to + 1);
             if (full) nextFullLookAt = performance.now() + Math.max(600_000, (performance.now() - looked) * 10_000);
