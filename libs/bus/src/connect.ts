@@ -54,8 +54,6 @@ export interface Bus {
    * is covered elsewhere (audit, dedup hints); never for events or commands.
    */
   publishUnconfirmed(subject: string, data: Uint8Array, opts: { msgId?: string; headers?: Record<string, string> }): void;
-  /** A KV put without awaiting its PubAck (a KV put is a publish to `$KV.<bucket>.<key>`); for hints whose loss is covered elsewhere. */
-  putUnconfirmed(bucket: string, key: string, value: string): void;
   /** Sends an entry to the DLQ (`dlq.<stage>.<connector>`), deduplicated by its id. */
   deadLetter(entry: DeadLetter): Promise<Published>;
   /** Opens (and caches) a KV bucket created by applyTopology. */
@@ -178,7 +176,6 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
   return {
     nc, js, jsm, names: n, config: o.config, publish, kv, deadLetter,
     publishUnconfirmed,
-    putUnconfirmed: (bucket, key, value) => publishUnconfirmed(`$KV.${bucket}.${key}`, new TextEncoder().encode(value), {}),
     audit(record, opts) {
       auditWriter.write({ ...record, at: record.at ?? new Date().toISOString() }, opts);
     },
