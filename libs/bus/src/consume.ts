@@ -304,7 +304,7 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
   // reconnect found clear (seen in the chaos suite's nats-restart); and as a net for a loss this process cannot see
   // (in a cluster, the restart of a server it is not connected to), every 10 minutes or 10,000 times the last one took.
   const epoch = () => deps.storeEpoch?.(opts.stream) ?? 0;
-  let clear = { to: 0, epoch: Number.NaN };
+  let clearTo = 0;
   let seenEpoch = epoch();
   let movedAt = Number.NEGATIVE_INFINITY;
   let nextFullLookAt = 0;
@@ -328,13 +328,13 @@ export async function consume<T>(deps: ConsumeDeps, opts: ConsumeOptions<T>): Pr
           }
           if (workQueue) {
             if (epochAtInfo !== seenEpoch) [seenEpoch, movedAt] = [epochAtInfo, performance.now()];
-            const full = clear.epoch !== epochAtInfo || performance.now() - movedAt < 300_000 || performance.now() >= nextFullLookAt;
+            const full = performance.now() - movedAt < 300_000 || performance.now() >= nextFullLookAt; // at start too: nextFullLookAt 0
             const looked = performance.now();
-            const { removed, clearTo } = await removeAcknowledgedLeftovers(jsm, opts.stream, i, full ? 1 : clear.to + 1);
+            const look = await removeAcknowledgedLeftovers(jsm, opts.stream, i, full ? 1 : clearTo + 1);
             if (full) nextFullLookAt = performance.now() + Math.max(600_000, (performance.now() - looked) * 10_000);
             // a move during the look: what it read may be from before the loss
-            if (epoch() === epochAtInfo) clear = { to: clearTo, epoch: epochAtInfo };
-            if (removed) base.warn({ removed }, 'removed messages this consumer had acknowledged but the work queue still held (nats-server lost their removal in a crash)');
+            if (epoch() === epochAtInfo) clearTo = look.clearTo;
+            if (look.removed) base.warn({ removed: look.removed }, 'removed messages this consumer had acknowledged but the work queue still held (nats-server lost their removal in a crash)');
           }
         }).catch(() => undefined).finally(() => {
           asking = false;
