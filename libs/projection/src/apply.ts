@@ -28,6 +28,7 @@ export class EntryCache {
   readonly #known: LRUCache<string, Known>;
   readonly #letGo = new Uint32Array(1 << 17); // 2^22 bits
   #anyLetGo = false;
+  #newShare = 1; // of unknown keys lately: how many were new
   constructor(readonly maxEntries = 100_000) {
     this.#known = new LRUCache<string, Known>({ max: maxEntries, disposeAfter: (_v, key, reason) => reason === 'evict' && this.#markLetGo(key) });
   }
@@ -47,6 +48,18 @@ export class EntryCache {
     for (const bit of bitsOf(key)) if (((this.#letGo[bit >>> 5] ?? 0) & (1 << (bit & 31))) === 0) return false;
     return true;
   }
+  /**
+   * Whether to try an unknown key as new (create, no read): never for a key let go of, and only
+   * while unknown keys have mostly been new lately — a fresh bucket, not a restarted process's
+   * live one, where the guess would cost a refused write and a read on most keys.
+   */
+  guessNew(key: string): boolean {
+    return this.#newShare >= 0.5 && !this.mayHaveLetGo(key);
+  }
+  /** What an unknown key turned out to be, by its guess or its read (weights the last ~16 most). */
+  learnNew(wasNew: boolean): void {
+    this.#newShare += ((wasNew ? 1 : 0) - this.#newShare) / 16;
+  }
   #markLetGo(key: string): void {
     for (const bit of bitsOf(key)) this.#letGo[bit >>> 5] = (this.#letGo[bit >>> 5] ?? 0) | (1 << (bit & 31));
     this.#anyLetGo = true;
@@ -63,7 +76,7 @@ function bitsOf(key: string): [number, number, number] {
 }
 
 export interface ApplyOptions {
-  /** Remember entries between calls (see EntryCache); a key it does not know is assumed new (create, read only on conflict). */
+  /** Remember entries between calls (see EntryCache); a key it does not know is tried as new (create, read only on conflict) while unknown keys have mostly been new (EntryCache.guessNew), else read first. */
   cache?: EntryCache;
   /** Compare-and-set attempts before giving up (a transient error: the event is retried later). Default 20. */
   maxTries?: number;
@@ -93,11 +106,14 @@ export function warnIfClash(log: ApplyOptions['log'], key: string, current: Rank
 export async function applyRecord(kv: KV, key: string, candidate: ProjectedEntity, o: ApplyOptions = {}): Promise<ApplyOutcome> {
   const maxTries = o.maxTries ?? 20;
   let known = o.cache?.get(key);
-  // with a cache, an unknown key is tried as new first: no read for the usual case of a fresh bucket
-  let read = !o.cache;
+  // with a cache, an unknown key is tried as new first while that has mostly been right (EntryCache.guessNew)
+  let learning = o.cache !== undefined && known === undefined; // its first answer says whether unknown keys are new
+  let read = !o.cache || (learning && !o.cache.guessNew(key));
   for (let tries = 0; tries < maxTries; tries++) {
     if (read) {
       const e = await kv.get(key);
+      if (learning) o.cache?.learnNew(!e);
+      learning = false;
       const live = e?.operation === 'PUT' && e.value.length > 0;
       // a deleted entry keeps its revision: the next write must update() it, not create()
       known = e ? { revision: e.revision, current: live ? rankOf(e.json() as ProjectedEntity) : undefined } : undefined;
@@ -114,10 +130,13 @@ export async function applyRecord(kv: KV, key: string, candidate: ProjectedEntit
     o.onWrite?.();
     try {
       const revision = o.cas ? await o.cas(key, data, known?.revision ?? 0) : known ? await kv.update(key, data, known.revision) : await kv.create(key, data);
+      if (learning) o.cache?.learnNew(true);
       o.cache?.set(key, { revision, current: rankOf(written) });
       return outcome;
     } catch (err) {
       if (!isCasConflict(err)) throw err;
+      if (learning) o.cache?.learnNew(false);
+      learning = false;
       o.cache?.forget(key);
       read = true;
       if (tries > 0 || !o.cache) o.onConflict?.(); // a cache's first guess being wrong is not a conflict with another writer

@@ -137,6 +137,51 @@ describe('projection: the coalescing writer', () => {
     for (let j = 0; j < 25; j++) assert.equal((await entry(`m${j}`))?.version, 2);
   });
 
+  /** A writer with its own cache (a process that starts) on `bucket`, counting its reads. */
+  async function writerOn(bucket: string, cache = new EntryCache()) {
+    const kv = await bus.kv(bucket);
+    const reads = { n: 0 };
+    const get = (k: string) => {
+      reads.n++;
+      return kv.get(k);
+    };
+    const counted = new Proxy(kv, { get: (t, p) => (p === 'get' ? get : Reflect.get(t, p)) });
+    return { writer: createWriter(counted, { cache, cas: casWriter(bus.nc, bucket) }), reads };
+  }
+  /** In groups of 10 one after the other, as pull batches come (a group's guesses all leave before any is answered). */
+  const applyAll = async (writer: ReturnType<typeof createWriter>, ids: string[], version: number, seq0: number) => {
+    const out: ApplyOutcome[] = [];
+    for (let i = 0; i < ids.length; i += 10) out.push(...(await Promise.all(ids.slice(i, i + 10).map((id, j) => writer.submit(keyOf(id), rec(id, version, seq0 + i + j))))));
+    return out;
+  };
+  const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+  it('a writer starting on a bucket whose entries exist (a restarted projector) reads first after a few wrong guesses, instead of a refused create per key', async () => {
+    const { bucket, writer: first, entry } = await fresh();
+    await applyAll(first, ids('r', 200), 1, 1);
+    const { writer, reads } = await writerOn(bucket);
+    assert.deepEqual(new Set(await applyAll(writer, ids('r', 200), 2, 1_000)), new Set(['applied']));
+    const wrongGuesses = writer.stats().writes - 200;
+    assert.ok(wrongGuesses >= 1 && wrongGuesses <= 30, `${wrongGuesses} creates refused (every key a wrong guess without learning: 200)`);
+    assert.equal(reads.n, 200, 'each key read once: after its refused create, or before its only write');
+    for (const id of ['r0', 'r99', 'r199']) assert.equal((await entry(id))?.version, 2);
+    // new entities again (a burst of sign-ups): it learns from the reads that found nothing and guesses again
+    const before = { writes: writer.stats().writes, reads: reads.n };
+    await applyAll(writer, ids('n', 200), 1, 2_000);
+    assert.equal(writer.stats().writes - before.writes, 200, 'one write each, none refused');
+    const readsNew = reads.n - before.reads;
+    assert.ok(readsNew >= 1 && readsNew <= 30, `${readsNew} new keys read before it guessed again (200 without learning)`);
+  });
+
+  it('a fresh bucket: every key a create, no read; a key the cache let go of is read first, not tried as new', async () => {
+    const { bucket } = await fresh();
+    const { writer, reads } = await writerOn(bucket, new EntryCache(10));
+    await applyAll(writer, ids('f', 100), 1, 1);
+    assert.deepEqual([writer.stats().writes, reads.n], [100, 0]);
+    assert.deepEqual(new Set(await applyAll(writer, ids('f', 90), 2, 200)), new Set(['applied']), 'the 90 evicted ones');
+    assert.deepEqual([writer.stats().writes, reads.n], [190, 90], 'each read once and written once: no create refused');
+  });
+
   it('in chains: the same outcomes and entries as key by key, one chain per flush, and the revisions it remembers are right', async () => {
     const { writer, chains, entry } = await freshBatched();
     const batch: ProjectedEntity[] = [];
