@@ -14,7 +14,7 @@ import { type DeadLetter, encodeDeadLetter } from './dead-letter.js';
 import './nats-encode.js'; // strings to bytes without a TextEncoder allocation each (see there)
 import './nats-request.js'; // one Error less per request (see there)
 import { encodedHeaders } from './js-ack.js';
-import { fasterKvCalls } from './kv-calls.js';
+import { fasterKvCalls, readsDirect } from './kv-calls.js';
 import { createPublish, type Publish, type Published } from './publish.js';
 import { serverCaveats } from './server-caveats.js';
 import { watchStoreEpochs } from './store-epoch.js';
@@ -149,7 +149,10 @@ export async function connectBus(o: ConnectOptions): Promise<Bus> {
   const kv = (bucket: string) => {
     let b = buckets.get(bucket);
     if (!b) {
-      b = kvm.open(bucket).then((opened) => fasterKvCalls(opened, nc, bucket));
+      b = kvm.open(bucket).then(async (opened) => {
+        const info = await jsm.streams.info(`KV_${bucket}`).catch(() => undefined); // missing: nats.js's answers, as before
+        return fasterKvCalls(opened, nc, bucket, readsDirect(info?.config, o.config.BUS_REPLICAS));
+      });
       b.catch(() => buckets.delete(bucket));
       buckets.set(bucket, b);
     }

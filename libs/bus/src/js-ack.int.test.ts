@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { type KV, Kvm } from '@nats-io/kv';
 import { headers as natsHeaders, NoRespondersError, TimeoutError } from '@nats-io/nats-core';
 import { startNats, type TestNats, uniquePrefix } from '@bus/testkit';
 import type { Bus } from './connect.js';
@@ -84,5 +84,58 @@ describe('JetStream publishes and KV calls on one reply subscription (js-ack.ts,
     await ours.put('c.two', 'plain');
     assert.equal((await theirs.get('c.two'))?.string(), 'plain');
     await theirs.destroy();
+  });
+
+  it('KV reads: a direct get on a one-replica bucket, the same entry as a leader read; the leader when the bucket or the bus says more replicas or no direct gets', async () => {
+    const count = (subject: string) => {
+      const seen = { n: 0 };
+      const sub = bus.nc.subscribe(subject, { callback: () => void seen.n++ });
+      return { seen, sub };
+    };
+    const direct = count('$JS.API.DIRECT.GET.>');
+    const leader = count('$JS.API.STREAM.MSG.GET.>');
+    const name = `d${uniquePrefix()}`;
+    await bus.applyTopology({ streams: [], consumers: [], kv: [{ bucket: name, description: 'direct reads', history: 1, ttlSec: 0, replicas: 1, storage: 'file' }] });
+    const ours = await bus.kv(name);
+    const leaderRead = await new Kvm(bus.js).open(name, { allow_direct: false });
+    const same = async (key: string) => {
+      const [a, b] = [await ours.get(key), await leaderRead.get(key)];
+      if (b === null) return assert.equal(a, null, key);
+      for (const f of ['bucket', 'key', 'revision', 'operation', 'length', 'delta'] as const) assert.deepEqual(a?.[f], b[f], `${key}: ${f}`);
+      assert.equal(a?.created.getTime(), b.created.getTime(), `${key}: created`);
+      assert.equal(a?.string(), b.string(), `${key}: value`);
+    };
+    await ours.create('k.put', JSON.stringify({ applied: 3 }));
+    await ours.put('k.del', 'x');
+    await leaderRead.delete('k.del');
+    await ours.put('k.purge', 'x');
+    await leaderRead.purge('k.purge');
+    await bus.nc.flush();
+    const before = { direct: direct.seen.n, leader: leader.seen.n };
+    for (const key of ['k.put', 'k.del', 'k.purge', 'k.absent']) await same(key);
+    await bus.nc.flush();
+    assert.deepEqual([direct.seen.n - before.direct, leader.seen.n - before.leader], [4, 4], 'ours direct, nats.js\'s bound bucket from the leader');
+    assert.deepEqual((await ours.get('k.put'))?.json(), { applied: 3 });
+
+    // a bucket that allows no direct gets, and a bus configured for three replicas: leader reads, as before
+    const noDirect = `n${uniquePrefix()}`;
+    await bus.jsm.streams.add({ name: `KV_${noDirect}`, subjects: [`$KV.${noDirect}.>`], allow_rollup_hdrs: true, allow_direct: false, max_msgs_per_subject: 1 });
+    const replicated = await testBus(nats.url, uniquePrefix(), { BUS_REPLICAS: '3' }).catch(() => undefined);
+    try {
+      const cases: [KV, string][] = [[await bus.kv(noDirect), 'allow_direct off'], ...(replicated ? [[await replicated.kv(name), 'BUS_REPLICAS 3'] as [KV, string]] : [])];
+      for (const [kv, what] of cases) {
+        await kv.put('k', 'v');
+        await bus.nc.flush();
+        const was = { direct: direct.seen.n, leader: leader.seen.n };
+        assert.equal((await kv.get('k'))?.string(), 'v', what);
+        await bus.nc.flush();
+        assert.deepEqual([direct.seen.n - was.direct, leader.seen.n - was.leader], [0, 1], what);
+      }
+    } finally {
+      await replicated?.close();
+    }
+    assert.ok(replicated, 'a bus configured for three replicas connects to a single server (its topology is not applied here)');
+    direct.sub.unsubscribe();
+    leader.sub.unsubscribe();
   });
 });
