@@ -161,23 +161,28 @@ export async function reconcileBench(o: ReconcileBenchOptions): Promise<void> {
     const pubMs = await publishAll(bus, n, o.window);
     console.log(`\npublished ${fmt(n)} events in ${fmt(sec(pubMs), 1)} s (${fmt(rate(n, pubMs))}/s)`);
 
+    /** A projector (a new process: nothing in its memory) on the durable consumer, until it handled `total` events or 10 minutes passed. */
+    const runProjector = async (total: number, what: string) => {
+      const p = createProjector({ bus, log: silent });
+      const cpu = cpuMeter({ 'nats-server': o.natsPid });
+      const started = performance.now();
+      projector = await p.start();
+      const show = progress(what);
+      const handled = () => { const c = p.counts(); return c.applied + c.stale + c.duplicate; };
+      while (handled() < total && performance.now() < started + 600_000) {
+        await new Promise((r) => setTimeout(r, 20));
+        show(handled(), total, started);
+      }
+      const ms = performance.now() - started;
+      const cpuLine = cpu(total);
+      await projector.stop();
+      projector = undefined;
+      return { p, handled: handled(), ms, cpuLine };
+    };
+
     // ---- the live projector drains the backlog
-    const live = createProjector({ bus, log: silent });
-    const liveCpu = cpuMeter({ 'nats-server': o.natsPid });
-    const liveStarted = performance.now();
-    projector = await live.start();
-    const showLive = progress('live projection');
-    const handled = () => { const c = live.counts(); return c.applied + c.stale + c.duplicate; };
-    const liveDeadline = liveStarted + 600_000;
-    while (handled() < n && performance.now() < liveDeadline) {
-      await new Promise((r) => setTimeout(r, 20));
-      showLive(handled(), n, liveStarted);
-    }
-    const liveMs = performance.now() - liveStarted;
-    const liveCpuLine = liveCpu(n);
-    await projector.stop();
-    projector = undefined;
-    if (handled() < n) throw new Error(`the live projector handled ${handled()} of ${n} events in 10 minutes; the rest of this part is meaningless`);
+    const { p: live, handled, ms: liveMs, cpuLine: liveCpuLine } = await runProjector(n, 'live projection');
+    if (handled < n) throw new Error(`the live projector handled ${handled} of ${n} events in 10 minutes; the rest of this part is meaningless`);
     // counted now: the rebuild below deletes this generation once it has replaced it
     const liveEntries = await entries(live.generation());
     console.log(`live projector (durable consumer, 256 in flight): ${fmt(n)} events in ${fmt(sec(liveMs), 1)} s (${fmt(rate(n, liveMs))}/s); outcomes ${JSON.stringify(live.counts())}; ` +
@@ -310,24 +315,11 @@ export async function reconcileBench(o: ReconcileBenchOptions): Promise<void> {
       const d = contactData(2 * k + 1);
       return { ...d, version: d.version + 10 };
     });
-    const restarted = createProjector({ bus, log: silent });
-    const restartCpu = cpuMeter({ 'nats-server': o.natsPid });
     const behind = bursty * 4 + updates;
-    const restartStarted = performance.now();
-    projector = await restarted.start();
-    const showRestart = progress('restarted projector');
-    const handledR = () => { const c = restarted.counts(); return c.applied + c.stale + c.duplicate; };
-    while (handledR() < behind && performance.now() < restartStarted + 600_000) {
-      await new Promise((r) => setTimeout(r, 20));
-      showRestart(handledR(), behind, restartStarted);
-    }
-    const restartMs = performance.now() - restartStarted;
-    const restartCpuLine = restartCpu(behind);
-    await projector.stop();
-    projector = undefined;
+    const { p: restarted, handled: handledR, ms: restartMs, cpuLine: restartCpuLine } = await runProjector(behind, 'restarted projector');
     console.log(`\nprojector started on the existing projection, catching up on ${fmt(behind)} events of known entities (${fmt(bursty * 4)} it holds, ` +
-      `${fmt(updates)} newer versions): ${fmt(rate(handledR(), restartMs))}/s; outcomes ${JSON.stringify(restarted.counts())}; ` +
-      `${fmt(restarted.writes() / Math.max(1, handledR()), 2)} KV writes per event (refused guesses included)`);
+      `${fmt(updates)} newer versions): ${fmt(rate(handledR, restartMs))}/s; outcomes ${JSON.stringify(restarted.counts())}; ` +
+      `${fmt(restarted.writes() / Math.max(1, handledR), 2)} KV writes per event (refused guesses included)`);
     console.log(`  CPU per event: ${restartCpuLine} (bench = this process: the projector ran here)`);
   } finally {
     if (child) await stopChild(child);

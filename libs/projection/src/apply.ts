@@ -49,14 +49,14 @@ export class EntryCache {
     return true;
   }
   /**
-   * Whether to try an unknown key as new (create, no read): never for a key let go of, and only
-   * while unknown keys have mostly been new lately — a fresh bucket, not a restarted process's
-   * live one, where the guess would cost a refused write and a read on most keys.
+   * Whether keys it never had have mostly been new lately (see learnNew): then such a key is tried
+   * as new (create, no read) — a fresh bucket; not a restarted process's live one, where the guess
+   * would cost a refused write and a read on most keys.
    */
-  guessNew(key: string): boolean {
-    return this.#newShare >= 0.5 && !this.mayHaveLetGo(key);
+  get unknownMostlyNew(): boolean {
+    return this.#newShare >= 0.5;
   }
-  /** What an unknown key turned out to be, by its guess or its read (weights the last ~16 most). */
+  /** What a key it never had turned out to be, by its guess or its read (the last ~16 weigh most). */
   learnNew(wasNew: boolean): void {
     this.#newShare += ((wasNew ? 1 : 0) - this.#newShare) / 16;
   }
@@ -76,7 +76,7 @@ function bitsOf(key: string): [number, number, number] {
 }
 
 export interface ApplyOptions {
-  /** Remember entries between calls (see EntryCache); a key it does not know is tried as new (create, read only on conflict) while unknown keys have mostly been new (EntryCache.guessNew), else read first. */
+  /** Remember entries between calls (see EntryCache); a key it does not know is tried as new (create, read only on conflict) while such keys have mostly been new (EntryCache.unknownMostlyNew), else read first. */
   cache?: EntryCache;
   /** Compare-and-set attempts before giving up (a transient error: the event is retried later). Default 20. */
   maxTries?: number;
@@ -106,9 +106,10 @@ export function warnIfClash(log: ApplyOptions['log'], key: string, current: Rank
 export async function applyRecord(kv: KV, key: string, candidate: ProjectedEntity, o: ApplyOptions = {}): Promise<ApplyOutcome> {
   const maxTries = o.maxTries ?? 20;
   let known = o.cache?.get(key);
-  // with a cache, an unknown key is tried as new first while that has mostly been right (EntryCache.guessNew)
-  let learning = o.cache !== undefined && known === undefined; // its first answer says whether unknown keys are new
-  let read = !o.cache || (learning && !o.cache.guessNew(key));
+  // with a cache, a key it never had is tried as new while such keys have mostly been new (no read for a fresh
+  // bucket), and its first answer says whether they still are; one it let go of exists, most likely: read first
+  let learning = o.cache !== undefined && known === undefined && !o.cache.mayHaveLetGo(key);
+  let read = !o.cache || (known === undefined && !(learning && o.cache.unknownMostlyNew));
   for (let tries = 0; tries < maxTries; tries++) {
     if (read) {
       const e = await kv.get(key);

@@ -180,6 +180,10 @@ describe('projection: the coalescing writer', () => {
     assert.deepEqual([writer.stats().writes, reads.n], [100, 0]);
     assert.deepEqual(new Set(await applyAll(writer, ids('f', 90), 2, 200)), new Set(['applied']), 'the 90 evicted ones');
     assert.deepEqual([writer.stats().writes, reads.n], [190, 90], 'each read once and written once: no create refused');
+    // reads of keys it let go of (they exist) say nothing of keys it never had: new ones among them are still created unread
+    const mixed = ids('f', 40).flatMap((id, i) => [id, `g${i}`]);
+    await applyAll(writer, mixed, 3, 400);
+    assert.deepEqual([writer.stats().writes, reads.n], [270, 130], '40 evicted: read and written; 40 new: written only');
   });
 
   it('in chains: the same outcomes and entries as key by key, one chain per flush, and the revisions it remembers are right', async () => {
