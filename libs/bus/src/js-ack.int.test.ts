@@ -135,6 +135,12 @@ describe('JetStream publishes and KV calls on one reply subscription (js-ack.ts,
       await replicated?.close();
     }
     assert.ok(replicated, 'a bus configured for three replicas connects to a single server (its topology is not applied here)');
+    // a bucket that is gone: nats-server leaves its direct get unanswered; the leader read after a second says so
+    await bus.jsm.streams.delete(`KV_${name}`);
+    const started = performance.now();
+    await assert.rejects(ours.get('k.put'), (err: unknown) => err instanceof JetStreamApiError && err.code === 10059);
+    const tookMs = performance.now() - started;
+    assert.ok(tookMs >= 900 && tookMs < 2_500, `"stream not found" after ${Math.round(tookMs)} ms, not a 5 s timeout`);
     direct.sub.unsubscribe();
     leader.sub.unsubscribe();
   });

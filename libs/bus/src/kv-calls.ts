@@ -1,9 +1,11 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV, KvEntry } from '@nats-io/kv';
-import { type Msg, type MsgHdrs, MsgHdrsImpl, type NatsConnection } from '@nats-io/nats-core';
+import { type Msg, type MsgHdrs, MsgHdrsImpl, type NatsConnection, TimeoutError } from '@nats-io/nats-core';
 import { encodedHeaders, jsPublisher, sharedRequest } from './js-ack.js';
 
 const TIMEOUT_MS = 5_000; // the client's JetStream default
+/** A direct get unanswered this long is asked again of the stream's leader, within TIMEOUT_MS in all (see kv.get). */
+const DIRECT_TIMEOUT_MS = 1_000;
 const PLAIN_KEY = /^[-/=\w]+(\.[-/=\w]+)*$/; // a key nats.js accepts as it is (no wildcards, no empty tokens)
 const decoder = new TextDecoder();
 
@@ -23,7 +25,9 @@ type MsgGetAnswer = {
  * gets: {@link readsDirect}) a direct get (`$JS.API.DIRECT.GET.<stream>.<subject>`): the stored message
  * as it is, where STREAM.MSG.GET answers JSON with the message in base64 — measured on nats-server
  * 2.9.10, 40 → 14 µs of the server's CPU per read. On one replica both are answered by the server that
- * stored the writes, so a read begun after a write's acknowledgement sees it. Otherwise reads go to the
+ * stored the writes, so a read begun after a write's acknowledgement sees it. A direct get unanswered for
+ * a second is asked again of the leader (nats-server 2.9 answers none for a stream that is gone, where the
+ * leader read says "no such stream" at once). Otherwise reads go to the
  * stream's leader (STREAM.MSG.GET), as `kvm.open`'s buckets read: on R3 any replica may answer a
  * direct get, one that is behind included. Anything else — a revision read, a marker TTL, a key in
  * another form, a custom codec — and every other method stay nats.js's own. Changes `kv` in place and
@@ -65,14 +69,21 @@ export function fasterKvCalls(kv: KV, nc: NatsConnection, bucket: string, direct
   kv.get = async (key, opts) => {
     if (opts?.revision || !PLAIN_KEY.test(key)) return library.get(key, opts);
     if (direct) {
-      const m = await request(directApi + key, '', undefined, TIMEOUT_MS);
-      const code = m.headers?.code ?? 0;
-      if (code === 404) return null;
-      const seq = Number(m.headers?.get('Nats-Sequence'));
-      if (code >= 300 || !Number.isSafeInteger(seq)) return library.get(key, opts); // the client's own error for anything else
-      return directEntryOf(bucket, key, m, seq);
+      const m = await request(directApi + key, '', undefined, DIRECT_TIMEOUT_MS).catch((err: unknown) => {
+        if (err instanceof TimeoutError) return undefined;
+        throw err;
+      });
+      if (m) {
+        const code = m.headers?.code ?? 0;
+        if (code === 404) return null;
+        const seq = Number(m.headers?.get('Nats-Sequence'));
+        if (code >= 300 || !Number.isSafeInteger(seq)) return library.get(key, opts); // the client's own error for anything else
+        return directEntryOf(bucket, key, m, seq);
+      }
+      // no answer: nats-server (2.9) leaves a direct get for a stream that is gone unanswered; the leader read, in the
+      // time left, says "no such stream" (permanent: `bus streams apply`), or times out as any read would
     }
-    const m = await request(getApi, JSON.stringify({ last_by_subj: base + key }), undefined, TIMEOUT_MS);
+    const m = await request(getApi, JSON.stringify({ last_by_subj: base + key }), undefined, direct ? TIMEOUT_MS - DIRECT_TIMEOUT_MS : TIMEOUT_MS);
     const answer = JSON.parse(decoder.decode(m.data)) as MsgGetAnswer;
     if (answer.error?.err_code === JetStreamApiCodes.NoMessageFound) return null;
     if (answer.error || !answer.message) return library.get(key, opts); // the client's own error for anything else
